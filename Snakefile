@@ -1,0 +1,19 @@
+# brightstamps: normalized bright-star postage stamps from calibrated exposures.
+# The five per-exposure steps are rules/exposure.smk; all science is in the brightstamps package.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/exposure.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_stamps(),

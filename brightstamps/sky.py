@@ -1,0 +1,268 @@
+"""Sky correction: a given sky model, or one fitted in meshes, stored compactly and evaluated by box.
+
+The model is never written at full size: a fitted model is stored as its binned values plus the
+bin geometry and interpolation, and a given full-size model is referenced by path and checksum.
+The stamp-extraction step evaluates the model over each cut-out's box only.
+"""
+
+import hashlib
+import logging
+
+import numpy as np
+from astropy.io import fits
+from scipy.interpolate import RectBivariateSpline
+from scipy.ndimage import distance_transform_edt
+
+from .errors import InputError
+from .files import atomic_output
+from .masks import plane_bits
+from .stats import clipped_statistic
+
+__all__ = ["SkyModel", "make_sky_model", "fit_sky", "read_sky_model", "write_sky_model", "bin_edges"]
+
+log = logging.getLogger(__name__)
+
+_MODES = ("NONE", "FIT", "BINNED", "GIVEN")
+
+
+def bin_edges(size, nbins):
+    """Contiguous bin edges of afw's BackgroundMI: bin i ends at ``min(((i+1)*size + nbins//2)//nbins, size)``.
+
+    Parameters
+    ----------
+    size : int
+        Image size along the axis, in pixels.
+    nbins : int
+        Number of bins.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``nbins + 1`` integer edges, first 0 and last *size*.
+    """
+    ends = [min(((i + 1) * size + nbins // 2) // nbins, size) for i in range(nbins)]
+    return np.array([0, *ends], dtype=np.int64)
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class SkyModel:
+    """A sky model over an image of shape ``(ny, nx)``, evaluated over boxes.
+
+    Parameters
+    ----------
+    mode : {'NONE', 'FIT', 'BINNED', 'GIVEN'}
+        ``NONE``: zero sky. ``FIT``/``BINNED``: binned values interpolated with a bicubic
+        spline (fitted here, or read from a binned file). ``GIVEN``: a full-size image file.
+    shape : tuple of int
+        ``(ny, nx)`` of the exposure.
+    binned : numpy.ndarray, optional
+        ``(nby, nbx)`` bin values (FIT/BINNED).
+    path, sha256 : str, optional
+        The full-size model file and its checksum (GIVEN).
+    source : str, optional
+        Where the model came from, for provenance.
+    """
+
+    def __init__(self, mode, shape, *, binned=None, path=None, sha256=None, source=""):
+        if mode not in _MODES:
+            raise ValueError(f"unknown sky model mode {mode!r}")
+        self.mode = mode
+        self.shape = tuple(int(s) for s in shape)
+        self.binned = None if binned is None else np.asarray(binned, dtype=np.float64)
+        self.path = path
+        self.sha256 = sha256
+        self.source = source
+        self._spline = None
+
+    def _interpolator(self):
+        if self._spline is None:
+            ny, nx = self.shape
+            nby, nbx = self.binned.shape
+            ye, xe = bin_edges(ny, nby), bin_edges(nx, nbx)
+            yc = (ye[:-1] + ye[1:]) / 2 - 0.5
+            xc = (xe[:-1] + xe[1:]) / 2 - 0.5
+            vals = self.binned
+            # a single bin along an axis means a constant along it: give the spline two knots
+            if nby == 1:
+                yc, vals = np.array([-0.5, ny - 0.5]), np.vstack([vals, vals])
+            if nbx == 1:
+                xc, vals = np.array([-0.5, nx - 0.5]), np.hstack([vals, vals])
+            ky, kx = min(3, len(yc) - 1), min(3, len(xc) - 1)
+            self._spline = RectBivariateSpline(
+                yc, xc, vals, kx=ky, ky=kx, s=0, bbox=[-0.5, ny - 0.5, -0.5, nx - 0.5]
+            )
+        return self._spline
+
+    def evaluate(self, y0, y1, x0, x1):
+        """The sky over rows ``y0:y1`` and columns ``x0:x1`` (inside the image), float64."""
+        if self.mode == "NONE":
+            return np.zeros((y1 - y0, x1 - x0))
+        if self.mode == "GIVEN":
+            with fits.open(self.path, memmap=True) as hdul:
+                return np.array(_first_image(hdul, self.path).data[y0:y1, x0:x1], dtype=np.float64)
+        spline = self._interpolator()
+        return spline(np.arange(y0, y1, dtype=float), np.arange(x0, x1, dtype=float), grid=True)
+
+
+def _first_image(hdul, path):
+    for hdu in hdul:
+        if hdu.header.get("NAXIS", 0) == 2 and hdu.is_image:
+            return hdu
+    msg = f"{path}: no 2-D image HDU holding a sky model"
+    raise InputError(msg)
+
+
+def fit_sky(exposure, *, mesh_size, num_sigma_clip, num_iter, mask_planes, min_valid_fraction):
+    """Fit a smooth sky: a clipped mean in meshes of unmasked pixels, spline-interpolated.
+
+    Parameters
+    ----------
+    exposure : brightstamps.exposure.Exposure
+        The exposure (its mask's DETECTED plane masks the sources).
+    mesh_size : int
+        Mesh (bin) size in pixels; the image is cut into ``round(n / mesh_size)`` bins per axis.
+    num_sigma_clip : float
+        Clip width of the MEANCLIP statistic in each mesh.
+    num_iter : int
+        Clip iterations.
+    mask_planes : list of str
+        Pixels with any of these planes are left out (sources: DETECTED).
+    min_valid_fraction : float
+        A mesh with a smaller fraction of usable pixels gets the value of its nearest good mesh.
+
+    Returns
+    -------
+    SkyModel
+        Mode ``FIT``.
+
+    Raises
+    ------
+    InputError
+        If no mesh has enough usable pixels.
+    """
+    ny, nx = exposure.shape
+    nby, nbx = max(1, round(ny / mesh_size)), max(1, round(nx / mesh_size))
+    ye, xe = bin_edges(ny, nby), bin_edges(nx, nbx)
+    bad = plane_bits(exposure.mask_planes, mask_planes, field="sky_fit.mask_planes")
+    usable = ((exposure.mask & bad) == 0) & np.isfinite(exposure.image)
+    binned = np.full((nby, nbx), np.nan)
+    for j in range(nby):
+        for i in range(nbx):
+            sl = (slice(ye[j], ye[j + 1]), slice(xe[i], xe[i + 1]))
+            ok = usable[sl]
+            if ok.mean() < min_valid_fraction or ok.sum() < 2:
+                continue
+            value, _, _ = clipped_statistic(
+                exposure.image[sl][ok], statistic="MEANCLIP", num_sigma_clip=num_sigma_clip, num_iter=num_iter
+            )
+            binned[j, i] = value
+    missing = ~np.isfinite(binned)
+    if missing.all():
+        msg = f"{exposure.path}: no mesh has {min_valid_fraction:.0%} usable pixels; cannot fit a sky"
+        raise InputError(msg)
+    if missing.any():
+        log.info("%d of %d sky meshes are mostly masked; filled from their nearest good mesh", missing.sum(), missing.size)
+        _, (iy, ix) = distance_transform_edt(missing, return_indices=True)
+        binned = binned[iy, ix]
+    return SkyModel("FIT", exposure.shape, binned=binned, source=f"fit: {nby}x{nbx} meshes")
+
+
+def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
+    """Choose and build the sky model of step 1 (sky correction).
+
+    A sky-model file given for the exposure is used when ``do_apply_sky_corr`` is true.
+    Otherwise, if ``fit['enabled']``, a sky is fitted; otherwise the sky is left as it is.
+
+    Parameters
+    ----------
+    exposure : brightstamps.exposure.Exposure
+    sky_model_path : str or None
+        The exposure's ``sky_model`` file: a full-size image (first 2-D HDU) or a binned model
+        written by :func:`write_sky_model`.
+    do_apply_sky_corr : bool
+        Subtract the given model (LSST ``doApplySkyCorr``).
+    fit : dict
+        ``enabled`` plus the keyword arguments of :func:`fit_sky`.
+
+    Returns
+    -------
+    SkyModel
+    """
+    if sky_model_path and do_apply_sky_corr:
+        return read_sky_model(sky_model_path, shape=exposure.shape)
+    if fit["enabled"]:
+        options = {k: v for k, v in fit.items() if k != "enabled"}
+        return fit_sky(exposure, **options)
+    return SkyModel("NONE", exposure.shape, source="none")
+
+
+def read_sky_model(path, *, shape):
+    """Read a sky model file: our compact format, or a full-size image.
+
+    Parameters
+    ----------
+    path : str
+        FITS file.
+    shape : tuple of int
+        Expected ``(ny, nx)`` of the exposure.
+
+    Returns
+    -------
+    SkyModel
+    """
+    try:
+        hdul = fits.open(path, memmap=True)
+    except FileNotFoundError:
+        raise InputError(f"{path}: sky model file not found") from None
+    except OSError as err:
+        raise InputError(f"{path}: not a readable FITS file ({err})") from None
+    with hdul:
+        mode = hdul[0].header.get("SKYMODE")
+        if mode is not None:
+            if mode not in _MODES:
+                raise InputError(f"{path}: SKYMODE {mode!r} is not one of {_MODES}")
+            model_shape = (hdul[0].header["IMNY"], hdul[0].header["IMNX"])
+            if model_shape != tuple(shape):
+                raise InputError(f"{path}: sky model is for an image of shape {model_shape}, the exposure has {tuple(shape)}")
+            if mode in ("FIT", "BINNED"):
+                return SkyModel(mode, shape, binned=hdul["SKYBINS"].data, source=hdul[0].header.get("SKYSRC", path))
+            if mode == "GIVEN":
+                return read_sky_model(hdul[0].header["SKYFILE"], shape=shape)
+            return SkyModel("NONE", shape, source="none")
+        img = _first_image(hdul, path)
+        if img.shape != tuple(shape):
+            raise InputError(f"{path}: sky model has shape {img.shape}, the exposure {tuple(shape)}")
+    return SkyModel("GIVEN", shape, path=str(path), sha256=_sha256(path), source=str(path))
+
+
+def write_sky_model(path, model):
+    """Write *model* compactly: binned values, or a reference to a given full-size file.
+
+    Parameters
+    ----------
+    path : str
+        Destination, written atomically.
+    model : SkyModel
+    """
+    primary = fits.PrimaryHDU()
+    h = primary.header
+    h["SKYMODE"] = (model.mode, "NONE, FIT, BINNED or GIVEN")
+    h["IMNY"], h["IMNX"] = model.shape
+    h["SKYSRC"] = (str(model.source)[:68], "origin of the model")
+    hdus = [primary]
+    if model.mode in ("FIT", "BINNED"):
+        h["SKYINTRP"] = ("bicubic spline through bin centres", "interpolation")
+        h["BINRULE"] = ("end_i=min(((i+1)*N+nb//2)//nb,N)", "afw bin edges")
+        hdus.append(fits.ImageHDU(model.binned, name="SKYBINS"))
+    elif model.mode == "GIVEN":
+        h["SKYFILE"] = (model.path, "full-size sky model subtracted")
+        h["SKYSHA"] = (model.sha256, "sha256 of SKYFILE")
+    with atomic_output(path) as tmp:
+        fits.HDUList(hdus).writeto(tmp)

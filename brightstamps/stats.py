@@ -1,0 +1,115 @@
+"""Robust statistics shared by normalization, sky fitting and stacking, as afw computes them."""
+
+import numpy as np
+
+__all__ = ["STATISTICS", "IQR_TO_SIGMA", "clipped_statistic"]
+
+#: Statistics understood by :func:`clipped_statistic` (afw names).
+STATISTICS = ("MEAN", "MEDIAN", "MEANCLIP")
+
+#: afw's factor turning an interquartile range into a Gaussian sigma.
+IQR_TO_SIGMA = 0.741301109252802
+
+
+def clipped_statistic(values, *, statistic, num_sigma_clip, num_iter, valid=None):
+    """Reduce *values* along axis 0 with afw's MEAN, MEDIAN or MEANCLIP.
+
+    MEANCLIP is afw's algorithm (``Statistics.cc``), not astropy's ``sigma_clipped_stats``:
+    iteration 0 clips about the median with half-width ``num_sigma_clip * 0.7413 * IQR``
+    (quartiles by linear interpolation); each later iteration clips about the previous clipped
+    mean with half-width ``num_sigma_clip * sqrt(previous clipped variance)`` (ddof=1). Every
+    iteration re-selects from all values, inclusively (``|v - centre| <= half-width``). A NaN
+    centre or half-width (e.g. one survivor, whose ddof=1 variance is NaN) gives NaN.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Values, reduced along axis 0 (a 1-D array gives scalars; an ``(N, ny, nx)`` stack
+        gives ``(ny, nx)`` maps).
+    statistic : {'MEAN', 'MEDIAN', 'MEANCLIP'}
+        Statistic to compute.
+    num_sigma_clip : float
+        Clip half-width in sigma (MEANCLIP only).
+    num_iter : int
+        Number of clip iterations (MEANCLIP only).
+    valid : numpy.ndarray of bool, optional
+        Which values may be used, same shape as *values*; non-finite values are never used.
+
+    Returns
+    -------
+    value : numpy.ndarray or float
+        The statistic; NaN where no value is usable.
+    variance : numpy.ndarray or float
+        ddof=1 variance of the values the statistic used (the clipped ones for MEANCLIP);
+        NaN where fewer than two were used.
+    n : numpy.ndarray or int
+        Number of values the statistic used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = np.r_[np.arange(1, 21), 1000.0]
+    >>> float(clipped_statistic(v, statistic="MEANCLIP", num_sigma_clip=4, num_iter=3)[0])
+    10.5
+    """
+    if statistic not in STATISTICS:
+        msg = f"statistic must be one of {STATISTICS}, got {statistic!r}"
+        raise ValueError(msg)
+    v = np.asarray(values, dtype=np.float64)
+    good = np.isfinite(v)
+    if valid is not None:
+        good &= np.asarray(valid, dtype=bool)
+    if statistic == "MEANCLIP":
+        mean, var, n = _meanclip(v, good, num_sigma_clip, num_iter)
+    else:
+        mean, var, n = _moments(v, good)
+        if statistic == "MEDIAN":
+            with np.errstate(all="ignore"):
+                mean = _nanquantiles(np.where(good, v, np.nan), (0.5,))[0]
+    if np.ndim(mean) == 0:
+        return float(mean), float(var), int(n)
+    return mean, var, n
+
+
+def _moments(v, sel):
+    """Mean, ddof=1 variance and count of ``v[sel]`` along axis 0 (double precision)."""
+    n = sel.sum(axis=0)
+    x = np.where(sel, v, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = x.sum(axis=0) / n
+        dev = np.where(sel, v - mean, 0.0)
+        var = (dev * dev).sum(axis=0) / (n - 1)
+    mean = np.where(n > 0, mean, np.nan)
+    var = np.where(n > 1, var, np.nan)
+    return mean, var, n
+
+
+def _nanquantiles(x, qs):
+    """Quantiles along axis 0 by linear interpolation at q*(n-1), ignoring NaN."""
+    if x.shape[0] == 0:
+        return [np.full(x.shape[1:], np.nan) for _ in qs]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as wanted
+        return list(np.nanquantile(x, qs, axis=0, method="linear"))
+
+
+def _meanclip(v, good, nsig, niter):
+    median, q1, q3 = _nanquantiles(np.where(good, v, np.nan), (0.5, 0.25, 0.75))
+    centre = median
+    half = nsig * IQR_TO_SIGMA * (q3 - q1)
+    mean = np.full(np.shape(median), np.nan)
+    var = np.full(np.shape(median), np.nan)
+    n = np.zeros(np.shape(median), dtype=np.int64)
+    for it in range(niter):
+        if it > 0:
+            # afw: a negative variance is set to 0, the half-width is only updated when n > 1
+            half = np.where(n > 1, nsig * np.sqrt(np.maximum(var, 0.0)), half)
+            centre = mean
+        with np.errstate(invalid="ignore"):
+            sel = good & (np.abs(v - centre) <= half)
+        mean, var, n = _moments(v, sel)
+        bad = ~(np.isfinite(centre) & np.isfinite(half))
+        mean = np.where(bad, np.nan, mean)
+    return mean, var, n

@@ -1,0 +1,313 @@
+"""Warping: resample each cut-out onto the common distortion-free stamp grid, star on the centre.
+
+For output pixel ``p`` (before rotation) the cut-out is sampled at ``s = c + A (p - centre)``,
+where ``c`` is the star's pixel centre and ``A`` the local linear map from the distortion-free
+frame to exposure pixels at ``c`` (LSST's ``s = T^-1(T(c) + p - centre)`` to first order). The
+distortion-free frame is LSST's TAN_PIXELS built from the WCS alone: gnomonic coordinates about
+the boresight, scaled back to pixels by the WCS Jacobian at the boresight, so its axes are
+parallel to the detector and its scale is the nominal one.
+
+Resampling follows afw's ``warpImage``: separable kernel weights normalized to unit sum, a
+flux-conserving factor ``|det A|``, variance with squared weights, mask bits OR-ed over the full
+kernel footprint, and NaN / NO_DATA (variance +inf) wherever the footprint leaves the cut-out.
+Then each stamp is turned by the detector's number of quarter turns (``np.rot90(k=-n)``).
+"""
+
+import logging
+
+import numpy as np
+from astropy.wcs import WCS
+
+from .errors import InputError
+from .masks import ensure_planes
+from .stampsfile import Stamps
+
+__all__ = [
+    "KERNELS",
+    "model_stamp_size",
+    "nb90_rotations",
+    "kernel_weights",
+    "boresight_of",
+    "distortion_free_maps",
+    "warp_cutout",
+    "warp_stamps",
+]
+
+log = logging.getLogger(__name__)
+
+#: Kernel name -> half-width n (the kernel covers 2n source pixels per axis).
+KERNELS = {"bilinear": 1, "lanczos3": 3, "lanczos4": 4, "lanczos5": 5}
+
+
+def model_stamp_size(stamp_size, buffer):
+    """Output stamp size: ``int(size * buffer)``, bumped to the next odd number (LSST).
+
+    Parameters
+    ----------
+    stamp_size : sequence of int
+        Cut-out size (x, y).
+    buffer : float
+        ``model_stamp_buffer``.
+
+    Returns
+    -------
+    tuple of int
+        ``(nx, ny)``.
+
+    Examples
+    --------
+    >>> model_stamp_size((250, 250), 1.1)
+    (275, 275)
+    >>> model_stamp_size((200, 150), 1.1)
+    (221, 165)
+    """
+    out = []
+    for s in stamp_size:
+        m = int(s * buffer)
+        out.append(m + 1 if m % 2 == 0 else m)
+    return tuple(out)
+
+
+def nb90_rotations(yaw_deg):
+    """LSST's number of quarter turns: ``argmin_k |k*90 - yaw|`` for k = 0..3, not wrapped.
+
+    Examples
+    --------
+    >>> [nb90_rotations(y) for y in (0, 45, 89.9, 180, 270, -90, 359.9)]
+    [0, 0, 1, 2, 3, 0, 3]
+    """
+    yaw = np.radians(float(yaw_deg))
+    return int(np.argmin(np.abs(np.arange(4) * np.pi / 2 - yaw)))
+
+
+def kernel_weights(frac, kernel):
+    """Normalized 1-D weights of *kernel* for fractional offsets *frac*.
+
+    Parameters
+    ----------
+    frac : numpy.ndarray
+        Fractional source positions in [0, 1), shape ``(P,)``.
+    kernel : str
+        One of :data:`KERNELS`.
+
+    Returns
+    -------
+    weights : numpy.ndarray
+        ``(P, 2n)`` weights for source offsets ``k = -(n-1) .. n``, each row summing to 1.
+    raw_sum : numpy.ndarray
+        ``(P,)`` sums before normalization.
+    """
+    n = KERNELS[kernel]
+    k = np.arange(-(n - 1), n + 1, dtype=np.float64)
+    x = k[None, :] - np.asarray(frac, dtype=np.float64)[:, None]
+    if kernel == "bilinear":
+        w = np.maximum(0.0, 1.0 - np.abs(x))
+    else:
+        w = np.sinc(x) * np.sinc(x / n)
+    raw = w.sum(axis=1)
+    return w / raw[:, None], raw
+
+
+def boresight_of(wcs, metadata):
+    """Boresight (ra, dec) in degrees: BORE-RA/BORE-DEC cards, else the WCS reference point."""
+    if metadata is not None and "BORE-RA" in metadata and "BORE-DEC" in metadata:
+        ra, dec = float(metadata["BORE-RA"]), float(metadata["BORE-DEC"])
+        if np.isfinite(ra) and np.isfinite(dec):
+            return ra, dec
+    return tuple(float(v) for v in wcs.wcs.crval)
+
+
+def _gnomonic(boresight):
+    proj = WCS(naxis=2)
+    proj.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    proj.wcs.crval = boresight
+    proj.wcs.crpix = [0.0, 0.0]
+    proj.wcs.cdelt = [1.0, 1.0]
+    return proj
+
+
+def _jacobians(wcs, proj, points, h=1.0):
+    """d(xi, eta)/d(x, y) at each point by central differences, shape (P, 2, 2)."""
+    p = np.asarray(points, dtype=np.float64)
+    offs = np.array([[h, 0], [-h, 0], [0, h], [0, -h]])
+    probe = (p[:, None, :] + offs[None]).reshape(-1, 2)
+    world = wcs.all_pix2world(probe, 0)
+    plane = proj.wcs_world2pix(world, 1).reshape(-1, 4, 2)  # crpix 0, origin 1: (xi, eta) in deg
+    dx = (plane[:, 0] - plane[:, 1]) / (2 * h)
+    dy = (plane[:, 2] - plane[:, 3]) / (2 * h)
+    return np.stack([dx, dy], axis=-1)  # [..., i, j] = d(plane_i)/d(pixel_j)
+
+
+def distortion_free_maps(wcs, centers, *, boresight):
+    """Local linear maps ``A`` from the distortion-free frame to exposure pixels at *centers*.
+
+    ``A = J(c)^-1 J0``, with ``J`` the Jacobian of the gnomonic coordinates about the boresight
+    with respect to pixels, at the star (``c``) and at the boresight's pixel (``J0``).
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        Celestial WCS of the exposure (any projection and distortion astropy supports).
+    centers : numpy.ndarray
+        ``(N, 2)`` pixel centres (x, y).
+    boresight : tuple of float
+        ``(ra, dec)`` in degrees.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 2, 2)``; ``s - c = A @ (p - centre)``.
+    """
+    proj = _gnomonic(boresight)
+    crval = np.asarray(wcs.wcs.crval, dtype=np.float64)
+    if np.allclose(crval, boresight, rtol=0, atol=1e-10):
+        p0 = wcs.wcs.crpix - 1.0  # exact for TAN(-SIP) about the boresight
+    else:
+        p0 = wcs.all_world2pix([boresight], 0, quiet=True)[0]
+    if not np.isfinite(p0).all():
+        raise InputError("the WCS cannot be inverted at the boresight; cannot define the distortion-free frame")
+    j0 = _jacobians(wcs, proj, p0[None])[0]
+    jc = _jacobians(wcs, proj, np.asarray(centers, dtype=np.float64).reshape(-1, 2))
+    return np.linalg.solve(jc, np.broadcast_to(j0, jc.shape))
+
+
+def warp_cutout(image, mask, variance, *, center, affine, out_shape, kernel, no_data_bit):
+    """Resample one cut-out so that *center* lands on the central pixel of *out_shape*.
+
+    Parameters
+    ----------
+    image, mask, variance : numpy.ndarray
+        ``(h, w)`` cut-out planes.
+    center : tuple of float
+        Star centre ``(x, y)`` in cut-out pixel coordinates.
+    affine : numpy.ndarray
+        ``(2, 2)`` map from output-pixel offsets to cut-out pixel offsets.
+    out_shape : tuple of int
+        ``(H, W)`` of the output stamp (odd sizes put the star on ``(W//2, H//2)``).
+    kernel : str
+        One of :data:`KERNELS`.
+    no_data_bit : int
+        Bit value of NO_DATA.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Warped image (float32), mask (int32) and variance (float32).
+    """
+    n = KERNELS[kernel]
+    h, w = image.shape
+    out_h, out_w = out_shape
+    jj, ii = np.mgrid[0:out_h, 0:out_w]
+    dx = (ii - out_w // 2).ravel().astype(np.float64)
+    dy = (jj - out_h // 2).ravel().astype(np.float64)
+    ux = center[0] + affine[0, 0] * dx + affine[0, 1] * dy
+    uy = center[1] + affine[1, 0] * dx + affine[1, 1] * dy
+    ix = np.floor(ux).astype(np.int64)
+    iy = np.floor(uy).astype(np.int64)
+    inside = (ix >= n - 1) & (ix <= w - 1 - n) & (iy >= n - 1) & (iy <= h - 1 - n)
+    out_img = np.full(out_h * out_w, np.nan, dtype=np.float64)
+    out_var = np.full(out_h * out_w, np.inf, dtype=np.float64)
+    out_msk = np.full(out_h * out_w, no_data_bit, dtype=np.int32)
+    if inside.any():
+        ix, iy = ix[inside], iy[inside]
+        wx, sx = kernel_weights(ux[inside] - ix, kernel)
+        wy, sy = kernel_weights(uy[inside] - iy, kernel)
+        del sx, sy
+        taps = np.arange(-(n - 1), n + 1)
+        img_flat, var_flat = image.ravel().astype(np.float64), variance.ravel().astype(np.float64)
+        msk_flat = mask.ravel()
+        base = iy * w + ix
+        wx_used = wx != 0  # afw ORs the masks of pixels with nonzero weight (bilinear can have 0)
+        all_used = bool(wx_used.all())
+        acc_img = np.zeros(base.size)
+        acc_var = np.zeros(base.size)
+        acc_msk = np.zeros(base.size, dtype=np.int32)
+        wx2 = wx * wx
+        for t, ky in enumerate(taps):
+            wyt = wy[:, t]
+            if not np.any(wyt):
+                continue
+            idx = (base + ky * w)[:, None] + taps[None, :]
+            vals, vvar, vmsk = img_flat[idx], var_flat[idx], msk_flat[idx]
+            if not all_used:
+                vals, vvar, vmsk = (np.where(wx_used, a, 0) for a in (vals, vvar, vmsk))
+            row_used = wyt != 0
+            acc_img += np.where(row_used, wyt * np.einsum("pk,pk->p", vals, wx), 0.0)
+            acc_var += np.where(row_used, wyt * wyt * np.einsum("pk,pk->p", vvar, wx2), 0.0)
+            acc_msk |= np.where(row_used, np.bitwise_or.reduce(vmsk, axis=1), 0)
+        rel_area = abs(np.linalg.det(affine))
+        out_img[inside] = acc_img * rel_area  # weights are already normalized to unit sums
+        out_var[inside] = acc_var * rel_area**2
+        out_msk[inside] = acc_msk
+    shape = (out_h, out_w)
+    return (out_img.reshape(shape).astype(np.float32), out_msk.reshape(shape),
+            out_var.reshape(shape).astype(np.float32))
+
+
+def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots):
+    """Step 4 (warping): resample every cut-out onto the common grid and rotate it.
+
+    Parameters
+    ----------
+    cutouts : brightstamps.stampsfile.Stamps
+        Cut-outs from :func:`brightstamps.extract.extract_stamps`.
+    wcs : astropy.wcs.WCS
+        The exposure's WCS.
+    metadata : astropy.io.fits.Header or dict
+        Exposure header (``BORE-RA``/``BORE-DEC`` give the boresight).
+    kernel : str
+        One of :data:`KERNELS`.
+    do_apply_transform : bool
+        Remove the optical distortion (LSST ``doApplyTransform``); False gives a pure shift.
+    model_stamp_buffer : float
+        Output size = ``model_stamp_size(cut-out size, buffer)``.
+    nb90_rots : int
+        Quarter turns applied after warping (:func:`nb90_rotations` of the detector's yaw).
+
+    Returns
+    -------
+    brightstamps.stampsfile.Stamps
+        Warped, rotated stamps; STARS gains the map ``warp_a11 .. warp_a22`` (exposure pixel
+        offsets per output pixel offset, before rotation) and ``rel_area``.
+    """
+    if kernel not in KERNELS:
+        raise InputError(f"warping_kernel: unknown kernel {kernel!r}; use one of {sorted(KERNELS)}")
+    ch, cw = cutouts.stamp_shape
+    out_w, out_h = model_stamp_size((cw, ch), model_stamp_buffer)
+    n = len(cutouts)
+    stars = cutouts.stars.copy()
+    centers = np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)]) if n else np.zeros((0, 2))
+    boresight = boresight_of(wcs, metadata)
+    if do_apply_transform and n:
+        maps = distortion_free_maps(wcs, centers, boresight=boresight)
+    else:
+        maps = np.broadcast_to(np.eye(2), (n, 2, 2)).copy()
+    planes = ensure_planes(cutouts.mask_planes, ["NO_DATA"])
+    no_data = 1 << planes["NO_DATA"]
+    rot_shape = (out_h, out_w) if nb90_rots % 2 == 0 else (out_w, out_h)
+    image = np.empty((n,) + rot_shape, dtype=np.float32)
+    mask = np.empty((n,) + rot_shape, dtype=np.int32)
+    variance = np.empty((n,) + rot_shape, dtype=np.float32)
+    for k in range(n):
+        local = centers[k] - (stars["cutout_x0"][k], stars["cutout_y0"][k])
+        img, msk, var = warp_cutout(cutouts.image[k], cutouts.mask[k], cutouts.variance[k], center=local,
+                                    affine=maps[k], out_shape=(out_h, out_w), kernel=kernel, no_data_bit=no_data)
+        image[k] = np.rot90(img, k=-nb90_rots)
+        mask[k] = np.rot90(msk, k=-nb90_rots)
+        variance[k] = np.rot90(var, k=-nb90_rots)
+    for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        stars[f"warp_a{i + 1}{j + 1}"] = maps[:, i, j].astype(np.float64)
+    stars["rel_area"] = np.abs(np.linalg.det(maps)) if n else np.zeros(0)
+    header = dict(cutouts.header)
+    header.update({
+        "STAGE": "warped",
+        "KERNEL": kernel,
+        "NB90ROT": (nb90_rots, "quarter turns applied after warping (np.rot90 k=-n)"),
+        "TRANSFRM": (bool(do_apply_transform), "optical distortion removed"),
+        "BORERA": (boresight[0], "boresight RA used for the distortion-free frame [deg]"),
+        "BOREDEC": (boresight[1], "boresight Dec used for the distortion-free frame [deg]"),
+        "CENTERX": (rot_shape[1] // 2, "0-based x of the star's pixel"),
+        "CENTERY": (rot_shape[0] // 2, "0-based y of the star's pixel"),
+    })
+    log.info("warped %d stamps to %dx%d with %s, %d quarter turns", n, out_w, out_h, kernel, nb90_rots)
+    return Stamps(image, mask, variance, stars, planes, header)

@@ -1,0 +1,122 @@
+# Configuration and exposures-table validation, wildcard constraints and input functions.
+# Everything that can be checked before a job runs is checked here, with one line naming the
+# field or the table row.
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# YAML gives integer keys for unquoted detector ids; the schema wants strings
+config["detector_yaw_deg"] = {str(k): v for k, v in (config.get("detector_yaw_deg") or {}).items()}
+validate(config, schema="../config/config.schema.yaml")
+
+
+def _config_error(msg):
+    raise WorkflowError(f"brightstamps config: {msg}")
+
+
+if config["annular_flux_radii"][0] >= config["annular_flux_radii"][1]:
+    _config_error(
+        f"annular_flux_radii {config['annular_flux_radii']}: the inner radius must be smaller than the outer"
+    )
+if not (config["catalog"]["columns"]["mag"] or config["catalog"]["columns"]["flux"]):
+    _config_error("catalog.columns: map either mag or flux to a column")
+
+
+def _read_exposures(path):
+    if not Path(path).is_file():
+        _config_error(f"exposures: table {path} not found")
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    missing = [c for c in ("exposure", "image", "band", "detector") if c not in table.columns]
+    if missing:
+        _config_error(f"{path}: missing column(s) {', '.join(missing)}; it has {', '.join(table.columns)}")
+    pattern = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._-]+$")
+    for i, row in table.iterrows():
+        if not pattern.match(row["exposure"]):
+            _config_error(
+                f"{path} row {i + 2}: exposure id {row['exposure']!r} may only hold letters, digits, '.', '_' and '-'"
+            )
+    dupes = sorted(set(table["exposure"][table["exposure"].duplicated()]))
+    if dupes:
+        _config_error(f"{path}: exposure id(s) {', '.join(dupes)} appear more than once")
+    validate(table, schema="../config/exposures.schema.yaml")
+    return table.set_index("exposure", drop=False).sort_index()
+
+
+exposures = _read_exposures(config["exposures"])
+EXPOSURES = list(exposures.index)
+
+
+wildcard_constraints:
+    exposure="|".join(re.escape(e) for e in EXPOSURES) or "(?!)",
+
+
+def final_stamps():
+    return expand("results/{exposure}/bright_star_stamps.fits", exposure=EXPOSURES)
+
+
+def intermediate(path):
+    """Per-step files are kept for caching and provenance unless keep_intermediates is false."""
+    return path if config["keep_intermediates"] else temp(path)
+
+
+def row(wildcards):
+    return exposures.loc[wildcards.exposure]
+
+
+def exposure_files(wildcards):
+    """The exposure's image and, when given, its separate mask and variance files."""
+    r = row(wildcards)
+    files = {"image": r["image"]}
+    for key in ("mask", "variance"):
+        if r.get(key, ""):
+            files[key] = r[key]
+    return files
+
+
+def sky_model_input(wildcards):
+    r = row(wildcards)
+    return {"sky_model": r["sky_model"]} if r.get("sky_model", "") and config["do_apply_sky_corr"] else {}
+
+
+def exposure_params(wildcards):
+    """How to read the exposure, and its identity for the output headers."""
+    r = row(wildcards)
+    return {
+        "image": r["image"],
+        "mask": r.get("mask", "") or None,
+        "variance": r.get("variance", "") or None,
+        "fmt": r.get("format", "") or "lsst_calexp",
+        "exposure": r["exposure"],
+        "band": r["band"],
+        "detector": int(r["detector"]),
+    }
+
+
+def detector_yaw(wildcards):
+    return float(config["detector_yaw_deg"].get(str(int(row(wildcards)["detector"])), 0.0))
+
+
+def image_mb(wildcards, input):
+    """Memory request: a few copies of the exposure's planes plus the stamp cubes."""
+    return max(1000, int(6 * input.size_mb) + 500)
+
+
+# Config fields that decide the content of a bright_star_stamps file; their hash is CONFHASH.
+STEP_FIELDS = [
+    "catalog", "proper_motion", "mag_limit", "stamp_size", "model_stamp_buffer", "do_remove_detected",
+    "do_apply_transform", "warping_kernel", "annular_flux_radii", "annular_flux_statistic",
+    "num_sigma_clip", "num_iter", "bad_mask_planes", "min_valid_annulus_fraction", "do_apply_sky_corr",
+    "discard_nan_flux_stars", "normalize_variance", "sky_fit", "detector_yaw_deg",
+]
+CONFIG_HASH = hashlib.sha256(
+    json.dumps({k: config[k] for k in STEP_FIELDS}, sort_keys=True).encode()
+).hexdigest()[:16]
+
+
+def image_file(wildcards):
+    return row(wildcards)["image"]

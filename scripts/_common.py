@@ -1,0 +1,41 @@
+"""Shared start-up of the rule scripts: the workflow's own package, logging, one-line errors."""
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+# Import the brightstamps package that sits beside this workflow (resolved from the Snakefile's
+# location, not the working directory), so a deployed workflow runs its own code.
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from brightstamps.errors import InputError  # noqa: E402
+
+
+def run(main, smk):
+    """Run ``main(smk)`` with stderr, logging and warnings sent to the rule's log.
+
+    Bad input (:class:`~brightstamps.errors.InputError`) ends the job with one line, written to
+    the log and to the terminal; any other exception also leaves its traceback in the log.
+    """
+    terminal = sys.stderr
+    log_file = open(smk.log[0], "w", buffering=1)  # noqa: SIM115 - lives as long as the job
+    sys.stderr = log_file
+    logging.basicConfig(stream=log_file, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        force=True)
+    logging.captureWarnings(True)
+    try:
+        main(smk)
+    except InputError as err:
+        line = f"brightstamps: error in rule {smk.rule}: {err}"
+        print(line, file=log_file)
+        print(line, file=terminal)
+        sys.exit(1)
+    except Exception as err:
+        traceback.print_exc(file=log_file)
+        line = f"brightstamps: unexpected {type(err).__name__} in rule {smk.rule}: {err} (traceback in {smk.log[0]})"
+        print(line, file=log_file)
+        print(line, file=terminal)
+        sys.exit(1)

@@ -1,0 +1,13 @@
+"""Rule simulate_demo: the simulated demo data set with its truth."""
+
+import _common
+from brightstamps import simulate
+
+
+def main(smk):
+    p = smk.params
+    simulate.simulate_demo(p.outdir, seed=p.seed, detector_size=p.detector_size, n_bright=p.n_bright,
+                           n_faint=p.n_faint)
+
+
+_common.run(main, snakemake)  # noqa: F821 - injected by Snakemake

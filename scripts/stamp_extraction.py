@@ -1,0 +1,18 @@
+"""Rule stamp_extraction: sky-subtracted cut-outs, other sources' footprints flagged BAD."""
+
+import _common
+from brightstamps import catalog, exposure, extract, sky, stampsfile
+
+
+def main(smk):
+    e = smk.params.exposure
+    exp = exposure.read_exposure(e["image"], mask=e["mask"], variance=e["variance"], fmt=e["fmt"])
+    model = sky.read_sky_model(smk.input.sky, shape=exp.shape)
+    stars = catalog.read_stars(smk.input.stars)
+    stamps = extract.extract_stamps(exp, stars, model, stamp_size=smk.params.stamp_size,
+                                    do_remove_detected=smk.params.do_remove_detected)
+    stamps.header.update({"EXPOSURE": e["exposure"], "BAND": e["band"], "DETECTOR": e["detector"]})
+    stampsfile.write_stamps(smk.output[0], stamps)
+
+
+_common.run(main, snakemake)  # noqa: F821 - injected by Snakemake

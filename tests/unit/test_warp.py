@@ -1,0 +1,120 @@
+"""Warping: known shifts, flat fields, flux conservation, mask/NaN spreading, rotation."""
+
+import numpy as np
+import pytest
+from astropy.wcs import WCS
+from numpy.testing import assert_allclose, assert_array_equal
+
+from brightstamps.warp import KERNELS, distortion_free_maps, kernel_weights, warp_cutout
+
+NO_DATA = 1 << 8
+
+
+def _warp(img, *, center, affine=np.eye(2), out=(61, 61), kernel="lanczos5", mask=None, var=None):
+    mask = np.zeros(img.shape, np.int32) if mask is None else mask
+    var = np.ones(img.shape, np.float32) if var is None else var
+    return warp_cutout(img.astype(np.float32), mask, var, center=center, affine=affine, out_shape=out,
+                       kernel=kernel, no_data_bit=NO_DATA)
+
+
+def _reference_pixel(img, ux, uy, kernel):
+    """Slow, explicit afw WarpAtOnePoint for one output pixel."""
+    n = KERNELS[kernel]
+    ix, iy = int(np.floor(ux)), int(np.floor(uy))
+    wx, _ = kernel_weights(np.array([ux - ix]), kernel)
+    wy, _ = kernel_weights(np.array([uy - iy]), kernel)
+    total = 0.0
+    for a, ky in enumerate(range(-(n - 1), n + 1)):
+        for b, kx in enumerate(range(-(n - 1), n + 1)):
+            total += wy[0, a] * wx[0, b] * img[iy + ky, ix + kx]
+    return total
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_integer_shift_reproduces_input(kernel):
+    rng = np.random.default_rng(1)
+    img = rng.normal(size=(80, 90)).astype(np.float32)
+    out, msk, var = _warp(img, center=(45.0, 40.0), kernel=kernel)
+    # output pixel (i, j) reads cut-out pixel (i - 30 + 45, j - 30 + 40)
+    expected = img[10:71, 15:76]
+    good = np.isfinite(out)
+    assert good.sum() > 0.8 * out.size
+    assert_allclose(out[good], expected[good], rtol=0, atol=1e-6)
+    assert_array_equal(msk[good], 0)
+
+
+def test_flat_image_stays_flat_under_a_general_affine_map():
+    img = np.full((120, 120), 7.0, np.float32)
+    affine = np.array([[1.0, 0.0], [0.0, 1.0]])
+    out, _, _ = _warp(img, center=(60.3, 59.8), affine=affine)
+    assert_allclose(out[np.isfinite(out)], 7.0, rtol=1e-6)
+    rot = np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
+    out, _, _ = _warp(img, center=(60.3, 59.8), affine=rot)
+    assert_allclose(out[np.isfinite(out)], 7.0, rtol=1e-6)
+
+
+def test_total_flux_conserved_under_a_distortion():
+    yy, xx = np.mgrid[0:200, 0:200]
+    c = (100.37, 99.81)
+    img = 1000 * np.exp(-((xx - c[0]) ** 2 + (yy - c[1]) ** 2) / (2 * 4.0**2)) / (2 * np.pi * 16)
+    affine = np.array([[1.1, 0.03], [-0.02, 0.92]])  # scale and shear: |det A| = 1.0126
+    out, _, _ = _warp(img, center=c, affine=affine, out=(121, 121))
+    assert np.isfinite(out).all()
+    # normalized Lanczos weights (afw) interpolate to ~0.1 %, so that is the flux tolerance
+    assert out.sum() == pytest.approx(img.sum(), rel=2e-3)
+    # without the relArea factor |det A| it would be 1.3 % off
+    assert abs(out.sum() / abs(np.linalg.det(affine)) - img.sum()) > 1e-2 * img.sum()
+
+
+@pytest.mark.parametrize("kernel", ["lanczos5", "lanczos3", "bilinear"])
+def test_matches_explicit_reference_implementation(kernel):
+    rng = np.random.default_rng(2)
+    img = rng.normal(size=(100, 100))
+    affine = np.array([[0.98, 0.05], [-0.04, 1.02]])
+    c = (50.23, 49.61)
+    out, _, _ = _warp(img, center=c, affine=affine, out=(41, 41), kernel=kernel)
+    for i, j in [(20, 20), (0, 0), (40, 3), (7, 33)]:
+        d = np.array([i - 20, j - 20])
+        ux, uy = np.asarray(c) + affine @ d
+        expected = _reference_pixel(img, ux, uy, kernel) * abs(np.linalg.det(affine))  # relArea
+        assert out[j, i] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_mask_and_nan_spread_over_the_whole_footprint():
+    img = np.zeros((80, 80), np.float32)
+    mask = np.zeros((80, 80), np.int32)
+    mask[40, 40] = 1 << 3  # CR
+    img[20, 20] = np.nan
+    out, msk, _ = _warp(img, center=(40.0, 40.0), mask=mask)
+    # integer shift: output (30, 30) reads (40, 40); the footprint spans offsets -4..+5
+    hit = np.nonzero(msk == 1 << 3)
+    assert (hit[0].min(), hit[0].max(), hit[1].min(), hit[1].max()) == (25, 34, 25, 34)
+    nan = np.isnan(out[:50, :50]) & (msk[:50, :50] != NO_DATA)
+    rows, cols = np.nonzero(nan)
+    assert (rows.min(), rows.max()) == (5, 14)
+
+
+def test_variance_propagation_of_white_noise():
+    """Warped white noise has the variance that the propagated variance plane predicts."""
+    rng = np.random.default_rng(3)
+    sigma2 = 4.0
+    c = (30.37, 29.61)  # fractional offsets where interpolation lowers the variance most
+    var_in = np.full((60, 60), sigma2, np.float32)
+    samples = []
+    for _ in range(400):
+        out, _, var = _warp(rng.normal(scale=np.sqrt(sigma2), size=(60, 60)), center=c, out=(21, 21), var=var_in)
+        samples.append(out[5:16, 5:16].ravel())
+    measured = np.var(np.asarray(samples), axis=0, ddof=1).mean()
+    predicted = var[5:16, 5:16].mean()
+    assert predicted < 0.8 * sigma2  # interpolation averages pixels: less variance per pixel
+    assert measured == pytest.approx(predicted, rel=0.03)
+
+
+def test_distortion_free_map_of_a_pure_tan_wcs_is_the_identity_at_the_axis():
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [-500.0, 300.0]
+    wcs.wcs.cd = [[-5.5e-5, 0.0], [0.0, 5.5e-5]]
+    maps = distortion_free_maps(wcs, np.array([[100.0, 100.0], [900.0, 50.0]]), boresight=(150.0, 2.0))
+    assert_allclose(maps, np.broadcast_to(np.eye(2), (2, 2, 2)), atol=1e-6)
