@@ -78,6 +78,24 @@ def cutout_corner(center, size):
     return np.trunc(np.asarray(center, dtype=np.float64) - np.asarray(size) / 2).astype(np.int64)
 
 
+def _float_column(col):
+    """A column as float64 with masked entries as NaN (astropy masks NaN in some readers)."""
+    if isinstance(col, u.Quantity):
+        return np.asarray(col.value, dtype=np.float64)
+    return np.ma.asarray(col).astype(np.float64).filled(np.nan)
+
+
+def _in_unit(table, name, unit, path):
+    """The column in *unit* when it declares a unit; otherwise as it is."""
+    col = table[name]
+    if getattr(col, "unit", None) is None:
+        return col
+    try:
+        return col.quantity.to(unit)
+    except u.UnitConversionError:
+        raise InputError(f"{path}: column {name!r} has unit {col.unit}, not convertible to {unit}") from None
+
+
 def read_catalog(path, *, columns):
     """Read a reference catalog and rename its columns to ours.
 
@@ -108,11 +126,11 @@ def read_catalog(path, *, columns):
         raise InputError(f"{path}: catalog file not found") from None
     except Exception as err:  # astropy's readers raise many types on broken files
         raise InputError(f"{path}: cannot read the catalog as {fmt}: {err}") from None
-    needed = ["id", "ra", "dec"] + (["flux"] if "flux" in columns and "mag" not in columns else ["mag"])
-    for key in needed:
-        if key not in columns:
-            raise InputError(f"catalog.columns: no column mapped for {key!r}")
     mapped = {k: v for k, v in columns.items() if v}
+    needed = ["id", "ra", "dec", "mag" if "mag" in mapped else "flux"]
+    for key in needed:
+        if key not in mapped:
+            raise InputError(f"catalog.columns: no column mapped for {key!r}")
     missing = [f"{v} (catalog.columns.{k})" for k, v in mapped.items() if v not in table.colnames]
     if missing:
         msg = f"{path}: catalog lacks column(s) {', '.join(missing)}; it has: {', '.join(table.colnames)}"
@@ -123,20 +141,16 @@ def read_catalog(path, *, columns):
     except (TypeError, ValueError):
         raise InputError(f"{path}: id column {mapped['id']!r} is not integer") from None
     for key in ("ra", "dec"):
-        col = table[mapped[key]]
-        values = col.quantity.to_value(u.deg) if getattr(col, "unit", None) else np.asarray(col, dtype=np.float64)
-        out[key] = np.asarray(values, dtype=np.float64)
+        out[key] = _float_column(_in_unit(table, mapped[key], u.deg, path))
     if "mag" in mapped:
-        out["mag"] = np.asarray(table[mapped["mag"]], dtype=np.float64)
+        out["mag"] = _float_column(table[mapped["mag"]])
         out["flux"] = mag_to_njy(out["mag"])
     else:
-        col = table[mapped["flux"]]
-        flux = col.quantity.to_value(u.nJy) if getattr(col, "unit", None) else np.asarray(col, dtype=np.float64)
-        out["flux"] = np.asarray(flux, dtype=np.float64)
+        out["flux"] = _float_column(_in_unit(table, mapped["flux"], u.nJy, path))
         out["mag"] = njy_to_mag(out["flux"])
     for key in ("pmra", "pmdec", "epoch"):
         if key in mapped:
-            out[key] = np.asarray(table[mapped[key]], dtype=np.float64)
+            out[key] = _float_column(table[mapped[key]])
     out.meta["path"] = str(path)
     return out
 

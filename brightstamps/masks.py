@@ -76,8 +76,15 @@ def read_mask_planes(header, *, source):
 
 
 def mask_plane_cards(planes):
-    """Return ``(keyword, bit)`` pairs for the ``MP_*`` cards of *planes*, sorted by bit."""
-    return [(f"MP_{name}", bit) for name, bit in sorted(planes.items(), key=lambda kv: kv[1])]
+    """Return ``(keyword, bit)`` pairs for the ``MP_*`` cards of *planes*, sorted by bit.
+
+    Names longer than 8 characters get an explicit HIERARCH keyword, as afw writes them.
+    """
+    cards = []
+    for name, bit in sorted(planes.items(), key=lambda kv: kv[1]):
+        key = f"MP_{name}"
+        cards.append((f"HIERARCH {key}" if len(key) > 8 else key, bit))
+    return cards
 
 
 def ensure_planes(planes, names):

@@ -255,14 +255,14 @@ def write_sky_model(path, model):
     h = primary.header
     h["SKYMODE"] = (model.mode, "NONE, FIT, BINNED or GIVEN")
     h["IMNY"], h["IMNX"] = model.shape
-    h["SKYSRC"] = (str(model.source)[:68], "origin of the model")
+    h["SKYSRC"] = str(model.source)  # origin of the model
     hdus = [primary]
     if model.mode in ("FIT", "BINNED"):
         h["SKYINTRP"] = ("bicubic spline through bin centres", "interpolation")
         h["BINRULE"] = ("end_i=min(((i+1)*N+nb//2)//nb,N)", "afw bin edges")
         hdus.append(fits.ImageHDU(model.binned, name="SKYBINS"))
     elif model.mode == "GIVEN":
-        h["SKYFILE"] = (model.path, "full-size sky model subtracted")
-        h["SKYSHA"] = (model.sha256, "sha256 of SKYFILE")
+        h["SKYFILE"] = model.path  # full-size sky model subtracted (long paths use CONTINUE cards)
+        h["SKYSHA"] = model.sha256  # sha256 of SKYFILE
     with atomic_output(path) as tmp:
         fits.HDUList(hdus).writeto(tmp)

@@ -1,0 +1,87 @@
+"""Sky: bin geometry, a fitted sky recovers a known smooth sky under stars, compact storage."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+from numpy.testing import assert_allclose, assert_array_equal
+
+from brightstamps.errors import InputError
+from brightstamps.exposure import Exposure
+from brightstamps.masks import LSST_MASK_PLANES
+from brightstamps.sky import SkyModel, bin_edges, fit_sky, make_sky_model, read_sky_model, write_sky_model
+
+FIT = {"enabled": True, "mesh_size": 64, "num_sigma_clip": 3.0, "num_iter": 3,
+       "mask_planes": ["BAD", "SAT", "DETECTED", "NO_DATA"], "min_valid_fraction": 0.3}
+
+
+def _exposure(image, mask=None):
+    mask = np.zeros(image.shape, np.int32) if mask is None else mask
+    return Exposure(image.astype(np.float32), mask, np.ones(image.shape, np.float32), WCS(naxis=2),
+                    dict(LSST_MASK_PLANES), fits.Header(), "test.fits")
+
+
+def test_bin_edges_follow_afw():
+    assert bin_edges(10, 3).tolist() == [0, 3, 7, 10]  # ends min(((i+1)*10 + 1)//3, 10)
+    assert bin_edges(1024, 8).tolist() == list(range(0, 1025, 128))
+
+
+def test_fit_recovers_a_gradient_sky_under_masked_stars():
+    rng = np.random.default_rng(4)
+    ny, nx = 384, 512
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    sky = 5.0 + 0.01 * xx - 0.02 * yy
+    image = sky + rng.normal(scale=3.0, size=(ny, nx))
+    mask = np.zeros((ny, nx), np.int32)
+    for x, y in [(100, 100), (300, 200), (450, 330)]:
+        r2 = (xx - x) ** 2 + (yy - y) ** 2
+        image += 5000 * np.exp(-r2 / 50.0)
+        mask[r2 < 20**2] |= 1 << LSST_MASK_PLANES["DETECTED"]
+    model = fit_sky(_exposure(image, mask), **{k: v for k, v in FIT.items() if k != "enabled"})
+    got = model.evaluate(0, ny, 0, nx)
+    inner = (slice(32, -32), slice(32, -32))
+    assert np.abs(got - sky)[inner].max() < 0.6  # noise per mesh: 3 / 64 ~ 0.05; spline of a plane
+    assert np.abs(got - sky)[inner].mean() < 0.1
+    # a sub-box evaluates to the same values as the full image
+    assert_allclose(model.evaluate(100, 150, 200, 260), got[100:150, 200:260], rtol=1e-12)
+
+
+def test_fully_masked_image_is_a_clear_error():
+    image = np.zeros((128, 128))
+    mask = np.full((128, 128), 1 << LSST_MASK_PLANES["NO_DATA"], np.int32)
+    with pytest.raises(InputError, match="no mesh"):
+        fit_sky(_exposure(image, mask), **{k: v for k, v in FIT.items() if k != "enabled"})
+
+
+def test_compact_round_trip_of_a_fitted_model(tmp_path):
+    model = SkyModel("FIT", (300, 400), binned=np.arange(12.0).reshape(3, 4))
+    write_sky_model(tmp_path / "sky.fits", model)
+    back = read_sky_model(tmp_path / "sky.fits", shape=(300, 400))
+    assert back.mode == "FIT"
+    assert_array_equal(back.evaluate(0, 300, 0, 400), model.evaluate(0, 300, 0, 400))
+    assert (tmp_path / "sky.fits").stat().st_size < 20_000  # never a full-size copy
+
+
+def test_given_full_size_model_is_referenced_and_subtracted_by_box(tmp_path):
+    sky = np.arange(50 * 60, dtype=np.float32).reshape(50, 60)
+    fits.PrimaryHDU(sky).writeto(tmp_path / "given.fits")
+    model = make_sky_model(_exposure(np.zeros((50, 60))), sky_model_path=str(tmp_path / "given.fits"),
+                           do_apply_sky_corr=True, fit=FIT)
+    assert model.mode == "GIVEN"
+    assert_array_equal(model.evaluate(10, 20, 5, 15), sky[10:20, 5:15])
+    write_sky_model(tmp_path / "ref.fits", model)
+    assert (tmp_path / "ref.fits").stat().st_size < 10_000
+    assert_array_equal(read_sky_model(tmp_path / "ref.fits", shape=(50, 60)).evaluate(0, 50, 0, 60), sky)
+
+
+def test_given_model_of_the_wrong_shape_is_a_clear_error(tmp_path):
+    fits.PrimaryHDU(np.zeros((10, 10), np.float32)).writeto(tmp_path / "given.fits")
+    with pytest.raises(InputError, match=r"given.fits: sky model has shape \(10, 10\)"):
+        read_sky_model(tmp_path / "given.fits", shape=(50, 60))
+
+
+def test_no_model_and_no_fit_leaves_the_sky():
+    model = make_sky_model(_exposure(np.ones((20, 20))), sky_model_path=None, do_apply_sky_corr=True,
+                           fit={**FIT, "enabled": False})
+    assert model.mode == "NONE"
+    assert_array_equal(model.evaluate(0, 5, 0, 5), 0.0)
