@@ -1,11 +1,14 @@
 """Warping: resample each cut-out onto the common distortion-free stamp grid, star on the centre.
 
-For output pixel ``p`` (before rotation) the cut-out is sampled at ``s = c + A (p - centre)``,
-where ``c`` is the star's pixel centre and ``A`` the local linear map from the distortion-free
-frame to exposure pixels at ``c`` (LSST's ``s = T^-1(T(c) + p - centre)`` to first order). The
-distortion-free frame is LSST's TAN_PIXELS built from the WCS alone: gnomonic coordinates about
-the boresight, scaled back to pixels by the WCS Jacobian at the boresight, so its axes are
-parallel to the detector and its scale is the nominal one.
+For output pixel ``p`` (before rotation) the cut-out is sampled at LSST's
+``s = T^-1(T(c) + d)``, ``d = p - centre``, where ``c`` is the star's pixel centre and ``T`` the
+map to the distortion-free frame. The distortion-free frame is LSST's TAN_PIXELS built from the
+WCS alone: gnomonic coordinates about the boresight, scaled back to pixels by the WCS Jacobian
+at the boresight, so its axes are parallel to the detector and its scale is the nominal one.
+``T^-1`` is solved exactly (with the WCS) on a 5 x 5 grid of nodes over the stamp and fitted by
+a quadratic in ``d`` per stamp, ``s = c + A d + Q (dx^2, dx dy, dy^2)``: the linear part ``A`` is
+the local linear map at the star and ``Q`` the curvature of the distortion, together exact to
+about a thousandth of a pixel for smooth distortions. ``A`` and ``Q`` go into the STARS table.
 
 Resampling follows afw's ``warpImage``: separable kernel weights normalized to unit sum, a
 flux-conserving factor ``|det A|``, variance with squared weights, mask bits OR-ed over the full
@@ -138,11 +141,19 @@ def _jacobians(wcs, proj, points, h=1.0):
     return np.stack([dx, dy], axis=-1)  # [..., i, j] = d(plane_i)/d(pixel_j)
 
 
-def distortion_free_maps(wcs, centers, *, boresight):
-    """Local linear maps ``A`` from the distortion-free frame to exposure pixels at *centers*.
+def _tan_pixels(wcs, proj, j0_inv, points):
+    """LSST's TAN_PIXELS coordinates T(p) = J0^-1 (xi, eta)(p) of pixel positions (P, 2)."""
+    plane = proj.wcs_world2pix(wcs.all_pix2world(points, 0), 1)
+    return plane @ j0_inv.T
 
-    ``A = J(c)^-1 J0``, with ``J`` the Jacobian of the gnomonic coordinates about the boresight
-    with respect to pixels, at the star (``c``) and at the boresight's pixel (``J0``).
+
+def distortion_free_maps(wcs, centers, *, boresight, half_size=(137, 137), iterations=6):
+    """Per-star maps from output-stamp offsets to exposure pixels, ``s = c + A d + Q q(d)``.
+
+    ``A = J(c)^-1 J0`` is the exact local linear map, with ``J`` the Jacobian of the gnomonic
+    coordinates about the boresight with respect to pixels, at the star (``c``) and at the
+    boresight's pixel (``J0``). ``Q`` (the coefficients of ``q(d) = (dx^2, dx dy, dy^2)``) is
+    fitted to the exact ``T^-1(T(c) + d)`` on a 5 x 5 grid of nodes spanning the stamp.
 
     Parameters
     ----------
@@ -152,11 +163,17 @@ def distortion_free_maps(wcs, centers, *, boresight):
         ``(N, 2)`` pixel centres (x, y).
     boresight : tuple of float
         ``(ra, dec)`` in degrees.
+    half_size : tuple of int
+        Half-widths (x, y) of the output stamp: the nodes span ``[-half, +half]``.
+    iterations : int
+        Fixed-point iterations of the inversion (each gains ~3 decimals).
 
     Returns
     -------
-    numpy.ndarray
-        ``(N, 2, 2)``; ``s - c = A @ (p - centre)``.
+    affine : numpy.ndarray
+        ``(N, 2, 2)`` linear part ``A``.
+    quadratic : numpy.ndarray
+        ``(N, 2, 3)`` second-order part ``Q``.
     """
     proj = _gnomonic(boresight)
     crval = np.asarray(wcs.wcs.crval, dtype=np.float64)
@@ -167,11 +184,30 @@ def distortion_free_maps(wcs, centers, *, boresight):
     if not np.isfinite(p0).all():
         raise InputError("the WCS cannot be inverted at the boresight; cannot define the distortion-free frame")
     j0 = _jacobians(wcs, proj, p0[None])[0]
-    jc = _jacobians(wcs, proj, np.asarray(centers, dtype=np.float64).reshape(-1, 2))
-    return np.linalg.solve(jc, np.broadcast_to(j0, jc.shape))
+    j0_inv = np.linalg.inv(j0)
+    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
+    n = len(centers)
+    jc = _jacobians(wcs, proj, centers)
+    affine = np.linalg.solve(jc, np.broadcast_to(j0, jc.shape))
+    # exact inverse on nodes: fixed point p <- p + A (target - T(p)), contracting like the
+    # change of the distortion across the stamp (~1e-3 per iteration)
+    gx, gy = np.meshgrid(np.linspace(-half_size[0], half_size[0], 5), np.linspace(-half_size[1], half_size[1], 5))
+    d = np.column_stack([gx.ravel(), gy.ravel()])  # (M, 2)
+    target = _tan_pixels(wcs, proj, j0_inv, centers)[:, None, :] + d[None]  # (N, M, 2)
+    p = centers[:, None, :] + np.einsum("nij,mj->nmi", affine, d)
+    for _ in range(iterations):
+        t = _tan_pixels(wcs, proj, j0_inv, p.reshape(-1, 2)).reshape(n, -1, 2)
+        p = p + np.einsum("nij,nmj->nmi", affine, target - t)
+    if not np.isfinite(p).all():
+        raise InputError("the WCS cannot be inverted over a stamp; cannot warp")
+    residual = p - centers[:, None, :] - np.einsum("nij,mj->nmi", affine, d)
+    basis = np.column_stack([d[:, 0] ** 2, d[:, 0] * d[:, 1], d[:, 1] ** 2])  # (M, 3)
+    coef, *_ = np.linalg.lstsq(basis, residual.transpose(1, 0, 2).reshape(len(d), -1), rcond=None)
+    quadratic = coef.reshape(3, n, 2).transpose(1, 2, 0)  # (N, 2, 3)
+    return affine, quadratic
 
 
-def warp_cutout(image, mask, variance, *, center, affine, out_shape, kernel, no_data_bit):
+def warp_cutout(image, mask, variance, *, center, affine, quadratic=None, out_shape, kernel, no_data_bit):
     """Resample one cut-out so that *center* lands on the central pixel of *out_shape*.
 
     Parameters
@@ -181,7 +217,9 @@ def warp_cutout(image, mask, variance, *, center, affine, out_shape, kernel, no_
     center : tuple of float
         Star centre ``(x, y)`` in cut-out pixel coordinates.
     affine : numpy.ndarray
-        ``(2, 2)`` map from output-pixel offsets to cut-out pixel offsets.
+        ``(2, 2)`` linear map from output-pixel offsets ``d`` to cut-out pixel offsets.
+    quadratic : numpy.ndarray, optional
+        ``(2, 3)`` coefficients of ``(dx^2, dx dy, dy^2)`` added to the offsets.
     out_shape : tuple of int
         ``(H, W)`` of the output stamp (odd sizes put the star on ``(W//2, H//2)``).
     kernel : str
@@ -202,6 +240,10 @@ def warp_cutout(image, mask, variance, *, center, affine, out_shape, kernel, no_
     dy = (jj - out_h // 2).ravel().astype(np.float64)
     ux = center[0] + affine[0, 0] * dx + affine[0, 1] * dy
     uy = center[1] + affine[1, 0] * dx + affine[1, 1] * dy
+    if quadratic is not None:
+        q = np.stack([dx * dx, dx * dy, dy * dy])
+        ux += quadratic[0] @ q
+        uy += quadratic[1] @ q
     ix = np.floor(ux).astype(np.int64)
     iy = np.floor(uy).astype(np.int64)
     inside = (ix >= n - 1) & (ix <= w - 1 - n) & (iy >= n - 1) & (iy <= h - 1 - n)
@@ -235,13 +277,25 @@ def warp_cutout(image, mask, variance, *, center, affine, out_shape, kernel, no_
             acc_img += np.where(row_used, wyt * np.einsum("pk,pk->p", vals, wx), 0.0)
             acc_var += np.where(row_used, wyt * wyt * np.einsum("pk,pk->p", vvar, wx2), 0.0)
             acc_msk |= np.where(row_used, np.bitwise_or.reduce(vmsk, axis=1), 0)
-        rel_area = abs(np.linalg.det(affine))
+        rel_area = _rel_area(affine, quadratic, dx[inside], dy[inside])
         out_img[inside] = acc_img * rel_area  # weights are already normalized to unit sums
         out_var[inside] = acc_var * rel_area**2
         out_msk[inside] = acc_msk
     shape = (out_h, out_w)
     return (out_img.reshape(shape).astype(np.float32), out_msk.reshape(shape),
             out_var.reshape(shape).astype(np.float32))
+
+
+def _rel_area(affine, quadratic, dx, dy):
+    """afw's relArea: |det| of the output-to-source map (flux conservation), per output pixel."""
+    if quadratic is None:
+        return abs(np.linalg.det(affine))
+    (qx0, qx1, qx2), (qy0, qy1, qy2) = quadratic
+    a11 = affine[0, 0] + 2 * qx0 * dx + qx1 * dy
+    a12 = affine[0, 1] + qx1 * dx + 2 * qx2 * dy
+    a21 = affine[1, 0] + 2 * qy0 * dx + qy1 * dy
+    a22 = affine[1, 1] + qy1 * dx + 2 * qy2 * dy
+    return np.abs(a11 * a22 - a12 * a21)
 
 
 def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots):
@@ -267,8 +321,9 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
     Returns
     -------
     brightstamps.stampsfile.Stamps
-        Warped, rotated stamps; STARS gains the map ``warp_a11 .. warp_a22`` (exposure pixel
-        offsets per output pixel offset, before rotation) and ``rel_area``.
+        Warped, rotated stamps. STARS gains the map from output offsets ``d`` (before rotation)
+        to exposure pixels, ``s = (x, y) + A d + Q (dx^2, dx dy, dy^2)``: ``warp_a11 .. warp_a22``
+        (A) and ``warp_qx_xx .. warp_qy_yy`` (Q), and ``rel_area`` = ``|det A|``.
     """
     if kernel not in KERNELS:
         raise InputError(f"warping_kernel: unknown kernel {kernel!r}; use one of {sorted(KERNELS)}")
@@ -279,9 +334,10 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
     centers = np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)]) if n else np.zeros((0, 2))
     boresight = boresight_of(wcs, metadata)
     if do_apply_transform and n:
-        maps = distortion_free_maps(wcs, centers, boresight=boresight)
+        maps, quads = distortion_free_maps(wcs, centers, boresight=boresight, half_size=(out_w // 2, out_h // 2))
     else:
         maps = np.broadcast_to(np.eye(2), (n, 2, 2)).copy()
+        quads = np.zeros((n, 2, 3))
     planes = ensure_planes(cutouts.mask_planes, ["NO_DATA"])
     no_data = 1 << planes["NO_DATA"]
     rot_shape = (out_h, out_w) if nb90_rots % 2 == 0 else (out_w, out_h)
@@ -291,12 +347,16 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
     for k in range(n):
         local = centers[k] - (stars["cutout_x0"][k], stars["cutout_y0"][k])
         img, msk, var = warp_cutout(cutouts.image[k], cutouts.mask[k], cutouts.variance[k], center=local,
-                                    affine=maps[k], out_shape=(out_h, out_w), kernel=kernel, no_data_bit=no_data)
+                                    affine=maps[k], quadratic=quads[k], out_shape=(out_h, out_w), kernel=kernel,
+                                    no_data_bit=no_data)
         image[k] = np.rot90(img, k=-nb90_rots)
         mask[k] = np.rot90(msk, k=-nb90_rots)
         variance[k] = np.rot90(var, k=-nb90_rots)
     for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)):
         stars[f"warp_a{i + 1}{j + 1}"] = maps[:, i, j].astype(np.float64)
+    for i, axis in enumerate("xy"):
+        for j, term in enumerate(("xx", "xy", "yy")):
+            stars[f"warp_q{axis}_{term}"] = quads[:, i, j].astype(np.float64)
     stars["rel_area"] = np.abs(np.linalg.det(maps)) if n else np.zeros(0)
     header = dict(cutouts.header)
     header.update({

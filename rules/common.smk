@@ -10,13 +10,28 @@ import pandas as pd
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# YAML gives integer keys for unquoted detector ids; the schema wants strings
-config["detector_yaw_deg"] = {str(k): v for k, v in (config.get("detector_yaw_deg") or {}).items()}
-validate(config, schema="../config/config.schema.yaml")
 
 
 def _config_error(msg):
     raise WorkflowError(f"brightstamps config: {msg}")
+
+
+def _validate(data, schema, prefix):
+    """Snakemake's validate (which fills in defaults), reported as one line naming the field."""
+    try:
+        validate(data, schema=schema)
+    except WorkflowError as err:
+        cause = err.__context__  # the jsonschema ValidationError
+        if not hasattr(cause, "absolute_path"):
+            raise
+        field = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
+        _config_error(f"{prefix}{field}: {cause.message}")
+
+
+# YAML gives integer keys for unquoted detector ids; the schema wants strings
+if isinstance(config.get("detector_yaw_deg"), dict):
+    config["detector_yaw_deg"] = {str(k): v for k, v in config["detector_yaw_deg"].items()}
+_validate(config, "../config/config.schema.yaml", "")
 
 
 if config["annular_flux_radii"][0] >= config["annular_flux_radii"][1]:
@@ -43,7 +58,7 @@ def _read_exposures(path):
     dupes = sorted(set(table["exposure"][table["exposure"].duplicated()]))
     if dupes:
         _config_error(f"{path}: exposure id(s) {', '.join(dupes)} appear more than once")
-    validate(table, schema="../config/exposures.schema.yaml")
+    _validate(table, "../config/exposures.schema.yaml", f"{path}: column ")
     return table.set_index("exposure", drop=False).sort_index()
 
 

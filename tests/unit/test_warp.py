@@ -5,6 +5,9 @@ import pytest
 from astropy.wcs import WCS
 from numpy.testing import assert_allclose, assert_array_equal
 
+from scipy import optimize
+
+from brightstamps import simulate as sim
 from brightstamps.warp import KERNELS, distortion_free_maps, kernel_weights, warp_cutout
 
 NO_DATA = 1 << 8
@@ -116,5 +119,36 @@ def test_distortion_free_map_of_a_pure_tan_wcs_is_the_identity_at_the_axis():
     wcs.wcs.crval = [150.0, 2.0]
     wcs.wcs.crpix = [-500.0, 300.0]
     wcs.wcs.cd = [[-5.5e-5, 0.0], [0.0, 5.5e-5]]
-    maps = distortion_free_maps(wcs, np.array([[100.0, 100.0], [900.0, 50.0]]), boresight=(150.0, 2.0))
+    maps, quads = distortion_free_maps(wcs, np.array([[100.0, 100.0], [900.0, 50.0]]), boresight=(150.0, 2.0))
     assert_allclose(maps, np.broadcast_to(np.eye(2), (2, 2, 2)), atol=1e-6)
+    assert np.abs(quads).max() < 1e-8
+
+
+@pytest.mark.parametrize(("detector", "yaw"), sim.DEMO_DETECTORS)
+def test_stamp_map_matches_the_wcs_at_the_stamp_corners(detector, yaw):
+    """s = c + A d + Q q(d) against LSST's exact T^-1(T(c) + d), solved here with scipy and the WCS."""
+    wcs = sim.detector_wcs(detector=detector, yaw_deg=yaw, size=2048)
+    bore = sim.BORESIGHT
+    proj = WCS(naxis=2)
+    proj.wcs.ctype, proj.wcs.crval, proj.wcs.crpix, proj.wcs.cdelt = ["RA---TAN", "DEC--TAN"], bore, [0, 0], [1, 1]
+
+    def gnomonic(p):
+        return proj.wcs_world2pix(wcs.all_pix2world(np.atleast_2d(p), 0), 1)[0]
+
+    p0 = wcs.wcs.crpix - 1
+    j0 = np.column_stack([(gnomonic(p0 + e) - gnomonic(p0 - e)) / 2 for e in np.eye(2)])
+
+    def tan_pixels(p):
+        return np.linalg.solve(j0, gnomonic(p))
+
+    centers = np.array([[30.0, 40.0], [1000.0, 1024.0], [2000.0, 1900.0]])
+    maps, quads = distortion_free_maps(wcs, centers, boresight=bore)
+    worst_linear = 0.0
+    for c, a, q in zip(centers, maps, quads, strict=True):
+        for d in [(-137, -137), (137, -137), (-137, 137), (137, 137), (0, 75)]:
+            d = np.array(d, float)
+            exact = optimize.fsolve(lambda p, d=d, c=c: tan_pixels(p) - tan_pixels(c) - d, c + d, xtol=1e-10)
+            ours = c + a @ d + q @ np.array([d[0] ** 2, d[0] * d[1], d[1] ** 2])
+            assert np.hypot(*(ours - exact)) < 5e-3  # what is left is the cubic term
+            worst_linear = max(worst_linear, np.hypot(*(c + a @ d - exact)))
+    assert worst_linear > 0.05  # the curvature term matters: the linear map alone is off by ~0.1 px
