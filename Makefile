@@ -23,7 +23,7 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 bench: venv
-	$(BIN)/python -m brightstamps.bench
+	$(BIN)/python tests/bench.py
 
 clean:
 	rm -rf results logs benchmarks resources/demo .snakemake

@@ -263,16 +263,26 @@ def warp_cutout(image, mask, variance, *, center, affine, quadratic=None, out_sh
         all_used = bool(wx_used.all())
         acc_img = np.zeros(base.size)
         acc_var = np.zeros(base.size)
-        acc_msk = np.zeros(base.size, dtype=np.int32)
         wx2 = wx * wx
+        all_used = all_used and bool((wy != 0).all())
+        if all_used:
+            # every tap counts: the OR over the footprint is a box dilation of the cut-out's mask,
+            # computed once instead of 4n^2 gathers per output pixel
+            acc_msk = _box_or(mask, n).ravel()[base]
+        else:
+            acc_msk = np.zeros(base.size, dtype=np.int32)
         for t, ky in enumerate(taps):
             wyt = wy[:, t]
             if not np.any(wyt):
                 continue
             idx = (base + ky * w)[:, None] + taps[None, :]
-            vals, vvar, vmsk = img_flat[idx], var_flat[idx], msk_flat[idx]
-            if not all_used:
-                vals, vvar, vmsk = (np.where(wx_used, a, 0) for a in (vals, vvar, vmsk))
+            vals, vvar = img_flat[idx], var_flat[idx]
+            if all_used:
+                acc_img += wyt * np.einsum("pk,pk->p", vals, wx)
+                acc_var += wyt * wyt * np.einsum("pk,pk->p", vvar, wx2)
+                continue
+            vmsk = msk_flat[idx]
+            vals, vvar, vmsk = (np.where(wx_used, a, 0) for a in (vals, vvar, vmsk))
             row_used = wyt != 0
             acc_img += np.where(row_used, wyt * np.einsum("pk,pk->p", vals, wx), 0.0)
             acc_var += np.where(row_used, wyt * wyt * np.einsum("pk,pk->p", vvar, wx2), 0.0)
@@ -284,6 +294,23 @@ def warp_cutout(image, mask, variance, *, center, affine, quadratic=None, out_sh
     shape = (out_h, out_w)
     return (out_img.reshape(shape).astype(np.float32), out_msk.reshape(shape),
             out_var.reshape(shape).astype(np.float32))
+
+
+def _box_or(mask, n):
+    """OR of *mask* over the kernel footprint, offsets ``-(n-1) .. n`` on both axes, per pixel."""
+    lo, hi = n - 1, n
+    out = mask
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (lo, hi)
+        padded = np.pad(out, pad)
+        acc = np.zeros_like(mask)
+        for k in range(lo + hi + 1):
+            window = [slice(None), slice(None)]
+            window[axis] = slice(k, k + mask.shape[axis])
+            acc |= padded[tuple(window)]
+        out = acc
+    return out
 
 
 def _rel_area(affine, quadratic, dx, dy):

@@ -1,6 +1,7 @@
 """Shared start-up of the rule scripts: the workflow's own package, logging, one-line errors."""
 
 import logging
+import resource
 import sys
 import traceback
 from pathlib import Path
@@ -28,6 +29,8 @@ def run(main, smk):
     logging.captureWarnings(True)
     try:
         main(smk)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        logging.getLogger("brightstamps").info("peak memory %.0f MB", peak_mb)
     except InputError as err:
         line = f"brightstamps: error in rule {smk.rule}: {err}"
         print(line, file=log_file)

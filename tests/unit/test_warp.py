@@ -20,17 +20,19 @@ def _warp(img, *, center, affine=np.eye(2), out=(61, 61), kernel="lanczos5", mas
                        kernel=kernel, no_data_bit=NO_DATA)
 
 
-def _reference_pixel(img, ux, uy, kernel):
-    """Slow, explicit afw WarpAtOnePoint for one output pixel."""
+def _reference_pixel(img, ux, uy, kernel, mask=None):
+    """Slow, explicit afw WarpAtOnePoint for one output pixel: value and OR of the masks."""
     n = KERNELS[kernel]
     ix, iy = int(np.floor(ux)), int(np.floor(uy))
     wx, _ = kernel_weights(np.array([ux - ix]), kernel)
     wy, _ = kernel_weights(np.array([uy - iy]), kernel)
-    total = 0.0
+    total, bits = 0.0, 0
     for a, ky in enumerate(range(-(n - 1), n + 1)):
         for b, kx in enumerate(range(-(n - 1), n + 1)):
             total += wy[0, a] * wx[0, b] * img[iy + ky, ix + kx]
-    return total
+            if mask is not None and wy[0, a] * wx[0, b] != 0:
+                bits |= int(mask[iy + ky, ix + kx])
+    return total if mask is None else (total, bits)
 
 
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
@@ -75,12 +77,16 @@ def test_matches_explicit_reference_implementation(kernel):
     img = rng.normal(size=(100, 100))
     affine = np.array([[0.98, 0.05], [-0.04, 1.02]])
     c = (50.23, 49.61)
-    out, _, _ = _warp(img, center=c, affine=affine, out=(41, 41), kernel=kernel)
-    for i, j in [(20, 20), (0, 0), (40, 3), (7, 33)]:
+    mask = (rng.random((100, 100)) < 0.02).astype(np.int32) << rng.integers(0, 9, size=(100, 100)).astype(np.int32)
+    out, msk, _ = _warp(img, center=c, affine=affine, out=(41, 41), kernel=kernel, mask=mask)
+    for i, j in [(20, 20), (0, 0), (40, 3), (7, 33), (13, 29)]:
         d = np.array([i - 20, j - 20])
         ux, uy = np.asarray(c) + affine @ d
-        expected = _reference_pixel(img, ux, uy, kernel) * abs(np.linalg.det(affine))  # relArea
-        assert out[j, i] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+        value, bits = _reference_pixel(img, ux, uy, kernel, mask)
+        assert out[j, i] == pytest.approx(value * abs(np.linalg.det(affine)), rel=1e-5, abs=1e-6)  # relArea
+        assert msk[j, i] == bits
+    footprint = (2 * KERNELS[kernel]) ** 2
+    assert (msk != 0).mean() > 0.7 * (1 - 0.98**footprint)  # the OR spreads sparse bits over the footprint
 
 
 def test_mask_and_nan_spread_over_the_whole_footprint():

@@ -1,0 +1,105 @@
+"""`make bench`: time the five steps on the demo data, the warp per stamp, and each rule's memory.
+
+Runs the default workflow in ``bench/run`` (all jobs forced), reads Snakemake's ``benchmark:``
+files, times the warp kernel in this process, prints a table and writes ``bench/results.json``.
+Figures are medians over repeats; compare ratios, not absolute seconds, on a shared machine.
+"""
+
+import csv
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = ["sky_correction", "catalog_matching", "stamp_extraction", "warping", "normalization"]
+
+
+def _run_workflow(run):
+    if run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True)
+    shutil.copytree(REPO / "config", run / "config")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "1", "--directory", str(run),
+           "--quiet", "all"]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=run)
+    return time.perf_counter() - start
+
+
+def _read_benchmarks(run):
+    """Seconds from Snakemake's benchmark files, peak memory from each job's own log line
+    (Snakemake samples memory too rarely to see jobs of a second)."""
+    rows = {}
+    for step in STEPS:
+        for path in sorted((run / "benchmarks" / step).glob("*.tsv")):
+            with open(path) as f:
+                rec = next(csv.DictReader(f, delimiter="\t"))
+            log = (run / "logs" / step / f"{path.stem}.log").read_text()
+            peak = float(log.rsplit("peak memory ", 1)[1].split()[0])
+            rows.setdefault(step, []).append({"s": float(rec["s"]), "max_rss_mb": peak})
+    return rows
+
+
+def _time_warp(kernel, repeats=15):
+    from brightstamps.warp import warp_cutout
+
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(250, 250)).astype(np.float32)
+    var = np.ones((250, 250), np.float32)
+    msk = np.zeros((250, 250), np.int32)
+    affine = np.array([[1.002, 0.003], [-0.002, 0.998]])
+    quad = np.array([[1e-6, -2e-6, 5e-7], [3e-7, 1e-6, -1e-6]])
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        warp_cutout(img, msk, var, center=(125.3, 124.7), affine=affine, quadratic=quad, out_shape=(275, 275),
+                    kernel=kernel, no_data_bit=256)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main():
+    from brightstamps.stampsfile import read_stamps
+
+    out = REPO / "bench"
+    run = out / "run"
+    total = _run_workflow(run)
+    bench = _read_benchmarks(run)
+    nstamps = {p.parent.name: len(read_stamps(p)) for p in sorted((run / "results").glob("*/bright_star_stamps.fits"))}
+    warp_per_stamp = [r["s"] / n for r, n in zip(bench["warping"], nstamps.values(), strict=True) if n]
+    kernels = {k: _time_warp(k) for k in ("bilinear", "lanczos3", "lanczos5")}
+    results = {
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "date": time.strftime("%Y-%m-%d"),
+        "exposures": len(nstamps),
+        "stamps": int(sum(nstamps.values())),
+        "workflow_wall_s": total,
+        "steps": {s: {"median_s": statistics.median(r["s"] for r in rows),
+                      "max_rss_mb": max(r["max_rss_mb"] for r in rows)} for s, rows in bench.items()},
+        "warp_step_s_per_stamp_median": statistics.median(warp_per_stamp),
+        "warp_kernel_ms_per_stamp": {k: v * 1e3 for k, v in kernels.items()},
+    }
+    out.mkdir(exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"brightstamps bench on {results['machine']['cores']} cores, {results['date']}: "
+          f"{results['exposures']} demo exposures, {results['stamps']} stamps, workflow {total:.1f} s (1 core)")
+    print(f"{'step':<18}{'median s/exposure':>18}{'peak RSS MB':>14}")
+    for step in STEPS:
+        r = results["steps"][step]
+        print(f"{step:<18}{r['median_s']:>18.2f}{r['max_rss_mb']:>14.0f}")
+    print(f"warping step, per stamp (I/O included): {results['warp_step_s_per_stamp_median'] * 1e3:.0f} ms")
+    for k, v in results["warp_kernel_ms_per_stamp"].items():
+        print(f"warp kernel {k:<9} 250x250 -> 275x275, image+mask+variance: {v:.1f} ms/stamp")
+    print(f"written: {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
