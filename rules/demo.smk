@@ -12,7 +12,6 @@ rule simulate_demo:
         catalog=f"{config['demo']['outdir']}/catalog.fits",
         truth=f"{config['demo']['outdir']}/truth.fits",
     params:
-        outdir=config["demo"]["outdir"],
         seed=config["demo"]["seed"],
         detector_size=config["demo"]["detector_size"],
         n_bright=config["demo"]["n_bright"],

@@ -1,12 +1,15 @@
 """Rule simulate_demo: the simulated demo data set with its truth."""
 
+from pathlib import Path
+
 import _common
 from brightstamps import simulate
 
 
 def main(smk):
     p = smk.params
-    simulate.simulate_demo(p.outdir, seed=p.seed, detector_size=p.detector_size, n_bright=p.n_bright,
+    outdir = Path(smk.output.catalog).parent
+    simulate.simulate_demo(outdir, seed=p.seed, detector_size=p.detector_size, n_bright=p.n_bright,
                            n_faint=p.n_faint)
 
 

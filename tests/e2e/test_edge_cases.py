@@ -20,9 +20,11 @@ def _mask_everything_bad(path):
 
 
 def test_no_star_all_masked_annulus_and_discarding(tmp_path):
-    config = write_small_run(tmp_path, EXPOSURES)
+    config = write_small_run(tmp_path, EXPOSURES, config={"keep_intermediates": False})
     _mask_everything_bad(tmp_path / "masked.fits")
     run_snakemake(tmp_path, configfile=config)
+    # keep_intermediates: false makes the per-step files temp(): only the product stays
+    assert sorted(p.name for p in (tmp_path / "results" / "good").iterdir()) == ["bright_star_stamps.fits"]
 
     empty = read_stamps(tmp_path / "results" / "empty" / "bright_star_stamps.fits")
     assert len(empty) == 0 and empty.image.shape == (0, 67, 67)  # a valid file, NSTAMPS = 0
