@@ -6,7 +6,6 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 from astropy.table import Table
-from astropy.time import Time
 
 from .errors import InputError
 from .files import atomic_output

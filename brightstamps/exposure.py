@@ -10,7 +10,7 @@ from astropy.time import Time
 from astropy.wcs import WCS, FITSFixedWarning
 
 from .errors import InputError
-from .files import atomic_output
+from .files import atomic_output, open_fits
 from .masks import mask_plane_cards, read_mask_planes
 
 __all__ = [
@@ -63,17 +63,6 @@ class Exposure:
     def shape(self):
         """``(ny, nx)`` of the image."""
         return self.image.shape
-
-
-def _open(path):
-    try:
-        return fits.open(path, memmap=False)
-    except FileNotFoundError:
-        msg = f"{path}: file not found"
-        raise InputError(msg) from None
-    except OSError as err:
-        msg = f"{path}: not a readable FITS file ({err})"
-        raise InputError(msg) from None
 
 
 def _image_hdu(hdul, index, *, path, what):
@@ -132,7 +121,7 @@ def read_exposure(image, *, mask=None, variance=None, fmt="lsst_calexp"):
     if fmt not in FORMATS:
         msg = f"{image}: format {fmt!r} is not supported (supported: {', '.join(FORMATS)})"
         raise InputError(msg)
-    with _open(image) as hdul:
+    with open_fits(image) as hdul:
         img = np.asarray(_image_hdu(hdul, 1, path=image, what="image"), dtype=np.float32)
         metadata = _merged_metadata(hdul[0].header, hdul[1].header)
         wcs = read_celestial_wcs(hdul[1].header, source=image)
@@ -143,12 +132,12 @@ def read_exposure(image, *, mask=None, variance=None, fmt="lsst_calexp"):
         if variance is None:
             var = np.asarray(_image_hdu(hdul, 3, path=image, what="variance"), dtype=np.float32)
     if mask is not None:
-        with _open(mask) as hdul:
+        with open_fits(mask) as hdul:
             idx = 0 if hdul[0].header.get("NAXIS", 0) == 2 else 1
             msk = np.asarray(_image_hdu(hdul, idx, path=mask, what="mask"), dtype=np.int32)
             planes = read_mask_planes(hdul[idx].header, source=mask)
     if variance is not None:
-        with _open(variance) as hdul:
+        with open_fits(variance) as hdul:
             idx = 0 if hdul[0].header.get("NAXIS", 0) == 2 else 1
             var = np.asarray(_image_hdu(hdul, idx, path=variance, what="variance"), dtype=np.float32)
     for name, arr, src in (("mask", msk, mask or image), ("variance", var, variance or image)):
@@ -177,7 +166,7 @@ def read_exposure_header(image, *, fmt="lsst_calexp"):
     if fmt not in FORMATS:
         msg = f"{image}: format {fmt!r} is not supported (supported: {', '.join(FORMATS)})"
         raise InputError(msg)
-    with _open(image) as hdul:
+    with open_fits(image) as hdul:
         if len(hdul) < 2:
             msg = f"{image}: no image HDU (LSST calexp layout: 1 image, 2 mask, 3 variance)"
             raise InputError(msg)

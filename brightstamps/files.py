@@ -4,7 +4,35 @@ import contextlib
 import os
 from pathlib import Path
 
-__all__ = ["atomic_output"]
+from astropy.io import fits
+
+from .errors import InputError
+
+__all__ = ["atomic_output", "open_fits"]
+
+
+def open_fits(path, *, what="file", memmap=False):
+    """Open a FITS file, or fail with one line naming it: missing, or not readable as FITS.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    what : str
+        What the file is, for the message (e.g. ``"sky model file"``).
+    memmap : bool
+        Memory-map the data (for reading sections).
+
+    Returns
+    -------
+    astropy.io.fits.HDUList
+    """
+    try:
+        return fits.open(path, memmap=memmap)
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except OSError as err:
+        raise InputError(f"{path}: not a readable FITS file ({err})") from None
 
 
 @contextlib.contextmanager

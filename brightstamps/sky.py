@@ -14,7 +14,7 @@ from scipy.interpolate import RectBivariateSpline
 from scipy.ndimage import distance_transform_edt
 
 from .errors import InputError
-from .files import atomic_output
+from .files import atomic_output, open_fits
 from .masks import plane_bits
 from .stats import clipped_statistic
 
@@ -217,13 +217,7 @@ def read_sky_model(path, *, shape):
     -------
     SkyModel
     """
-    try:
-        hdul = fits.open(path, memmap=True)
-    except FileNotFoundError:
-        raise InputError(f"{path}: sky model file not found") from None
-    except OSError as err:
-        raise InputError(f"{path}: not a readable FITS file ({err})") from None
-    with hdul:
+    with open_fits(path, what="sky model file", memmap=True) as hdul:
         mode = hdul[0].header.get("SKYMODE")
         if mode is not None:
             if mode not in _MODES:

@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from .errors import InputError
-from .files import atomic_output
+from .files import atomic_output, open_fits
 from .masks import mask_plane_cards, read_mask_planes
 
 __all__ = ["Stamps", "write_stamps", "read_stamps"]
@@ -107,13 +107,7 @@ def read_stamps(path):
         Cubes as numpy arrays (float32 / int32 / float32), the STARS table as an astropy
         Table, the mask planes and the HDU 0 cards as a dict.
     """
-    try:
-        hdul = fits.open(path, memmap=False)
-    except FileNotFoundError:
-        raise InputError(f"{path}: stamps file not found") from None
-    except OSError as err:
-        raise InputError(f"{path}: not a readable FITS file ({err})") from None
-    with hdul:
+    with open_fits(path, what="stamps file") as hdul:
         try:
             header = {k: v for k, v in hdul[0].header.items() if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND")}
             n, nx, ny = header.pop("NSTAMPS"), header.pop("STAMPNX"), header.pop("STAMPNY")

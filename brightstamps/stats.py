@@ -1,5 +1,7 @@
 """Robust statistics shared by normalization, sky fitting and stacking, as afw computes them."""
 
+import warnings
+
 import numpy as np
 
 __all__ = ["STATISTICS", "IQR_TO_SIGMA", "clipped_statistic"]
@@ -88,8 +90,6 @@ def _nanquantiles(x, qs):
     """Quantiles along axis 0 by linear interpolation at q*(n-1), ignoring NaN."""
     if x.shape[0] == 0:
         return [np.full(x.shape[1:], np.nan) for _ in qs]
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as wanted
         return list(np.nanquantile(x, qs, axis=0, method="linear"))
