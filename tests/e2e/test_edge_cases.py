@@ -44,3 +44,21 @@ def test_no_star_all_masked_annulus_and_discarding(tmp_path):
     run_snakemake(tmp_path, configfile=config)
     masked = read_stamps(tmp_path / "results" / "masked" / "bright_star_stamps.fits")
     assert len(masked) == 0 and masked.header["NDISCARD"] == 1
+
+
+def test_sky_is_fitted_where_no_model_is_given(tmp_path):
+    config = write_small_run(tmp_path, EXPOSURES[2:], config={"sky_fit": {"enabled": True, "mesh_size": 64}})
+    run_snakemake(tmp_path, configfile=config)
+    good = read_stamps(tmp_path / "results" / "good" / "bright_star_stamps.fits")
+    assert good.header["SKYMODE"] == "FIT" and good.stars["norm_status"][0] == "ok"
+    with fits.open(tmp_path / "results" / "good" / "sky_model.fits") as hdul:
+        assert hdul[0].header["SKYMODE"] == "FIT" and hdul["SKYBINS"].data.shape == (5, 5)  # 300 px / 64
+
+
+def test_all_masked_exposure_cannot_be_sky_fitted(tmp_path):
+    config = write_small_run(tmp_path, EXPOSURES[1:2], config={"sky_fit": {"enabled": True}})
+    _mask_everything_bad(tmp_path / "masked.fits")
+    proc = run_snakemake(tmp_path, configfile=config, check=False)
+    assert proc.returncode != 0
+    assert "masked.fits: no mesh has 30% usable pixels; cannot fit a sky" in proc.stderr
+    assert not (tmp_path / "results" / "masked" / "sky_model.fits").exists()
