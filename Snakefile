@@ -11,9 +11,10 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/exposure.smk"
+include: "rules/psf.smk"
 
 
 rule all:
     default_target: True
     input:
-        final_stamps(),
+        final_outputs(),

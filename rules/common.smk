@@ -70,8 +70,30 @@ wildcard_constraints:
     exposure="|".join(re.escape(e) for e in EXPOSURES) or "(?!)",
 
 
+BANDS = sorted(set(exposures["band"])) if len(exposures) else []
+
+
+wildcard_constraints:
+    band="|".join(re.escape(b) for b in BANDS) or "(?!)",
+
+
 def final_stamps():
     return expand("results/{exposure}/bright_star_stamps.fits", exposure=EXPOSURES)
+
+
+def final_outputs():
+    """Everything the default target makes: stamps, extended PSFs and the report's figures."""
+    return final_stamps() + expand("results/extended_psf/{band}.fits", band=BANDS) + report_outputs()
+
+
+def band_stamps(wildcards):
+    """The stamps files of every exposure of a band."""
+    names = exposures.index[exposures["band"] == wildcards.band]
+    return expand("results/{exposure}/bright_star_stamps.fits", exposure=names)
+
+
+def stack_mem_mb(wildcards, input):
+    return int(config["stack"]["memory_mb"]) + 1000
 
 
 def intermediate(path):
@@ -135,3 +157,8 @@ CONFIG_HASH = hashlib.sha256(
 
 def image_file(wildcards):
     return row(wildcards)["image"]
+
+
+def report_outputs():
+    """The report's figures and tables (rules/report.smk)."""
+    return []

@@ -1,0 +1,585 @@
+"""Extended PSF: stack the normalized stamps of a band, per focal-plane region, tile by tile.
+
+Per output pixel, the statistic (afw's MEANCLIP by default, :func:`brightstamps.stats.
+clipped_statistic`, the same function the normalization uses) runs over every selected stamp
+whose pixel is finite and carries none of the bad mask planes; the variance is the clipped
+variance over the clipped count, the mask the OR of the contributing masks, and a pixel with no
+usable input is NaN / NO_DATA. Stamps are read by section, a tile at a time, so memory is bounded
+by ``memory_mb`` whatever the number of stamps.
+
+Two normalizations: ``annulus`` stacks the stamps as step 5 normalized them (LSST's legacy
+MeasureExtendedPsfTask); ``psf_fit`` (LSST's 2026 ExtendedPsfStackTask) fits each star, by
+inverse-variance weighted linear least squares, as an amplitude times the current model plus a
+polynomial background, rejects stars whose model flux is mostly masked, stacks the
+amplitude-normalized stamps and iterates with the stack as the new model.
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table, vstack
+
+from .errors import InputError
+from .files import atomic_output, open_fits
+from .masks import ensure_planes, mask_plane_cards, plane_bits, read_mask_planes
+from .stats import clipped_statistic
+
+__all__ = [
+    "StampSource",
+    "open_sources",
+    "select_stars",
+    "assign_regions",
+    "stack_sources",
+    "annulus_snr",
+    "fit_psf_amplitudes",
+    "stack_stamps",
+    "describe_inputs",
+    "write_extended_psf",
+    "read_extended_psf",
+]
+
+log = logging.getLogger(__name__)
+
+#: Bytes of working memory per stacked value (float64 values, validity, masks, sort copies).
+_BYTES_PER_VALUE = 48
+
+
+class StampSource:
+    """The stamps of one stamps file that enter a stack, with a factor applied to each image.
+
+    Parameters
+    ----------
+    path : str
+        A ``bright_star_stamps.fits`` file.
+    header : dict
+        Its HDU 0 cards.
+    stars : astropy.table.Table
+        Its STARS table.
+    planes : dict
+        Its mask planes.
+    """
+
+    def __init__(self, path, header, stars, planes):
+        self.path = str(path)
+        self.header = header
+        self.stars = stars
+        self.planes = planes
+        self.rows = np.zeros(0, dtype=np.int64)  # selected planes of the cubes
+        self.factors = np.zeros(0)  # image multipliers of the selected planes
+        self.backgrounds = None  # (rows, terms) polynomial backgrounds to subtract first, or None
+
+    @property
+    def shape(self):
+        """``(H, W)`` of the stamps."""
+        return int(self.header["STAMPNY"]), int(self.header["STAMPNX"])
+
+    def read(self, rows, ys=slice(None), xs=slice(None)):
+        """Image, mask and variance of planes *rows* over the section ``[ys, xs]``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        # consecutive planes are read as one block
+        runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1) if len(rows) else []
+        with open_fits(self.path, what="stamps file", memmap=True) as hdul:
+            out = []
+            for name in ("IMAGE", "MASK", "VARIANCE"):
+                cube = hdul[name].data  # memory-mapped (our files are unscaled): slices read lazily
+                blocks = [np.array(cube[int(run[0]) : int(run[-1]) + 1, ys, xs]) for run in runs]
+                out.append(np.concatenate(blocks) if blocks else None)
+        return out
+
+
+def open_sources(paths):
+    """Read the headers and STARS tables of stamps files (no pixels).
+
+    Parameters
+    ----------
+    paths : list of str
+        ``bright_star_stamps.fits`` files.
+
+    Returns
+    -------
+    list of StampSource
+    """
+    sources = []
+    for path in paths:
+        with open_fits(path, what="stamps file", memmap=True) as hdul:
+            try:
+                header = dict(hdul[0].header.items())
+                stars = Table(hdul["STARS"].data)
+                planes = read_mask_planes(hdul["MASK"].header, source=f"{path} (MASK)")
+            except KeyError as err:
+                raise InputError(f"{path}: not a brightstamps stamps file (missing {err})") from None
+        if not header.get("NORMED"):
+            raise InputError(f"{path}: stamps are not normalized (NORMED is not T)")
+        sources.append(StampSource(path, header, stars, planes))
+    shapes = {s.shape for s in sources}
+    if len(shapes) > 1:
+        raise InputError(f"stamps of different sizes cannot be stacked: {sorted(shapes)}")
+    return sources
+
+
+def select_stars(stars, *, min_valid_annulus_fraction, mag_limit, include_failed):
+    """Which stars enter the stack.
+
+    Parameters
+    ----------
+    stars : astropy.table.Table
+        A STARS table.
+    min_valid_annulus_fraction : float
+        Stars with a smaller ``valid_annulus_fraction`` are left out (LSST: strict ``<``).
+    mag_limit : float or None
+        Keep only stars with ``g_mag`` strictly brighter (LSST ``do_mag_cut``), or None.
+    include_failed : bool
+        Let stars whose normalization failed (``annular_flux`` NaN) in, as LSST does. Off by
+        default in the workflow: a deliberate deviation.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    keep = ~(np.asarray(stars["valid_annulus_fraction"], float) < min_valid_annulus_fraction)
+    if mag_limit is not None:
+        keep &= np.asarray(stars["g_mag"], float) < mag_limit
+    if not include_failed:
+        keep &= np.isfinite(np.asarray(stars["annular_flux"], float))
+    return keep
+
+
+def assign_regions(sources, regions):
+    """Map each source to its focal-plane region by detector (first region that lists it).
+
+    Parameters
+    ----------
+    sources : list of StampSource
+    regions : dict of str to list of int
+        Region name -> detector ids; empty gives one ``DEFAULT`` region of everything.
+
+    Returns
+    -------
+    dict of str to list of StampSource
+        In the order of *regions*; detectors in no region are logged once and left out.
+    """
+    if not regions:
+        return {"DEFAULT": list(sources)}
+    out = {name.upper(): [] for name in regions}
+    lookup = {}
+    for name, dets in regions.items():
+        for d in dets:
+            lookup.setdefault(int(d), name.upper())
+    orphans = set()
+    for src in sources:
+        det = int(src.header["DETECTOR"])
+        if det in lookup:
+            out[lookup[det]].append(src)
+        else:
+            orphans.add(det)
+    if orphans:
+        log.warning("detectors in no region, left out of the extended PSF: %s", sorted(orphans))
+    return out
+
+
+def _tiles(shape, n_values, memory_mb):
+    """Row-major tiles (at most 100 x 100, as LSST) holding n_values stamps in memory_mb."""
+    ny, nx = shape
+    budget = max(1, int(memory_mb * 2**20 / (_BYTES_PER_VALUE * max(n_values, 1))))
+    side = int(max(1, min(100, np.sqrt(budget))))
+    for y0 in range(0, ny, side):
+        for x0 in range(0, nx, side):
+            yield slice(y0, min(y0 + side, ny)), slice(x0, min(x0 + side, nx))
+
+
+def _remap(mask, src_planes, dst_planes):
+    """Mask bits from one plane dictionary to another (same names)."""
+    if src_planes == dst_planes:
+        return mask
+    out = np.zeros_like(mask)
+    for name, bit in src_planes.items():
+        if name in dst_planes:
+            out |= ((mask >> bit) & 1) << dst_planes[name]
+    return out
+
+
+def stack_sources(sources, *, statistic, num_sigma_clip, num_iter, bad_mask_planes, memory_mb):
+    """Stack the selected planes of *sources* (each image times its factor), tile by tile.
+
+    Parameters
+    ----------
+    sources : list of StampSource
+        With ``rows`` and ``factors`` set.
+    statistic : {'MEAN', 'MEDIAN', 'MEANCLIP'}
+    num_sigma_clip : float
+    num_iter : int
+    bad_mask_planes : list of str
+        Inputs with any of these planes are left out of a pixel.
+    memory_mb : float
+        Working memory for the stacked values; sets the tile size.
+
+    Returns
+    -------
+    dict
+        ``image`` (float32), ``mask`` (int32), ``variance`` (float32), ``n`` (int32) maps and the
+        ``planes`` of the mask.
+    """
+    shape = sources[0].shape if sources else (1, 1)
+    planes = ensure_planes(sources[0].planes if sources else {}, ["NO_DATA"])
+    no_data = np.int32(1 << planes["NO_DATA"])
+    n_total = sum(len(s.rows) for s in sources)
+    image = np.full(shape, np.nan, np.float32)
+    variance = np.full(shape, np.nan, np.float32)
+    mask = np.full(shape, no_data, np.int32)
+    count = np.zeros(shape, np.int32)
+    used = [s for s in sources if len(s.rows)]
+    if not used:
+        return {"image": image, "mask": mask, "variance": variance, "n": count, "planes": planes}
+    for ys, xs in _tiles(shape, n_total, memory_mb):
+        values, valid, masks = [], [], []
+        for src in used:
+            img, msk, _ = src.read(src.rows, ys, xs)
+            bad = plane_bits(src.planes, bad_mask_planes, field="stack.bad_mask_planes")
+            img = img.astype(np.float64)
+            if src.backgrounds is not None:
+                basis = np.stack([b[ys, xs] for b in _background_basis(shape, src.backgrounds.shape[1])])
+                img = img - np.einsum("nt,tyx->nyx", src.backgrounds, basis)
+            values.append(img * src.factors[:, None, None])
+            valid.append(np.isfinite(img) & ((msk & bad) == 0))
+            masks.append(_remap(msk, src.planes, planes))
+        values, valid, masks = np.concatenate(values), np.concatenate(valid), np.concatenate(masks)
+        mean, var, n = clipped_statistic(values, valid=valid, statistic=statistic,
+                                         num_sigma_clip=num_sigma_clip, num_iter=num_iter)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            image[ys, xs] = mean
+            variance[ys, xs] = var / n
+        contributing = np.bitwise_or.reduce(np.where(valid, masks, 0), axis=0)
+        mask[ys, xs] = np.where(n > 0, contributing, no_data)
+        count[ys, xs] = n
+    return {"image": image, "mask": mask, "variance": variance, "n": count, "planes": planes}
+
+
+def _background_names(order):
+    return [f"bkg_x{total - py}y{py}" for total in range(order + 1) for py in range(total + 1)]
+
+
+def _background_basis(shape, nterms):
+    """The polynomial background terms over a stamp, x and y scaled to [-1, 1] about the centre."""
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    x = (xx - nx // 2) / (nx / 2)
+    y = (yy - ny // 2) / (ny / 2)
+    terms = []
+    total = 0
+    while len(terms) < nterms:
+        terms += [x ** (total - py) * y**py for py in range(total + 1)]
+        total += 1
+    return terms[:nterms]
+
+
+def _design(model, order):
+    """Columns of the linear fit: the model, then the background polynomial up to *order*."""
+    names = ["amplitude", *_background_names(order)]
+    return [model, *_background_basis(model.shape, len(names) - 1)], names
+
+
+def annulus_snr(src, rows, *, bad_mask_planes):
+    """Signal-to-noise of each star's annular flux, from its variance plane (NaN if failed)."""
+    flux = np.asarray(src.stars["annular_flux"], float)[rows]
+    if not len(rows):
+        return flux
+    img, msk, var = src.read(rows)
+    ny, nx = src.shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    d2 = (xx - int(src.header["CENTERX"])) ** 2 + (yy - int(src.header["CENTERY"])) ** 2
+    ann = (d2 > int(src.header["INNERRAD"]) ** 2) & (d2 <= int(src.header["OUTERRAD"]) ** 2)
+    bad = plane_bits(src.planes, bad_mask_planes, field="stack.bad_mask_planes")
+    snr = np.full(len(rows), np.nan)
+    for k in range(len(rows)):
+        good = ann & np.isfinite(img[k]) & ((msk[k] & bad) == 0) & np.isfinite(var[k])
+        if not np.isfinite(flux[k]) or good.sum() < 2:
+            continue
+        v = var[k][good].astype(np.float64)
+        if not src.header.get("VARNORM", False):
+            v = v / flux[k] ** 2
+        snr[k] = 1.0 / np.sqrt(v.mean() / good.sum())  # normalized annulus level is 1
+    return snr
+
+
+def fit_psf_amplitudes(sources, model, *, model_variance, min_model_snr, background_order, bad_mask_planes,
+                       max_masked_flux_fraction):
+    """Fit each selected star as ``amplitude * model + polynomial background``.
+
+    Inverse-variance weighted linear least squares over the star's usable pixels (finite, no
+    bad plane; neighbours are BAD after step 3). The star's data are put back in exposure units
+    (un-normalized) first.
+
+    Parameters
+    ----------
+    sources : list of StampSource
+        With ``rows`` set.
+    model : numpy.ndarray
+        Current PSF model (NaN where unknown; those pixels are left out).
+    model_variance : numpy.ndarray
+        Its variance: pixels where the model's signal-to-noise is below *min_model_snr* are
+        left out, so the noisy outskirts of the stack do not steer the amplitudes.
+    min_model_snr : float
+    background_order : int
+        Order of the 2-D polynomial background (2: pedestal, gradients, curvature).
+    bad_mask_planes : list of str
+    max_masked_flux_fraction : float
+        Stars whose masked pixels hold more of the model's flux are rejected.
+
+    Returns
+    -------
+    list of astropy.table.Table
+        Per source, one row per selected star: ``amplitude`` (exposure units per model unit),
+        the background terms, ``reduced_chi2``, ``dof``, ``masked_flux_fraction``, ``fit_ok``.
+    """
+    with np.errstate(invalid="ignore"):
+        finite_model = np.isfinite(model) & (model > min_model_snr * np.sqrt(model_variance))
+    model0 = np.where(finite_model, model, 0.0)
+    cols, names = _design(model0, background_order)
+    total_flux = np.abs(model0).sum()
+    out = []
+    for src in sources:
+        rows = {name: [] for name in [*names, "reduced_chi2", "dof", "masked_flux_fraction", "fit_ok"]}
+        if len(src.rows):
+            img, msk, var = src.read(src.rows)
+        bad = plane_bits(src.planes, bad_mask_planes, field="psf_fit.bad_mask_planes")
+        for k, row in enumerate(src.rows):
+            flux = float(src.stars["annular_flux"][row])
+            scale = flux if np.isfinite(flux) else 1.0
+            data = img[k].astype(np.float64) * scale
+            vscale = scale**2 if src.header.get("VARNORM", False) else 1.0
+            variance = var[k].astype(np.float64) * vscale
+            good = finite_model & np.isfinite(data) & ((msk[k] & bad) == 0) & (variance > 0) & np.isfinite(variance)
+            masked_frac = 1.0 - np.abs(model0[good]).sum() / total_flux if total_flux else 1.0
+            dof = int(good.sum()) - len(cols)
+            ok = masked_frac <= max_masked_flux_fraction and dof > 0
+            coef = np.full(len(cols), np.nan)
+            chi2 = np.nan
+            if ok:
+                w = 1.0 / np.sqrt(variance[good])
+                a = np.column_stack([c[good] * w for c in cols])
+                coef, *_ = np.linalg.lstsq(a, data[good] * w, rcond=None)
+                chi2 = float(np.sum((a @ coef - data[good] * w) ** 2) / dof)
+                ok = bool(coef[0] > 0)
+            for name, value in zip(names, coef, strict=True):
+                rows[name].append(float(value))
+            rows["reduced_chi2"].append(chi2)
+            rows["dof"].append(dof)
+            rows["masked_flux_fraction"].append(float(masked_frac))
+            rows["fit_ok"].append(bool(ok))
+        out.append(Table(rows, dtype=[float] * len(names) + [float, int, float, bool]))
+    return out
+
+
+def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, num_iter, bad_mask_planes,
+                 min_valid_annulus_fraction, mag_limit, include_failed, psf_fit, memory_mb):
+    """Step 6: the extended PSF of one band, one model per focal-plane region.
+
+    Parameters
+    ----------
+    paths : list of str
+        The band's ``bright_star_stamps.fits`` files.
+    regions : dict of str to list of int
+        Region name -> detector ids; empty for one ``DEFAULT`` model.
+    normalization : {'annulus', 'psf_fit'}
+        Stack the annulus-normalized stamps, or fit amplitudes against the model iteratively.
+    statistic, num_sigma_clip, num_iter, bad_mask_planes
+        Per-pixel stacking statistic (see :func:`stack_sources`).
+    min_valid_annulus_fraction, mag_limit, include_failed
+        Star selection (see :func:`select_stars`).
+    psf_fit : dict
+        ``background_order``, ``iterations``, ``max_masked_flux_fraction`` and
+        ``min_annulus_snr`` (stars that make the first model), ``min_model_snr`` (model
+        pixels used in the fits) and ``subtract_background``, for psf_fit mode.
+    memory_mb : float
+        Working memory of the per-pixel statistic.
+
+    Returns
+    -------
+    models : dict
+        Region name -> the :func:`stack_sources` maps plus ``detectors`` and ``nstars``.
+    stars : astropy.table.Table
+        One row per star of the inputs: ``exposure``, ``detector``, ``gaia_id``, ``g_mag``,
+        ``annular_flux``, ``region``, ``used`` and, in psf_fit mode, the fit results.
+    """
+    if normalization not in ("annulus", "psf_fit"):
+        raise InputError(f"normalization: {normalization!r} is not 'annulus' or 'psf_fit'")
+    sources = open_sources(paths)
+    by_region = assign_regions(sources, regions)
+    options = {"statistic": statistic, "num_sigma_clip": num_sigma_clip, "num_iter": num_iter,
+               "bad_mask_planes": bad_mask_planes, "memory_mb": memory_mb}
+    models, star_tables = {}, []
+    for region, members in by_region.items():
+        # psf_fit needs no annular flux: stars whose annulus normalization failed are fitted too
+        candidates = [
+            np.flatnonzero(select_stars(src.stars, min_valid_annulus_fraction=min_valid_annulus_fraction,
+                                        mag_limit=mag_limit,
+                                        include_failed=include_failed or normalization == "psf_fit"))
+            for src in members
+        ]
+        fitted = None
+        if normalization == "annulus":
+            for src, rows in zip(members, candidates, strict=True):
+                src.rows, src.factors = rows, np.ones(len(rows))
+            result = stack_sources(members, **options)
+        else:
+            # first model: the annulus-normalized stack of the candidates whose annular flux is
+            # measured well; noisy ones would set a wrong core-to-wing ratio that the
+            # iterations cannot undo (the cores are only seen in unsaturated, faint stars)
+            for src, rows in zip(members, candidates, strict=True):
+                snr = annulus_snr(src, rows, bad_mask_planes=bad_mask_planes)
+                src.rows = rows[snr >= psf_fit["min_annulus_snr"]]
+                src.factors = np.ones(len(src.rows))
+            result = stack_sources(members, **options)
+            for _ in range(int(psf_fit["iterations"])):
+                for src, rows in zip(members, candidates, strict=True):
+                    src.rows = rows
+                fitted = fit_psf_amplitudes(members, result["image"].astype(np.float64),
+                                            model_variance=result["variance"].astype(np.float64),
+                                            min_model_snr=psf_fit["min_model_snr"],
+                                            background_order=psf_fit["background_order"],
+                                            bad_mask_planes=bad_mask_planes,
+                                            max_masked_flux_fraction=psf_fit["max_masked_flux_fraction"])
+                bkg_names = _background_names(psf_fit["background_order"])
+                for src, rows, fit in zip(members, candidates, fitted, strict=True):
+                    ok = np.asarray(fit["fit_ok"], bool)
+                    flux = np.asarray(src.stars["annular_flux"], float)[rows]
+                    scale = np.where(np.isfinite(flux), flux, 1.0)  # back to exposure units
+                    src.rows = rows[ok]
+                    # stack data / amplitude, or (data - background) / amplitude as LSST's
+                    # ExtendedPsfStackTask does (see subtract_background in the schema)
+                    src.factors = scale[ok] / np.asarray(fit["amplitude"], float)[ok]
+                    bkg = np.column_stack([np.asarray(fit[n], float)[ok] for n in bkg_names])
+                    src.backgrounds = bkg / scale[ok, None] if psf_fit["subtract_background"] else None
+                result = stack_sources(members, **options)  # the stack is the next model
+        if regions:
+            result["detectors"] = sorted(int(d) for d in next(v for k, v in regions.items() if k.upper() == region))
+        else:
+            result["detectors"] = sorted({int(src.header["DETECTOR"]) for src in members})
+        result["nstars"] = int(sum(len(src.rows) for src in members))
+        models[region] = result
+        star_tables += [_star_rows(src, region, rows, None if fitted is None else fit)
+                        for src, rows, fit in zip(members, candidates, fitted or [None] * len(members), strict=True)]
+    return models, _concat_tables(star_tables)
+
+
+def _star_rows(src, region, candidates, fit):
+    """The STARS rows of one input: identity, region, whether stacked, and the PSF fit."""
+    n = len(src.stars)
+    t = Table()
+    t["exposure"] = np.full(n, str(src.header.get("EXPOSURE", Path(src.path).parent.name)))
+    t["detector"] = np.full(n, int(src.header["DETECTOR"]), dtype=np.int64)
+    t["gaia_id"] = np.asarray(src.stars["gaia_id"], dtype=np.int64)
+    t["g_mag"] = np.asarray(src.stars["g_mag"], float)
+    t["annular_flux"] = np.asarray(src.stars["annular_flux"], float)
+    t["region"] = np.full(n, region)
+    used = np.zeros(n, bool)
+    used[src.rows] = True
+    t["used"] = used
+    if fit is not None:
+        for name in fit.colnames:
+            col = np.zeros(n, bool) if fit[name].dtype.kind == "b" else np.full(n, -1 if name == "dof" else np.nan)
+            col = col.astype(fit[name].dtype)
+            col[candidates] = fit[name]
+            t[name] = col
+    return t
+
+
+def _concat_tables(tables):
+    tables = [t for t in tables if len(t.colnames)]
+    return vstack(tables) if tables else Table()
+
+
+def describe_inputs(paths):
+    """The INPUTS table of an extended PSF file: each stamps file with its identity and config hash."""
+    rows = {"file": [], "exposure": [], "detector": [], "nstamps": [], "confhash": []}
+    for path in paths:
+        with open_fits(path, what="stamps file", memmap=True) as hdul:
+            h = hdul[0].header
+            rows["file"].append(str(path))
+            rows["exposure"].append(str(h.get("EXPOSURE", "")))
+            rows["detector"].append(int(h.get("DETECTOR", -1)))
+            rows["nstamps"].append(int(h.get("NSTAMPS", 0)))
+            rows["confhash"].append(str(h.get("CONFHASH", "")))
+    return Table(rows, dtype=[str, str, np.int64, np.int64, str])
+
+
+def write_extended_psf(path, models, stars, *, band, inputs, header):
+    """Write the extended PSF of one band: per region IMAGE, MASK, VARIANCE and N.
+
+    Parameters
+    ----------
+    path : str
+        Destination, written atomically.
+    models : dict
+        From :func:`stack_stamps`.
+    stars : astropy.table.Table
+        From :func:`stack_stamps`.
+    band : str
+    inputs : astropy.table.Table
+        One row per input file: ``file``, ``exposure``, ``detector``, ``confhash``.
+    header : dict
+        Further HDU 0 cards (statistic, normalization, ...).
+    """
+    primary = fits.PrimaryHDU()
+    h = primary.header
+    h["BAND"] = band
+    h["NREGION"] = (len(models), "number of region models")
+    for key, value in header.items():
+        h[key] = value
+    for i, (name, m) in enumerate(models.items(), start=1):
+        h[f"REGION{i}"] = name
+        h[f"NSTARS{i}"] = (m["nstars"], f"stars stacked in {name}")
+        h[f"DETS{i}"] = ",".join(str(d) for d in m["detectors"])
+    hdus = [primary]
+    for i, (name, m) in enumerate(models.items(), start=1):
+        for ext, data in (("IMAGE", m["image"]), ("MASK", m["mask"]), ("VARIANCE", m["variance"]), ("N", m["n"])):
+            hdu = fits.ImageHDU(data, name=ext, ver=i)
+            hdu.header["REGION"] = name
+            if ext == "MASK":
+                for key, bit in mask_plane_cards(m["planes"]):
+                    hdu.header[key] = bit
+            hdus.append(hdu)
+    hdus.append(fits.BinTableHDU(stars, name="STARS"))
+    hdus.append(fits.BinTableHDU(inputs, name="INPUTS"))
+    with atomic_output(path) as tmp:
+        fits.HDUList(hdus).writeto(tmp)
+
+
+def read_extended_psf(path):
+    """Read an extended PSF file.
+
+    Returns
+    -------
+    models : dict
+        Region name -> ``image``, ``mask``, ``variance``, ``n`` (numpy arrays), ``planes``,
+        ``detectors`` (list of int), ``nstars``.
+    stars : astropy.table.Table
+    inputs : astropy.table.Table
+    header : dict
+        HDU 0 cards.
+    """
+    with open_fits(path, what="extended PSF file") as hdul:
+        h = hdul[0].header
+        models = {}
+        for i in range(1, int(h["NREGION"]) + 1):
+            name = h[f"REGION{i}"]
+            dets = str(h.get(f"DETS{i}", ""))
+            models[name] = {
+                "image": np.asarray(hdul["IMAGE", i].data),
+                "mask": np.asarray(hdul["MASK", i].data),
+                "variance": np.asarray(hdul["VARIANCE", i].data),
+                "n": np.asarray(hdul["N", i].data),
+                "planes": read_mask_planes(hdul["MASK", i].header, source=f"{path} (MASK {i})"),
+                "detectors": [int(d) for d in dets.split(",") if d],
+                "nstars": int(h[f"NSTARS{i}"]),
+            }
+        stars = Table(hdul["STARS"].data)
+        inputs = Table(hdul["INPUTS"].data)
+        header = dict(h.items())
+    for t in (stars, inputs):
+        for col in t.colnames:
+            if t[col].dtype.kind in "SU":
+                t[col] = t[col].astype(str)
+    return models, stars, inputs, header

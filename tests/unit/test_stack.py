@@ -1,0 +1,182 @@
+"""Stacking: known stamps plus noise, clipping, masks, selection, regions, tiles and memory."""
+
+import logging
+import tracemalloc
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from numpy.testing import assert_allclose, assert_array_equal
+
+from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
+from brightstamps.stack import read_extended_psf, stack_stamps, write_extended_psf, describe_inputs
+from brightstamps.stampsfile import Stamps, write_stamps
+
+BIT = {k: 1 << v for k, v in LSST_MASK_PLANES.items()}
+OPTIONS = {"regions": {}, "normalization": "annulus", "statistic": "MEANCLIP", "num_sigma_clip": 4.0,
+           "num_iter": 3, "bad_mask_planes": list(LSST_BAD_MASK_PLANES), "min_valid_annulus_fraction": 0.0,
+           "mag_limit": None, "include_failed": False,
+           "psf_fit": {"background_order": 2, "iterations": 3, "max_masked_flux_fraction": 0.97,
+                       "min_annulus_snr": 10, "min_model_snr": 3, "subtract_background": True},
+           "memory_mb": 200}
+
+
+def _profile(shape=(31, 31)):
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    r2 = (xx - shape[1] // 2) ** 2 + (yy - shape[0] // 2) ** 2
+    return 100.0 / (1 + r2 / 4.0) ** 1.5
+
+
+def _write(path, images, *, detector=0, masks=None, stars=None, variance=None):
+    images = np.asarray(images, np.float32)
+    n = len(images)
+    masks = np.zeros(images.shape, np.int32) if masks is None else np.asarray(masks, np.int32)
+    variance = np.ones(images.shape, np.float32) if variance is None else np.asarray(variance, np.float32)
+    if stars is None:
+        stars = Table({"gaia_id": np.arange(n, dtype=np.int64) + 100 * detector, "g_mag": np.full(n, 8.0),
+                       "annular_flux": np.ones(n), "valid_annulus_fraction": np.ones(n)})
+    header = {"EXPOSURE": f"e{detector}", "DETECTOR": detector, "NORMED": True, "CENTERX": images.shape[2] // 2,
+              "CENTERY": images.shape[1] // 2, "INNERRAD": 8, "OUTERRAD": 12, "VARNORM": True}
+    write_stamps(path, Stamps(images, masks, variance, stars, dict(LSST_MASK_PLANES), header))
+    return str(path)
+
+
+def test_copies_of_a_known_stamp_plus_noise_stack_to_the_stamp(tmp_path):
+    rng = np.random.default_rng(1)
+    truth = _profile()
+    sigma = 0.5
+    images = truth + rng.normal(scale=sigma, size=(40, 31, 31))
+    models, stars = stack_stamps([_write(tmp_path / "a.fits", images)], **OPTIONS)
+    m = models["DEFAULT"]
+    resid = (m["image"] - truth) / np.sqrt(m["variance"])
+    assert np.abs(resid).max() < 5
+    assert np.std(resid) == pytest.approx(1.0, abs=0.15)  # variance = clipped var / n
+    assert np.median(m["variance"]) == pytest.approx(sigma**2 / 40, rel=0.15)
+    assert (m["n"] >= 39).all() and m["n"].mean() > 39.9  # 4 sigma clips a rare Gaussian value
+    assert m["nstars"] == 40 and stars["used"].all()
+
+
+def test_huge_outlier_is_clipped_by_meanclip_not_by_mean(tmp_path):
+    rng = np.random.default_rng(2)
+    images = _profile() + rng.normal(scale=0.1, size=(20, 31, 31))
+    images[3, 10, 12] = 1e6
+    path = _write(tmp_path / "a.fits", images)
+    clipped = stack_stamps([path], **OPTIONS)[0]["DEFAULT"]
+    mean = stack_stamps([path], **{**OPTIONS, "statistic": "MEAN"})[0]["DEFAULT"]
+    assert clipped["image"][10, 12] == pytest.approx(_profile()[10, 12], abs=0.1)
+    assert clipped["n"][10, 12] == 19
+    assert mean["image"][10, 12] > 1e4
+
+
+def test_masked_pixels_are_left_out_and_empty_pixels_are_no_data(tmp_path):
+    images = np.stack([_profile()] * 3)
+    masks = np.zeros(images.shape, np.int32)
+    masks[0, 5, 5] = BIT["SAT"]  # bad: left out of that pixel
+    masks[1, 5, 5] = BIT["DETECTED"]  # not bad: used, and OR-ed into the output mask
+    masks[:, 0, 0] = BIT["NO_DATA"]  # nothing usable
+    images[2, 7, 7] = np.nan
+    m = stack_stamps([_write(tmp_path / "a.fits", images, masks=masks)], **OPTIONS)[0]["DEFAULT"]
+    assert m["n"][5, 5] == 2 and m["mask"][5, 5] == BIT["DETECTED"]
+    assert m["n"][7, 7] == 2
+    assert np.isnan(m["image"][0, 0]) and m["mask"][0, 0] == BIT["NO_DATA"] and m["n"][0, 0] == 0
+
+
+def test_selection_rules(tmp_path):
+    n = 6
+    stars = Table({"gaia_id": np.arange(n, dtype=np.int64), "g_mag": [5.0, 9.0, 10.0, 11.0, 8.0, 8.0],
+                   "annular_flux": [1, 1, 1, 1, np.nan, 1.0], "valid_annulus_fraction": [1, 1, 1, 1, 1, 0.2]})
+    path = _write(tmp_path / "a.fits", np.stack([_profile()] * n), stars=stars)
+    used = lambda **kw: list(stack_stamps([path], **{**OPTIONS, **kw})[1]["used"])  # noqa: E731
+    assert used() == [True, True, True, True, False, True]  # failed star left out by default
+    assert used(include_failed=True) == [True] * 6  # ... or let in, as LSST
+    assert used(min_valid_annulus_fraction=0.2) == [True, True, True, True, False, True]  # strict <
+    assert used(min_valid_annulus_fraction=0.3) == [True, True, True, True, False, False]
+    assert used(mag_limit=10.0) == [True, True, False, False, False, True]  # strict, as selectByMag
+
+
+def test_regions_and_orphan_detectors(tmp_path, caplog):
+    paths = [_write(tmp_path / f"d{d}.fits", np.stack([_profile() * (d + 1)] * 2), detector=d) for d in range(4)]
+    with caplog.at_level(logging.WARNING):
+        models, stars = stack_stamps(paths, **{**OPTIONS, "regions": {"nw": [0, 1], "E": [2]}})
+    assert list(models) == ["NW", "E"]
+    assert models["NW"]["detectors"] == [0, 1] and models["NW"]["nstars"] == 4
+    assert models["E"]["nstars"] == 2
+    assert_allclose(models["E"]["image"], _profile() * 3, rtol=1e-6)
+    assert "detectors in no region" in caplog.text and "[3]" in caplog.text
+    assert sorted(set(stars["region"])) == ["E", "NW"]
+
+
+def test_result_does_not_depend_on_the_tiling(tmp_path):
+    rng = np.random.default_rng(3)
+    images = _profile() + rng.normal(size=(30, 31, 31))
+    path = _write(tmp_path / "a.fits", images)
+    big = stack_stamps([path], **OPTIONS)[0]["DEFAULT"]
+    small = stack_stamps([path], **{**OPTIONS, "memory_mb": 0.01})[0]["DEFAULT"]  # 2 x 2 pixel tiles
+    for key in ("image", "variance", "mask", "n"):
+        assert_array_equal(big[key], small[key])
+
+
+def test_memory_is_bounded_by_the_budget_not_by_the_number_of_stamps(tmp_path):
+    """300 stamps of 275 x 275 (272 MB of pixels) stack within a 30 MB budget plus overheads."""
+    n = 300
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(275, 275)).astype(np.float32)
+    images = np.broadcast_to(base, (n, 275, 275))
+    path = _write(tmp_path / "big.fits", images, variance=np.ones((n, 275, 275), np.float32))
+    del images
+    tracemalloc.start()
+    models, _ = stack_stamps([path], **{**OPTIONS, "memory_mb": 30})
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    assert_allclose(models["DEFAULT"]["image"], base, rtol=1e-6)
+    assert peak < 100, peak  # the cubes alone are 272 MB
+
+
+def test_psf_fit_recovers_amplitudes_and_background(tmp_path):
+    """Stars of known amplitude on polynomial backgrounds, some with their core masked."""
+    rng = np.random.default_rng(5)
+    shape = (41, 41)
+    truth = _profile(shape)
+    yy, xx = np.mgrid[0:41, 0:41]
+    x, y = (xx - 20) / 20.5, (yy - 20) / 20.5
+    amps = rng.uniform(50, 500, size=12)
+    images, masks = [], []
+    for k, a in enumerate(amps):
+        bkg = rng.normal(scale=2.0) + rng.normal(scale=1.0) * x + rng.normal(scale=1.0) * y
+        images.append(a * truth + bkg + rng.normal(scale=1.0, size=shape))
+        m = np.zeros(shape, np.int32)
+        if k % 2:
+            m[(xx - 20) ** 2 + (yy - 20) ** 2 <= 9] = BIT["SAT"]  # saturated core
+        masks.append(m)
+    stars = Table({"gaia_id": np.arange(12, dtype=np.int64), "g_mag": np.full(12, 8.0),
+                   "annular_flux": np.full(12, np.nan), "valid_annulus_fraction": np.zeros(12)})
+    path = _write(tmp_path / "a.fits", images, masks=masks, stars=stars, variance=np.ones((12, *shape)))
+    # un-normalized stamps (annular flux NaN): psf_fit needs a first model from annulus stars,
+    # so give it one good annulus-normalized file as well
+    ref = _write(tmp_path / "ref.fits", [truth] * 3, detector=1)
+    options = {**OPTIONS, "normalization": "psf_fit", "include_failed": True,
+               "psf_fit": {**OPTIONS["psf_fit"], "background_order": 1, "min_annulus_snr": 0}}
+    models, table = stack_stamps([path, ref], **options)
+    fitted = table[table["exposure"] == "e0"]
+    ratio = fitted["amplitude"] / amps
+    assert np.all(fitted["fit_ok"])
+    assert_allclose(ratio / np.median(ratio), 1.0, rtol=0.01)
+    assert np.all(np.isfinite(fitted["reduced_chi2"])) and np.all(fitted["dof"] > 1000)
+    # the model is itself a stack of 15 noisy stamps: bright stars see its noise too
+    assert np.median(fitted["reduced_chi2"]) == pytest.approx(1.0, abs=0.15)
+    assert fitted["reduced_chi2"].max() < 2
+
+
+def test_extended_psf_file_round_trip(tmp_path):
+    paths = [_write(tmp_path / f"d{d}.fits", np.stack([_profile()] * 2), detector=d) for d in range(2)]
+    models, stars = stack_stamps(paths, **{**OPTIONS, "regions": {"A": [0], "B": [1]}})
+    write_extended_psf(tmp_path / "r.fits", models, stars, band="r", inputs=describe_inputs(paths),
+                       header={"NORMMODE": "annulus"})
+    back, stars2, inputs, header = read_extended_psf(tmp_path / "r.fits")
+    assert list(back) == ["A", "B"] and header["BAND"] == "r" and header["NORMMODE"] == "annulus"
+    for name in ("A", "B"):
+        for key in ("image", "mask", "variance", "n"):
+            assert_array_equal(back[name][key], models[name][key])
+        assert back[name]["detectors"] == models[name]["detectors"]
+        assert back[name]["nstars"] == 2
+    assert list(inputs["exposure"]) == ["e0", "e1"] and len(stars2) == 4
