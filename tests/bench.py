@@ -101,5 +101,49 @@ def main():
     print(f"written: {out / 'results.json'}")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and len(sys.argv) == 1:
     main()
+
+
+def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
+    """Peak memory of stacking *n_stamps* 275 x 275 stamps (written to bench/stack/ first)."""
+    import resource
+
+    from astropy.table import Table
+
+    from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
+    from brightstamps.stack import stack_stamps
+    from brightstamps.stampsfile import Stamps, write_stamps
+
+    out = REPO / "bench" / "stack"
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:275, 0:275]
+    psf = (1.0 / (1 + ((xx - 137) ** 2 + (yy - 137) ** 2) / 25.0) ** 1.5).astype(np.float32)
+    paths = []
+    for i in range(0, n_stamps, per_file):
+        n = min(per_file, n_stamps - i)
+        path = out / f"stamps_{i // per_file:04d}.fits"
+        if not path.exists():
+            images = psf + rng.normal(scale=0.01, size=(n, 275, 275)).astype(np.float32)
+            stars = Table({"gaia_id": np.arange(i, i + n, dtype=np.int64), "g_mag": np.full(n, 8.0),
+                           "annular_flux": np.ones(n), "valid_annulus_fraction": np.ones(n)})
+            header = {"EXPOSURE": f"e{i}", "DETECTOR": 0, "NORMED": True, "CENTERX": 137, "CENTERY": 137}
+            write_stamps(path, Stamps(images, np.zeros((n, 275, 275), np.int32), np.ones((n, 275, 275), np.float32),
+                                      stars, dict(LSST_MASK_PLANES), header))
+            del images
+        paths.append(str(path))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    models, _ = stack_stamps(paths, regions={}, normalization="annulus", statistic="MEANCLIP", num_sigma_clip=4,
+                             num_iter=3, bad_mask_planes=list(LSST_BAD_MASK_PLANES), min_valid_annulus_fraction=0.0,
+                             mag_limit=None, include_failed=False, psf_fit={}, memory_mb=memory_mb)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    err = np.nanmax(np.abs(models["DEFAULT"]["image"] - psf))
+    print(f"stacked {n_stamps} stamps of 275x275 in {seconds:.0f} s; peak RSS {peak:.0f} MB "
+          f"(before the stack {before:.0f} MB; budget memory_mb={memory_mb}); max |stack - truth| = {err:.4f}")
+
+
+if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "stack-memory":
+    stack_memory(int(sys.argv[2]))
