@@ -8,10 +8,14 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/exposure.smk"
 include: "rules/psf.smk"
+include: "rules/report.smk"
 
 
 rule all:

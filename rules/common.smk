@@ -159,6 +159,19 @@ def image_file(wildcards):
     return row(wildcards)["image"]
 
 
+def exposure_band(wildcards):
+    """Report subcategory of an exposure's figures: its band."""
+    return f"band {row(wildcards)['band']}"
+
+
 def report_outputs():
     """The report's figures and tables (rules/report.smk)."""
-    return []
+    return (
+        expand("results/plots/{exposure}_stamps.png", exposure=EXPOSURES)
+        + expand(
+            "results/plots/{band}_{kind}",
+            band=BANDS,
+            kind=["extended_psf.png", "profile.png", "annular_flux.png", "stars.tsv"],
+        )
+        + ["results/report/versions.tsv"]
+    )

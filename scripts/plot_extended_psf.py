@@ -1,0 +1,18 @@
+"""Rule plot_extended_psf: a band's extended PSF image, its radial profiles and the stars' fluxes."""
+
+import _common
+from brightstamps import plots, stack, stampsfile
+
+
+def main(smk):
+    band = smk.wildcards.band
+    models, psf_stars, _, _ = stack.read_extended_psf(smk.input.psf)
+    stamps_list = [stampsfile.read_stamps(p) for p in smk.input.stamps]
+    inner, outer = smk.params.annular_flux_radii
+    plots.plot_extended_psf(models, smk.output.image, band=band)
+    plots.plot_profiles(models, stamps_list, smk.output.profile, band=band, inner_radius=inner,
+                        outer_radius=outer, psf_stars=psf_stars)
+    plots.plot_annular_flux(plots.band_stars(stamps_list, psf_stars), smk.output.annular_flux, band=band)
+
+
+_common.run(main, snakemake)  # noqa: F821 - injected by Snakemake

@@ -1,0 +1,172 @@
+"""Report figures: the radial-profile helper against analytic profiles, and every plot on tiny input."""
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from astropy.table import Table
+from numpy.testing import assert_allclose
+
+from brightstamps import plots
+from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
+from brightstamps.stack import stack_stamps
+from brightstamps.stampsfile import Stamps, read_stamps, write_stamps
+
+BIT = {k: 1 << v for k, v in LSST_MASK_PLANES.items()}
+
+
+def _annulus_mean(f_integral, r1, r2):
+    """Area-weighted mean over r1 <= r < r2 of a profile whose integral of f(r) r dr is f_integral."""
+    return 2.0 * (f_integral(r2) - f_integral(r1)) / (r2**2 - r1**2)
+
+
+def _radii(shape, center):
+    yy, xx = np.indices(shape)
+    return np.hypot(xx - center[0], yy - center[1])
+
+
+def test_azimuthal_profile_of_a_power_law():
+    """r^-3 (the PSF wings): the mean over each annulus equals the analytic one within 1 %."""
+    center = (150.3, 149.6)  # off the pixel grid
+    r = _radii((301, 301), center)
+    image = np.where(r > 0, r, 1.0) ** -3.0
+    edges = np.geomspace(10, 140, 25)
+    prof = plots.azimuthal_profile(image, center=center, edges=edges)
+    expected = _annulus_mean(lambda s: -1.0 / s, edges[:-1], edges[1:])
+    assert_allclose(prof, expected, rtol=0.01)
+
+
+def test_azimuthal_profile_of_a_gaussian_with_masked_pixels():
+    """A Gaussian, with a masked wedge and NaN pixels left out: still the analytic annulus mean."""
+    sigma, center = 12.0, (60.0, 61.5)
+    r = _radii((121, 121), center)
+    image = np.exp(-(r**2) / (2 * sigma**2))
+    yy, xx = np.indices(image.shape)
+    good = ~((xx > center[0]) & (yy > center[1]))  # a masked quadrant
+    image[~good] = 1e6  # masked values must not leak in
+    image[5, :] = np.nan
+    edges = np.arange(2.0, 31.0, 1.0)  # out to 2.5 sigma
+    prof = plots.azimuthal_profile(image, center=center, edges=edges, good=good)
+    expected = _annulus_mean(lambda s: -(sigma**2) * np.exp(-(s**2) / (2 * sigma**2)), edges[:-1], edges[1:])
+    assert_allclose(prof, expected, rtol=0.01)
+
+
+def test_azimuthal_profile_empty_bins_are_nan_without_warnings():
+    prof = plots.azimuthal_profile(np.ones((5, 5)), center=(2, 2), edges=[0, 0.5, 0.9, 1.2, 50, 60])
+    assert_allclose(prof[[0, 2, 3]], 1.0)
+    assert np.isnan(prof[1]) and np.isnan(prof[4])
+    assert np.all(np.isnan(plots.azimuthal_profile(np.ones((5, 5)), center=(2, 2), edges=[1, 2],
+                                                   good=np.zeros((5, 5), bool))))
+
+
+def _assert_png(path):
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+    assert np.ptp(img[..., :3]) > 0.1  # not a single flat colour
+    return img
+
+
+SHAPE = (41, 41)
+
+
+def _psf():
+    r = _radii(SHAPE, (20, 20))
+    return 100.0 / (1 + r**2 / 4.0) ** 1.5
+
+
+def _stamps(n, *, exposure="e0", detector=0, failed=()):
+    rng = np.random.default_rng(3)
+    images = np.array([_psf() * 10 + rng.normal(scale=0.01, size=SHAPE) for _ in range(n)], np.float32)
+    masks = np.zeros(images.shape, np.int32)
+    if n:
+        masks[0, 18:23, 18:23] = BIT["SAT"]
+        masks[0, :, :5] = BIT["NO_DATA"]
+        images[0, :, :5] = np.nan
+    status = np.array(["few_valid_pixels" if i in failed else "ok" for i in range(n)], dtype="U16")
+    stars = Table({"gaia_id": np.arange(n, dtype=np.int64) + 1000 * detector,
+                   "g_mag": np.linspace(7.0, 9.0, n),
+                   "annular_flux": np.where(np.isin(np.arange(n), failed), np.nan, 10 ** (-0.4 * np.linspace(7, 9, n))),
+                   "valid_annulus_fraction": np.ones(n), "norm_status": status})
+    header = {"EXPOSURE": exposure, "BAND": "r", "DETECTOR": detector, "NORMED": True, "CENTERX": 20,
+              "CENTERY": 20, "INNERRAD": 8, "OUTERRAD": 12, "VARNORM": True}
+    return Stamps(images, masks, np.ones(images.shape, np.float32), stars, dict(LSST_MASK_PLANES), header)
+
+
+def test_stamp_mosaic_with_failed_and_masked_stamps(tmp_path):
+    path = tmp_path / "mosaic.png"
+    plots.plot_stamp_mosaic(_stamps(5, failed=(3,)), path, columns=3)
+    img = _assert_png(path)
+    # the failed star's red frame is drawn
+    red = (img[..., 0] > 0.75) & (img[..., 1] < 0.25) & (img[..., 2] < 0.25)
+    assert red.sum() > 100
+
+
+def test_stamp_mosaic_of_an_exposure_without_stamps(tmp_path):
+    path = tmp_path / "empty.png"
+    plots.plot_stamp_mosaic(_stamps(0), path)
+    _assert_png(path)
+
+
+def test_plots_are_deterministic(tmp_path):
+    for name in ("a.png", "b.png"):
+        plots.plot_stamp_mosaic(_stamps(2), tmp_path / name)
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert b"Software" not in (tmp_path / "a.png").read_bytes()
+
+
+def _write(tmp_path, stamps):
+    path = tmp_path / f"{stamps.header['EXPOSURE']}.fits"
+    write_stamps(path, stamps)
+    return str(path)
+
+
+@pytest.mark.parametrize("mode", ["annulus", "psf_fit"])
+def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
+    paths = [_write(tmp_path, _stamps(4, exposure="e0", detector=0, failed=(2,))),
+             _write(tmp_path, _stamps(3, exposure="e1", detector=1))]
+    stamps_list = [read_stamps(p) for p in paths]
+    models, psf_stars = stack_stamps(
+        paths, regions={"A": [0], "B": [1]}, normalization=mode, statistic="MEANCLIP", num_sigma_clip=4.0,
+        num_iter=3, bad_mask_planes=list(LSST_BAD_MASK_PLANES), min_valid_annulus_fraction=0.0, mag_limit=None,
+        include_failed=False, psf_fit={"background_order": 1, "iterations": 2, "max_masked_flux_fraction": 0.97,
+                                       "min_annulus_snr": 0, "min_model_snr": 3, "subtract_background": False},
+        memory_mb=100)
+    plots.plot_extended_psf(models, tmp_path / "psf.png", band="r")
+    _assert_png(tmp_path / "psf.png")
+    plots.plot_profiles(models, stamps_list, tmp_path / "profile.png", band="r", inner_radius=8, outer_radius=12,
+                        psf_stars=psf_stars)
+    _assert_png(tmp_path / "profile.png")
+    table = plots.band_stars(stamps_list, psf_stars)
+    assert len(table) == 7
+    assert list(table["region"]) == ["A"] * 4 + ["B"] * 3
+    assert table["norm_status"][2] == "few_valid_pixels"
+    assert ("amplitude" in table.colnames) == (mode == "psf_fit")
+    if mode == "annulus":
+        assert not table["used_in_stack"][2] and table["used_in_stack"].sum() == 6
+    plots.plot_annular_flux(table, tmp_path / "flux.png", band="r")
+    img = _assert_png(tmp_path / "flux.png")
+    assert img.shape[1] > img.shape[0] * (2.0 if mode == "psf_fit" else 1.2)  # a second panel in psf_fit mode
+
+
+def test_empty_band_plots(tmp_path):
+    plots.plot_annular_flux(plots.band_stars([_stamps(0)], Table({"exposure": np.array([], str),
+                                                                  "gaia_id": np.array([], np.int64)})),
+                            tmp_path / "flux.png", band="r")
+    _assert_png(tmp_path / "flux.png")
+    plots.plot_extended_psf({}, tmp_path / "psf.png", band="r")
+    _assert_png(tmp_path / "psf.png")
+
+
+def test_plots_of_a_band_whose_stack_is_empty(tmp_path):
+    """No star passed the selection: an all-NaN model, no used star; the figures still come out."""
+    models = {"DEFAULT": {"image": np.full(SHAPE, np.nan), "n": np.zeros(SHAPE, np.int32), "nstars": 0,
+                          "detectors": [0]}}
+    stamps = _stamps(2, failed=(0, 1))
+    psf_stars = Table({"exposure": ["e0", "e0"], "gaia_id": np.array([0, 1], np.int64), "region": ["DEFAULT"] * 2,
+                       "used": [False, False]})
+    plots.plot_extended_psf(models, tmp_path / "psf.png", band="r")
+    _assert_png(tmp_path / "psf.png")
+    plots.plot_profiles(models, [stamps], tmp_path / "profile.png", band="r", inner_radius=8, outer_radius=12,
+                        psf_stars=psf_stars)
+    _assert_png(tmp_path / "profile.png")
+    plots.plot_annular_flux(plots.band_stars([stamps], psf_stars), tmp_path / "flux.png", band="r")
+    _assert_png(tmp_path / "flux.png")
