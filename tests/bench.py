@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-STEPS = ["sky_correction", "catalog_matching", "stamp_extraction", "warping", "normalization"]
+STEPS = ["sky_correction", "catalog_matching", "stamp_extraction", "warping", "normalization", "stack_extended_psf",
+         "plot_stamps", "plot_extended_psf"]
 
 
 def _run_workflow(run):
@@ -39,7 +40,7 @@ def _read_benchmarks(run):
     (Snakemake samples memory too rarely to see jobs of a second)."""
     rows = {}
     for step in STEPS:
-        for path in sorted((run / "benchmarks" / step).glob("*.tsv")):
+        for path in sorted((run / "benchmarks" / step).glob("*.tsv")):  # per exposure, or per band
             with open(path) as f:
                 rec = next(csv.DictReader(f, delimiter="\t"))
             log = (run / "logs" / step / f"{path.stem}.log").read_text()
@@ -91,10 +92,10 @@ def main():
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"brightstamps bench on {results['machine']['cores']} cores, {results['date']}: "
           f"{results['exposures']} demo exposures, {results['stamps']} stamps, workflow {total:.1f} s (1 core)")
-    print(f"{'step':<18}{'median s/exposure':>18}{'peak RSS MB':>14}")
+    print(f"{'rule':<20}{'median s/job':>14}{'peak RSS MB':>14}")
     for step in STEPS:
         r = results["steps"][step]
-        print(f"{step:<18}{r['median_s']:>18.2f}{r['max_rss_mb']:>14.0f}")
+        print(f"{step:<20}{r['median_s']:>14.2f}{r['max_rss_mb']:>14.0f}")
     print(f"warping step, per stamp (I/O included): {results['warp_step_s_per_stamp_median'] * 1e3:.0f} ms")
     for k, v in results["warp_kernel_ms_per_stamp"].items():
         print(f"warp kernel {k:<9} 250x250 -> 275x275, image+mask+variance: {v:.1f} ms/stamp")
