@@ -8,7 +8,7 @@ import numpy as np
 from astropy.table import Table
 
 from .errors import InputError
-from .files import atomic_output
+from .files import atomic_output, sha256_file
 
 __all__ = [
     "AB_ZERO_POINT_NJY_MAG",
@@ -139,6 +139,12 @@ def read_catalog(path, *, columns):
         out["id"] = np.asarray(table[mapped["id"]], dtype=np.int64)
     except (TypeError, ValueError):
         raise InputError(f"{path}: id column {mapped['id']!r} is not integer") from None
+    ids, counts = np.unique(out["id"], return_counts=True)
+    if (counts > 1).any():
+        dupes = ", ".join(f"{i} ({c} rows)" for i, c in zip(ids[counts > 1][:5], counts[counts > 1][:5], strict=True))
+        raise InputError(f"{path}: catalog ids are not unique: {dupes}")
+    if len(table) == 0:
+        log.warning("%s: the catalog is empty", path)
     for key in ("ra", "dec"):
         out[key] = _float_column(_in_unit(table, mapped[key], u.deg, path))
     if "mag" in mapped:
@@ -151,6 +157,7 @@ def read_catalog(path, *, columns):
         if key in mapped:
             out[key] = _float_column(table[mapped[key]])
     out.meta["path"] = str(path)
+    out.meta["sha256"] = sha256_file(path)
     return out
 
 
@@ -253,6 +260,7 @@ def match_stars(catalog, wcs, metadata, *, shape, mag_limit, stamp_size, proper_
         out[col].unit = unit
     out.meta["exposure"] = source
     out.meta["catalog"] = catalog.meta.get("path", "")
+    out.meta["catalog_sha256"] = catalog.meta.get("sha256", "")
     out.meta["proper_motion_applied"] = corrected
     out.meta["mag_limit"] = float(mag_limit)
     log.info("%d stars brighter than %.2f overlap the exposure", len(out), mag_limit)

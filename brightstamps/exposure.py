@@ -19,6 +19,7 @@ __all__ = [
     "read_exposure",
     "read_exposure_header",
     "read_celestial_wcs",
+    "check_wcs",
     "observation_epoch",
     "write_exposure",
 ]
@@ -95,6 +96,33 @@ def read_celestial_wcs(header, *, source):
     return wcs.celestial
 
 
+def check_wcs(wcs, shape, *, source):
+    """Fail with one line unless *wcs* maps the detector to the sky and back (0.01 px).
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+    shape : tuple of int
+        ``(ny, nx)`` of the detector.
+    source : str
+        File name for the message.
+    """
+    ny, nx = shape
+    points = np.array([[0, 0], [nx - 1, 0], [0, ny - 1], [nx - 1, ny - 1], [(nx - 1) / 2, (ny - 1) / 2]], float)
+    try:
+        with np.errstate(all="ignore"):
+            world = wcs.all_pix2world(points, 0)
+            back = wcs.all_world2pix(world, 0, quiet=True)
+    except Exception as err:  # singular matrices, divergent distortions, ...
+        raise InputError(f"{source}: the WCS cannot be inverted over the detector ({err})") from None
+    error = np.hypot(*(back - points).T)
+    if not np.all(np.isfinite(world)) or not np.all(error < 0.01):
+        worst = int(np.nanargmax(np.where(np.isfinite(error), error, np.inf)))
+        msg = (f"{source}: the WCS cannot be inverted over the detector (pixel {tuple(points[worst])} maps back "
+               f"to {tuple(np.round(back[worst], 3))})")
+        raise InputError(msg)
+
+
 def read_exposure(image, *, mask=None, variance=None, fmt="lsst_calexp"):
     """Read one exposure.
 
@@ -144,6 +172,9 @@ def read_exposure(image, *, mask=None, variance=None, fmt="lsst_calexp"):
         if arr.shape != img.shape:
             msg = f"{src}: {name} plane has shape {arr.shape}, the image {img.shape}"
             raise InputError(msg)
+    if not np.isfinite(img).any():
+        raise InputError(f"{image}: the image has no finite pixel")
+    check_wcs(wcs, img.shape, source=image)
     return Exposure(img, msk, var, wcs, planes, metadata, str(image))
 
 
@@ -168,10 +199,13 @@ def read_exposure_header(image, *, fmt="lsst_calexp"):
         raise InputError(msg)
     with open_fits(image) as hdul:
         if len(hdul) < 2:
-            msg = f"{image}: no image HDU (LSST calexp layout: 1 image, 2 mask, 3 variance)"
+            msg = f"{image}: HDU 1 should hold the 2-D image plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"
             raise InputError(msg)
         metadata = _merged_metadata(hdul[0].header, hdul[1].header)
         wcs = read_celestial_wcs(hdul[1].header, source=image)
+        if hdul[1].header.get("NAXIS", 0) != 2:
+            raise InputError(f"{image}: HDU 1 should hold the 2-D image plane")
+        check_wcs(wcs, (hdul[1].header["NAXIS2"], hdul[1].header["NAXIS1"]), source=image)
     return wcs, metadata
 
 

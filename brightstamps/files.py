@@ -1,6 +1,7 @@
 """Safe file output: every product is written under a temporary name and renamed when complete."""
 
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 
@@ -8,7 +9,48 @@ from astropy.io import fits
 
 from .errors import InputError
 
-__all__ = ["atomic_output", "open_fits"]
+__all__ = ["atomic_output", "open_fits", "sha256_file", "input_cards", "software_cards"]
+
+
+def input_cards(paths):
+    """Header cards naming the input files and their SHA-256: ``INFILEn`` / ``INSHAn``.
+
+    Parameters
+    ----------
+    paths : list of str
+        Input files, in a fixed order (empty entries are skipped).
+
+    Returns
+    -------
+    dict
+        FITS keyword -> value.
+    """
+    cards = {}
+    for i, path in enumerate((p for p in paths if p), start=1):
+        cards[f"INFILE{i}"] = str(path)
+        cards[f"INSHA{i}"] = sha256_file(path)
+    return cards
+
+
+def software_cards():
+    """Header cards with the versions of brightstamps and the libraries that shape the numbers."""
+    import astropy
+    import numpy
+    import scipy
+
+    from . import __version__
+
+    return {"BSVERS": (__version__, "brightstamps version"), "NPVERS": (numpy.__version__, "numpy version"),
+            "SPVERS": (scipy.__version__, "scipy version"), "APVERS": (astropy.__version__, "astropy version")}
+
+
+def sha256_file(path):
+    """Hex SHA-256 of a file's bytes (for provenance in output headers)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def open_fits(path, *, what="file", memmap=False):

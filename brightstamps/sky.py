@@ -5,7 +5,6 @@ bin geometry and interpolation, and a given full-size model is referenced by pat
 The stamp-extraction step evaluates the model over each cut-out's box only.
 """
 
-import hashlib
 import logging
 
 import numpy as np
@@ -14,7 +13,7 @@ from scipy.interpolate import RectBivariateSpline
 from scipy.ndimage import distance_transform_edt
 
 from .errors import InputError
-from .files import atomic_output, open_fits
+from .files import atomic_output, open_fits, sha256_file
 from .masks import plane_bits
 from .stats import clipped_statistic
 
@@ -42,14 +41,6 @@ def bin_edges(size, nbins):
     """
     ends = [min(((i + 1) * size + nbins // 2) // nbins, size) for i in range(nbins)]
     return np.array([0, *ends], dtype=np.int64)
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class SkyModel:
@@ -233,7 +224,7 @@ def read_sky_model(path, *, shape):
         img = _first_image(hdul, path)
         if img.shape != tuple(shape):
             raise InputError(f"{path}: sky model has shape {img.shape}, the exposure {tuple(shape)}")
-    return SkyModel("GIVEN", shape, path=str(path), sha256=_sha256(path), source=str(path))
+    return SkyModel("GIVEN", shape, path=str(path), sha256=sha256_file(path), source=str(path))
 
 
 def write_sky_model(path, model):

@@ -38,6 +38,12 @@ if config["annular_flux_radii"][0] >= config["annular_flux_radii"][1]:
     _config_error(
         f"annular_flux_radii {config['annular_flux_radii']}: the inner radius must be smaller than the outer"
     )
+_model_size = [int(s * config["model_stamp_buffer"]) | 1 for s in config["stamp_size"]]  # odd-bumped, as LSST
+if config["annular_flux_radii"][1] > (min(_model_size) - 1) // 2:
+    _config_error(
+        f"annular_flux_radii {config['annular_flux_radii']}: the annulus does not fit in the "
+        f"{_model_size[0]}x{_model_size[1]} output stamp (stamp_size {config['stamp_size']} x model_stamp_buffer)"
+    )
 if not (config["catalog"]["columns"]["mag"] or config["catalog"]["columns"]["flux"]):
     _config_error("catalog.columns: map either mag or flux to a column")
 

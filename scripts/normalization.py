@@ -1,8 +1,7 @@
 """Rule normalization: divide each stamp by its annular flux; write the product file."""
 
 import _common
-import brightstamps
-from brightstamps import normalize, stampsfile
+from brightstamps import files, normalize, stampsfile
 
 
 def main(smk):
@@ -13,7 +12,7 @@ def main(smk):
         num_sigma_clip=p.num_sigma_clip, num_iter=p.num_iter, bad_mask_planes=list(p.bad_mask_planes),
         min_valid_annulus_fraction=p.min_valid_annulus_fraction,
         discard_nan_flux_stars=p.discard_nan_flux_stars, normalize_variance=p.normalize_variance)
-    stamps.header["BSVERS"] = (brightstamps.__version__, "brightstamps version")
+    stamps.header.update(files.software_cards())
     stamps.header["CONFHASH"] = (p.config_hash, "sha256 (16 hex) of the per-exposure config")
     stampsfile.write_stamps(smk.output[0], stamps)
 

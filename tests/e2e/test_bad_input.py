@@ -1,4 +1,6 @@
-"""Bad input stops with one clear line naming the file or field, and leaves no partial output."""
+"""The bad-input corpus: each case ends in one clear line naming the file or field (and a failed
+job, no partial output), or in a documented valid result. Every case is built here from one small
+simulated exposure with one bright star."""
 
 import re
 
@@ -7,6 +9,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
+from brightstamps.stampsfile import read_stamps
 from conftest import run_snakemake, write_small_run
 
 ONE_STAR = [{"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 9.0)]}]
@@ -54,36 +57,157 @@ def _truncated_image(run):
     (run / "e1.fits").write_bytes(data[: len(data) // 2])
 
 
+def _no_image_hdu(run):
+    fits.PrimaryHDU().writeto(run / "e1.fits", overwrite=True)
+
+
+def _divergent_wcs(run):
+    with fits.open(run / "e1.fits", mode="update") as hdul:
+        for h in (hdul[1].header, hdul[2].header, hdul[3].header):
+            h["A_2_0"] = 0.05  # a "distortion" that folds the detector over itself
+            h["B_0_2"] = 0.05
+
+
+def _all_nan(run):
+    with fits.open(run / "e1.fits", mode="update") as hdul:
+        hdul[1].data[:] = np.nan
+
+
+def _all_masked(run):
+    with fits.open(run / "e1.fits", mode="update") as hdul:
+        hdul[2].data |= np.int32(1 << 0)  # BAD everywhere
+
+
+def _mismatched_variance(run):
+    with fits.open(run / "e1.fits") as hdul:
+        hdus = fits.HDUList([h.copy() for h in hdul])
+    hdus[3] = fits.ImageHDU(np.ones((299, 300), np.float32), header=hdus[3].header)
+    hdus.writeto(run / "e1.fits", overwrite=True)
+
+
+def _catalog(edit):
+    def mutate(run):
+        t = Table.read(run / "catalog.fits")
+        t = edit(t)
+        t.write(run / "catalog.fits", overwrite=True)
+    return mutate
+
+
+def _nan_magnitude(t):
+    t["phot_g_mean_mag"] = np.nan
+    return t
+
+
+def _duplicate_ids(t):
+    from astropy.table import vstack
+
+    return vstack([t, t])
+
+
+def _elsewhere(t):
+    t["dec"] = t["dec"] - 30.0
+    return t
+
+
+def _off_detector(t):
+    from brightstamps import simulate
+
+    wcs = simulate.detector_wcs(detector=0, yaw_deg=0.0, size=300)
+    t["ra"], t["dec"] = wcs.all_pix2world([-400.0], [150.0], 0)  # 400 px off: no overlap
+    return t
+
+
+def _duplicate_exposure(run):
+    tsv = run / "exposures.tsv"
+    lines = tsv.read_text().splitlines()
+    tsv.write_text("\n".join([*lines, lines[1]]) + "\n")
+
+
+def _no_stamps(run):
+    stamps = read_stamps(run / "results" / "e1" / "bright_star_stamps.fits")
+    assert len(stamps) == 0 and stamps.image.shape == (0, 67, 67)
+
+
+def _one_unnormalized_stamp(run):
+    stamps = read_stamps(run / "results" / "e1" / "bright_star_stamps.fits")
+    assert list(stamps.stars["norm_status"]) == ["few_valid_pixels"] and np.isnan(stamps.stars["annular_flux"][0])
+
+
+def _even_stamp_size(run):
+    stamps = read_stamps(run / "results" / "e1" / "bright_star_stamps.fits")
+    assert stamps.image.shape == (1, 67, 67) and stamps.header["CENTERX"] == 33  # int(60 * 1.1) = 66 -> 67
+
+
+def _error(message):
+    return ("error", message)
+
+
+def _valid(check):
+    return ("valid", check)
+
+
 CASES = {
-    "missing file": (_missing_image, "nowhere.fits"),
-    "FITS without WCS": (_strip_wcs, "e1.fits: the image header has no celestial WCS"),
-    "mask without MP_ cards": (_strip_mask_planes, "e1.fits (HDU 2): the mask HDU has no MP_* cards"),
+    # files
+    "missing file": (_missing_image, _error("nowhere.fits")),
+    "truncated FITS": (_truncated_image, _error("e1.fits")),
+    "FITS with no image HDU": (_no_image_hdu, _error("e1.fits: HDU 1 should hold the 2-D image plane")),
+    "image without celestial WCS": (_strip_wcs, _error("e1.fits: the image header has no celestial WCS")),
+    "WCS not invertible over the detector": (_divergent_wcs,
+                                             _error("e1.fits: the WCS cannot be inverted over the detector")),
+    "image all NaN": (_all_nan, _error("e1.fits: the image has no finite pixel")),
+    "all-masked exposure": (_all_masked, _valid(_one_unnormalized_stamp)),
+    "mask without MP_ cards": (_strip_mask_planes, _error("e1.fits (HDU 2): the mask HDU has no MP_* cards")),
+    "mismatched image/variance shapes": (_mismatched_variance,
+                                         _error("e1.fits: variance plane has shape (299, 300), the image (300, 300)")),
+    # catalogs
     "catalog without the configured column": (
         _catalog_without_mag,
-        "catalog.fits: catalog lacks column(s) phot_g_mean_mag (catalog.columns.mag); it has: source_id, ra, dec"),
-    "unknown kernel": (_config("warping_kernel: lanczos5", "warping_kernel: lanczos7"), "warping_kernel"),
-    "wrong type": (_config("mag_limit: 18.0", "mag_limit: bright"), "mag_limit"),
+        _error("catalog.fits: catalog lacks column(s) phot_g_mean_mag (catalog.columns.mag); it has: source_id")),
+    "catalog with NaN magnitudes": (_catalog(_nan_magnitude), _valid(_no_stamps)),
+    "catalog with duplicate ids": (_catalog(_duplicate_ids), _error("catalog.fits: catalog ids are not unique: 1000")),
+    "empty catalog": (_catalog(lambda t: t[:0]), _valid(_no_stamps)),
+    "catalog of another part of the sky": (_catalog(_elsewhere), _valid(_no_stamps)),
+    "stars all off the detector": (_catalog(_off_detector), _valid(_no_stamps)),
+    # configuration and table
+    "stamp smaller than the annulus": (_config("- 61\n- 61", "- 31\n- 31"),
+                                       _error("annular_flux_radii [20, 25]: the annulus does not fit in the 35x35")),
+    "even stamp size": (_config("- 61\n- 61", "- 60\n- 60"), _valid(_even_stamp_size)),
+    "zero stamp size": (_config("- 61\n- 61", "- 0\n- 0"), _error("stamp_size.0: 0 is less than the minimum of 3")),
     "inverted radii": (_config("- 20\n- 25", "- 25\n- 20"),
-                       "annular_flux_radii [25, 20]: the inner radius must be smaller than the outer"),
-    "exposure id with / and space": (_bad_exposure_id, "exposure id 'e 1/..' may only hold"),
-    "truncated FITS": (_truncated_image, "e1.fits"),
+                       _error("annular_flux_radii [25, 20]: the inner radius must be smaller than the outer")),
+    "unknown kernel": (_config("warping_kernel: lanczos5", "warping_kernel: lanczos7"),
+                       _error("warping_kernel: 'lanczos7' is not one of")),
+    "unknown mask plane": (_config("- SUSPECT\n", "- SUSPECT\n- SUSPICIOUS\n"),
+                           _error("bad_mask_planes: unknown mask plane 'SUSPICIOUS'")),
+    "exposure id with /, .. and a space": (_bad_exposure_id, _error("exposure id 'e 1/..' may only hold")),
+    "two rows with the same exposure id": (_duplicate_exposure, _error("exposure id(s) e1 appear more than once")),
+    "config value of the wrong type": (_config("mag_limit: 18.0", "mag_limit: bright"),
+                                       _error("mag_limit: 'bright' is not of type 'number'")),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_gives_one_clear_line_and_no_output(tmp_path, case):
-    mutate, message = CASES[case]
+def test_bad_input_corpus(tmp_path, case):
+    mutate, (outcome, expected) = CASES[case]
     config = write_small_run(tmp_path, ONE_STAR)
     mutate(tmp_path)
     proc = run_snakemake(tmp_path, configfile=config, check=False)
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    assert any(message in line for line in out.splitlines()), out[-3000:]
     results = tmp_path / "results"
-    if results.exists():
-        leftovers = [p for p in results.rglob("*") if p.is_file()]
-        assert not any(".tmp" in p.name for p in leftovers), leftovers
-        assert not (results / "e1" / "bright_star_stamps.fits").exists()
+    leftovers = [p for p in results.rglob("*") if p.is_file()] if results.exists() else []
+    assert not any(".tmp" in p.name for p in leftovers), leftovers  # never a partial file
+    if outcome == "valid":
+        assert proc.returncode == 0, out[-3000:]
+        expected(tmp_path)
+        return
+    assert proc.returncode != 0
+    assert any(expected in line for line in out.splitlines()), out[-3000:]
+    assert not (results / "e1" / "bright_star_stamps.fits").exists()
+
+
+def test_corpus_counts():
+    outcomes = [outcome for _, (outcome, _) in CASES.values()]
+    assert len(CASES) == 24 and outcomes.count("error") == 18 and outcomes.count("valid") == 6
 
 
 def test_the_failing_step_writes_the_reason_in_its_log(tmp_path):
