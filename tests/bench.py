@@ -148,3 +148,49 @@ def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
 
 if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "stack-memory":
     stack_memory(int(sys.argv[2]))
+
+
+def load(n_exposures, cores=2):
+    """Run the workflow over *n_exposures* small simulated exposures; report failures and memory.
+
+    Memory is followed per job (each job's log records its peak) in the order the jobs ran, and for
+    the Snakemake process itself (sampled every second), to show it stays flat.
+    """
+    sys.path.insert(0, str(REPO / "tests" / "e2e"))
+    from conftest import SNAKEFILE, write_small_run
+
+    run = REPO / "bench" / "load"
+    if run.exists():
+        shutil.rmtree(run)
+    exposures = [{"name": f"x{i:04d}", "detector": i % 4, "yaw": 90.0 * (i % 4), "size": 300,
+                  "stars": [(150.3, 149.6, 11.0)]} for i in range(n_exposures)]
+    config = write_small_run(run, exposures)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", str(cores), "--directory", str(run),
+           "--configfile", str(config), "--quiet", "all"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    samples = []
+    while proc.poll() is None:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            samples.append((time.perf_counter() - start, int(status.split("VmRSS:")[1].split()[0]) / 1024))
+        except (FileNotFoundError, IndexError):
+            pass
+        time.sleep(1.0)
+    seconds = time.perf_counter() - start
+    err = proc.stderr.read()
+    logs = sorted((run / "logs").rglob("*.log"), key=lambda p: p.stat().st_mtime)
+    peaks = [float(p.read_text().rsplit("peak memory ", 1)[1].split()[0]) for p in logs if "peak memory" in p.read_text()]
+    done = len(list((run / "results").glob("*/bright_star_stamps.fits")))
+    third = max(1, len(peaks) // 3)
+    rss = [m for _, m in samples]
+    print(f"{n_exposures} exposures, {cores} cores: exit {proc.returncode}, {done} products, {seconds:.0f} s; "
+          f"job peaks {min(peaks):.0f}-{max(peaks):.0f} MB (first third median {statistics.median(peaks[:third]):.0f}, "
+          f"last third {statistics.median(peaks[-third:]):.0f}); snakemake RSS first/last/max "
+          f"{rss[0]:.0f}/{rss[-1]:.0f}/{max(rss):.0f} MB")
+    if proc.returncode:
+        print(err[-3000:])
+
+
+if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "load":
+    load(int(sys.argv[2]))

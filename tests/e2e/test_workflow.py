@@ -2,7 +2,9 @@
 
 import shutil
 
+import astropy
 import numpy as np
+import scipy
 import yaml
 from astropy.io import fits
 
@@ -37,6 +39,10 @@ def test_product_format(demo_run):
         assert (h["EXPOSURE"], h["BAND"], h["DETECTOR"], h["NB90ROT"]) == ("demo_det1", "r", 1, 1)
         assert (h["INNERRAD"], h["OUTERRAD"], h["KERNEL"], h["NORMSTAT"]) == (70, 80, "lanczos5", "MEANCLIP")
         assert (h["CENTERX"], h["CENTERY"], h["NORMED"], h["BSVERS"]) == (137, 137, True, brightstamps.__version__)
+        # provenance: library versions, input files and their checksums
+        assert (h["NPVERS"], h["SPVERS"], h["APVERS"]) == (np.__version__, scipy.__version__, astropy.__version__)
+        assert h["INFILE1"] == "resources/demo/demo_det1.fits" and len(h["INSHA1"]) == 64
+        assert h["INFILE2"] == "resources/demo/demo_det1_sky.fits" and h["INFILE3"] == "resources/demo/catalog.fits"
         n = h["NSTAMPS"]
         assert hdul["IMAGE"].data.shape == (n, 275, 275) and hdul["IMAGE"].data.dtype.name == "float32"
         assert hdul["MASK"].data.dtype.name == "int32" and hdul["VARIANCE"].data.dtype.name == "float32"
@@ -65,17 +71,22 @@ def test_off_detector_stars_are_kept_with_no_data(demo_run):
     assert found == 4  # one per demo detector
 
 
-def test_same_stamps_from_another_directory_and_config_name(demo_run, tmp_path):
-    """snakemake -s /path/Snakefile --directory RUN --configfile RUN/x.yaml writes the same bytes."""
+def test_same_bytes_from_another_directory_and_config_name(demo_run, tmp_path):
+    """snakemake -s /path/Snakefile --directory RUN --configfile RUN/x.yaml, from scratch (the demo
+    data simulated again), writes byte-identical files: every product, intermediate and figure."""
     run = tmp_path / "elsewhere"
     run.mkdir()
-    shutil.copytree(demo_run / "resources", run / "resources")  # reuse the simulated inputs
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["exposures"] = "my_exposures.tsv"
     shutil.copy(REPO / "config" / "exposures.tsv", run / "my_exposures.tsv")
     (run / "my_config.yaml").write_text(yaml.safe_dump(config))
     run_snakemake(run, configfile=run / "my_config.yaml")
-    for exp in EXPOSURES:
-        a = (demo_run / "results" / exp / "bright_star_stamps.fits").read_bytes()
-        b = (run / "results" / exp / "bright_star_stamps.fits").read_bytes()
-        assert a == b, exp
+    compared = 0
+    for top in ("resources", "results"):
+        ours = sorted(p.relative_to(demo_run) for p in (demo_run / top).rglob("*") if p.is_file())
+        theirs = sorted(p.relative_to(run) for p in (run / top).rglob("*") if p.is_file())
+        assert ours == theirs
+        for rel in ours:
+            assert (demo_run / rel).read_bytes() == (run / rel).read_bytes(), rel
+            compared += 1
+    assert compared >= 40
