@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test test-hpc bench config-doc venv clean
 
 $(BIN)/.installed: envs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# The demo workflow through profiles/slurm on a one-node SLURM started on this machine (root;
+# installs Debian's slurm-wlm and munge when missing).
+test-hpc: venv
+	PYTHON=$(CURDIR)/$(BIN)/python bash tests/hpc/run-hpc-test.sh
+
+# config/README.md is generated from the schema (a test checks it is current).
+config-doc: venv
+	$(BIN)/python -m brightstamps.configref config/config.schema.yaml > config/README.md
 
 bench: venv
 	$(BIN)/python tests/bench.py

@@ -1,8 +1,7 @@
 """Rule stack_extended_psf: stack a band's stamps into one extended PSF per focal-plane region."""
 
 import _common
-import brightstamps
-from brightstamps import stack
+from brightstamps import files, stack
 
 
 def main(smk):
@@ -16,8 +15,7 @@ def main(smk):
         mag_limit=options["mag_limit"] if options["do_mag_cut"] else None,
         include_failed=options["include_failed_stars"], psf_fit=dict(p.psf_fit), memory_mb=options["memory_mb"])
     inputs = stack.describe_inputs(list(smk.input.stamps))
-    header = {"NORMMODE": p.normalization, "STACKSTA": options["statistic"],
-              "BSVERS": (brightstamps.__version__, "brightstamps version")}
+    header = {"NORMMODE": p.normalization, "STACKSTA": options["statistic"], **files.software_cards()}
     stack.write_extended_psf(smk.output[0], models, stars, band=smk.wildcards.band, inputs=inputs, header=header)
 
 

@@ -1,0 +1,75 @@
+"""The configuration reference, rendered from the JSON schema so it is never written twice."""
+
+import sys
+from pathlib import Path
+
+import yaml
+
+__all__ = ["render_reference"]
+
+
+def _type(prop):
+    if "enum" in prop:
+        return " | ".join(f"`{v}`" for v in prop["enum"])
+    kind = prop.get("type", "")
+    if kind == "array":
+        return f"list of {prop.get('items', {}).get('type', 'values')}"
+    return kind
+
+
+def _range(prop):
+    parts = []
+    for key, sign in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+        if key in prop:
+            parts.append(f"{sign} {prop[key]}")
+    items = prop.get("items", {})
+    for key, sign in (("minimum", ">="),):
+        if key in items:
+            parts.append(f"each {sign} {items[key]}")
+    if "minItems" in prop and prop.get("minItems") == prop.get("maxItems"):
+        parts.append(f"{prop['minItems']} items")
+    return ", ".join(parts)
+
+
+def _rows(properties, prefix=""):
+    for name, prop in properties.items():
+        key = f"{prefix}{name}"
+        if prop.get("type") == "object" and "properties" in prop:
+            yield key, "object", "", "", " ".join(prop.get("description", "").split())
+            yield from _rows(prop["properties"], prefix=f"{key}.")
+            continue
+        default = prop.get("default", "")
+        default = "`{}`" if default == {} else (f"`{default}`" if default != "" else "")
+        yield key, _type(prop), _range(prop), default, " ".join(prop.get("description", "").split())
+
+
+def render_reference(schema_path):
+    """Markdown tables of every config field: type, range, default and description.
+
+    Parameters
+    ----------
+    schema_path : str or pathlib.Path
+        ``config/config.schema.yaml``.
+
+    Returns
+    -------
+    str
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `config/config.schema.yaml` by `make config-doc` (a test checks it is current).",
+        "Every field is optional: a missing field takes its default.",
+        "",
+        "| field | type | range | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for key, kind, rng, default, desc in _rows(schema["properties"]):
+        desc = desc.replace("|", "\\|")
+        lines.append(f"| `{key}` | {kind} | {rng} | {default} | {desc} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_reference(sys.argv[1]))
