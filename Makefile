@@ -24,8 +24,9 @@ test: venv
 
 # The demo workflow through profiles/slurm on a one-node SLURM started on this machine (root;
 # installs Debian's slurm-wlm and munge when missing).
+# Exit status 3 of the script means SLURM cannot be started here: it says so and is not a failure.
 test-hpc: venv
-	PYTHON=$(CURDIR)/$(BIN)/python bash tests/hpc/run-hpc-test.sh
+	PYTHON=$(CURDIR)/$(BIN)/python bash tests/hpc/run-hpc-test.sh || [ $$? -eq 3 ]
 
 # config/README.md is generated from the schema (a test checks it is current).
 config-doc: venv

@@ -58,6 +58,13 @@ chown munge:munge /run/munge
 runuser -u munge -- /usr/sbin/munged --force
 slurmctld
 slurmd
+record_pids() {  # so that stop-slurm.sh stops them, even if the node never comes up
+    for pidfile in /run/munge/munged.pid "$dir/slurmctld.pid" "$dir/slurmd.pid"; do
+        cat "$pidfile" 2>/dev/null || true
+    done > "$dir/pids"
+}
+sleep 1
+record_pids
 
 for _ in $(seq 1 60); do
     if sinfo -h -o %T 2>/dev/null | grep -qE '^idle'; then
@@ -65,13 +72,9 @@ for _ in $(seq 1 60); do
     fi
     sleep 0.5
 done
+record_pids
 if ! sinfo -h -o %T 2>/dev/null | grep -qE '^idle'; then
     echo "start-slurm: the node did not become idle; see $dir/log" >&2
     exit 1
 fi
-{
-    cat /run/munge/munged.pid
-    cat "$dir/slurmctld.pid"
-    cat "$dir/slurmd.pid"
-} > "$dir/pids"
 echo "start-slurm: one-node SLURM up ($cpus CPUs, $mem_mb MB); logs in $dir/log"
