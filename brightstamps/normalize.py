@@ -6,6 +6,7 @@ import numpy as np
 
 from .errors import InputError
 from .masks import plane_bits
+from .stampsfile import Stamps
 from .stats import clipped_statistic
 
 __all__ = ["annulus_mask", "annular_flux", "normalize_stamps"]
@@ -153,8 +154,6 @@ def normalize_stamps(stamps, *, annular_flux_radii, annular_flux_statistic, num_
         "VARNORM": (bool(normalize_variance), "variance divided by annular flux squared"),
         "NFAILED": (int(failed.sum()), "stars whose normalization failed"),
     })
-    from .stampsfile import Stamps
-
     out = Stamps(image, stamps.mask.copy(), variance, stars, dict(stamps.mask_planes), header)
     if discard_nan_flux_stars and failed.any():
         out = out.select(~failed)

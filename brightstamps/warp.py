@@ -252,9 +252,8 @@ def warp_cutout(image, mask, variance, *, center, affine, quadratic=None, out_sh
     out_msk = np.full(out_h * out_w, no_data_bit, dtype=np.int32)
     if inside.any():
         ix, iy = ix[inside], iy[inside]
-        wx, sx = kernel_weights(ux[inside] - ix, kernel)
-        wy, sy = kernel_weights(uy[inside] - iy, kernel)
-        del sx, sy
+        wx, _ = kernel_weights(ux[inside] - ix, kernel)
+        wy, _ = kernel_weights(uy[inside] - iy, kernel)
         taps = np.arange(-(n - 1), n + 1)
         img_flat, var_flat = image.ravel().astype(np.float64), variance.ravel().astype(np.float64)
         msk_flat = mask.ravel()
