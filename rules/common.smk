@@ -3,6 +3,7 @@
 # field or the table row.
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -130,9 +131,13 @@ def exposure_files(wildcards):
     return files
 
 
-def sky_model_input(wildcards):
+def sky_correction_inputs(wildcards):
+    """The exposure's files and, when the table gives one and it is applied, its sky model."""
+    files = exposure_files(wildcards)
     r = row(wildcards)
-    return {"sky_model": r["sky_model"]} if r.get("sky_model", "") and config["do_apply_sky_corr"] else {}
+    if r.get("sky_model", "") and config["do_apply_sky_corr"]:
+        files["sky_model"] = r["sky_model"]
+    return files
 
 
 def exposure_params(wildcards):
@@ -155,7 +160,11 @@ def detector_yaw(wildcards):
 
 def image_mb(wildcards, input):
     """Memory request: a few copies of the exposure's planes plus the stamp cubes."""
-    return max(1000, int(6 * input.size_mb) + 500)
+    try:  # os.stat of the exposure's own files: Snakemake's input.size_mb costs ~1 ms a job
+        mb = sum(os.path.getsize(f) for f in exposure_files(wildcards).values()) / 1e6
+    except OSError:  # not made yet (the demo data); Snakemake waits for it
+        mb = input.size_mb
+    return max(1000, int(6 * mb) + 500)
 
 
 # Config fields that decide the content of a bright_star_stamps file; their hash is CONFHASH.
@@ -182,7 +191,7 @@ def exposure_band(wildcards):
 def report_outputs():
     """The report's figures and tables (rules/report.smk)."""
     return (
-        expand("results/plots/{exposure}_stamps.png", exposure=EXPOSURES)
+        expand("results/plots/{exposure}_stamps.png", exposure=EXPOSURES[: config["report_exposure_mosaics"]])
         + expand(
             "results/plots/{band}_{kind}",
             band=BANDS,

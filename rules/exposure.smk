@@ -3,8 +3,7 @@
 
 rule sky_correction:
     input:
-        unpack(exposure_files),
-        unpack(sky_model_input),
+        unpack(sky_correction_inputs),
     output:
         intermediate("results/{exposure}/sky_model.fits"),
     params:
