@@ -1,14 +1,31 @@
-"""`make bench`: time the five steps on the demo data, the warp per stamp, and each rule's memory.
+"""`make bench`: the performance figures of issue 6, each a median over repeats, in one run.
 
-Runs the default workflow in ``bench/run`` (all jobs forced), reads Snakemake's ``benchmark:``
-files, times the warp kernel in this process, prints a table and writes ``bench/results.json``.
-Figures are medians over repeats; compare ratios, not absolute seconds, on a shared machine.
+    python tests/bench.py                 # everything below; table on stdout, bench/results.json
+    python tests/bench.py warp            # 1. warp throughput per kernel, beside numpy and scipy
+    python tests/bench.py grouping N      # 4b. N exposures through SLURM, grouped and not (root)
+    python tests/bench.py stack-memory N  # peak memory of stacking N stamps
+    python tests/bench.py load N          # N small exposures through the workflow, memory per job
+
+1. warp throughput per kernel (275 x 275 stamps from 250 x 250 cut-outs, image + variance +
+   mask), beside a naive numpy Lanczos5 gather, the exact-weight vectorized numpy warp and
+   scipy's map_coordinates (cubic, image only), measured in the same run;
+2. one 4k x 4k simulated exposure with 300 bright stars through the five steps (one core):
+   seconds and peak memory per step, and the start-up (imports, compiled-kernel cache) per job;
+3. scaling with stars (30 / 300 / 3000 on 4k) and pixels (1k / 2k / 4k, 300 stars): marginal
+   cost per star and per megapixel, which must not grow;
+4. workflow overhead: 200 small exposures with --cores 2, wall time against the sum of the
+   jobs' own times (Snakemake's benchmark files), and the dry run of 10,000 exposures;
+5. Gnuastro's astscript-psf-stamp on the same image, stars, stamp size and ring: seconds per
+   stamp for both, and the agreement of the normalized profiles.
+
+Compare ratios, not absolute seconds: these machines are shared and noisy.
 """
 
 import csv
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -19,37 +36,36 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-STEPS = ["sky_correction", "catalog_matching", "stamp_extraction", "warping", "normalization", "stack_extended_psf",
-         "plot_stamps", "plot_extended_psf"]
+OUT = REPO / "bench"
+STEPS = ["sky_correction", "catalog_matching", "stamp_extraction", "warping", "normalization"]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+# Snakemake stats the inputs of every ready job each time it selects jobs, which makes a run with
+# thousands of ready jobs quadratic (0.1 jobs/s at 500 exposures); a random subsample of the ready
+# jobs keeps each selection short and does not change any output.
+SCHEDULER_SUBSAMPLE = 50
 
 
-def _run_workflow(run):
-    if run.exists():
-        shutil.rmtree(run)
-    run.mkdir(parents=True)
-    shutil.copytree(REPO / "config", run / "config")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "1", "--directory", str(run),
-           "--quiet", "all"]
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=run)
-    return time.perf_counter() - start
+def _median_time(fn, repeats):
+    fn()  # warm-up (compilation, caches)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
-def _read_benchmarks(run):
-    """Seconds from Snakemake's benchmark files, peak memory from each job's own log line
-    (Snakemake samples memory too rarely to see jobs of a second)."""
-    rows = {}
-    for step in STEPS:
-        for path in sorted((run / "benchmarks" / step).glob("*.tsv")):  # per exposure, or per band
-            with open(path) as f:
-                rec = next(csv.DictReader(f, delimiter="\t"))
-            log = (run / "logs" / step / f"{path.stem}.log").read_text()
-            peak = float(log.rsplit("peak memory ", 1)[1].split()[0])
-            rows.setdefault(step, []).append({"s": float(rec["s"]), "max_rss_mb": peak})
-    return rows
+# ---------------------------------------------------------------------------------------------
+# 1. warp throughput
 
 
-def _time_warp(kernel, repeats=15):
+def bench_warp(repeats=21):
+    """Milliseconds per 275 x 275 stamp for each implementation, on one cut-out with a distortion."""
+    from scipy.ndimage import map_coordinates
+    from warp_reference import warp_cutout_exact, warp_cutout_naive
+
     from brightstamps.warp import warp_cutout
 
     rng = np.random.default_rng(0)
@@ -58,58 +74,492 @@ def _time_warp(kernel, repeats=15):
     msk = np.zeros((250, 250), np.int32)
     affine = np.array([[1.002, 0.003], [-0.002, 0.998]])
     quad = np.array([[1e-6, -2e-6, 5e-7], [3e-7, 1e-6, -1e-6]])
-    times = []
+    center = (125.3, 124.7)
+    ms = {}
+    for kernel in ("bilinear", "lanczos3", "lanczos5"):
+        ms[kernel] = 1e3 * _median_time(
+            lambda k=kernel: warp_cutout(
+                img,
+                msk,
+                var,
+                center=center,
+                affine=affine,
+                quadratic=quad,
+                out_shape=(275, 275),
+                kernel=k,
+                no_data_bit=256,
+            ),
+            repeats,
+        )
+    ms["numpy_exact_lanczos5"] = 1e3 * _median_time(
+        lambda: warp_cutout_exact(
+            img,
+            msk,
+            var,
+            center=center,
+            affine=affine,
+            quadratic=quad,
+            out_shape=(275, 275),
+            kernel="lanczos5",
+            no_data_bit=256,
+        ),
+        max(3, repeats // 4),
+    )
+    ms["numpy_naive_lanczos5"] = 1e3 * _median_time(
+        lambda: warp_cutout_naive(img, var, center=center, affine=affine, out_shape=(275, 275)),
+        max(3, repeats // 4),
+    )
+    jj, ii = np.mgrid[0:275, 0:275]
+    d = np.stack([(ii - 137).ravel(), (jj - 137).ravel()]).astype(np.float64)
+    coords = (np.asarray(center)[:, None] + affine @ d)[::-1]  # (row, col)
+    ms["scipy_map_coordinates_cubic_image_only"] = 1e3 * _median_time(
+        lambda: map_coordinates(img, coords, order=3, mode="constant", cval=np.nan), repeats
+    )
+    return {
+        "ms_per_stamp": ms,
+        "stamps_per_s_per_core": {k: 1e3 / v for k, v in ms.items()},
+        "speedup_lanczos5_vs": {k: v / ms["lanczos5"] for k, v in ms.items() if k != "lanczos5"},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 2 and 3. one exposure through the five steps
+
+
+def _simulated_run(run, *, size, n_stars, seed=1, config=None):
+    """A run directory with one size x size exposure and *n_stars* stars of G = 9-13."""
+    from conftest import write_small_run
+
+    if (run / "config.yaml").exists():
+        return run / "config.yaml"
+    rng = np.random.default_rng(seed)
+    stars = list(
+        zip(rng.uniform(0, size, n_stars), rng.uniform(0, size, n_stars), rng.uniform(9, 13, n_stars))
+    )
+    cfg = {"stamp_size": [250, 250], "annular_flux_radii": [70, 80]}
+    cfg.update(config or {})
+    return write_small_run(
+        run, [{"name": "x", "detector": 0, "yaw": 0.0, "size": size, "stars": stars}], config=cfg
+    )
+
+
+def _snakemake(run, config, *targets, cores=1, extra=()):
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--cores",
+        str(cores),
+        "--directory",
+        str(run),
+        "--configfile",
+        str(config),
+        "--quiet",
+        "all",
+        *extra,
+    ]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def _job_record(run, step, name):
+    with open(run / "benchmarks" / step / f"{name}.tsv") as f:
+        rec = next(csv.DictReader(f, delimiter="\t"))
+    log = (run / "logs" / step / f"{name}.log").read_text()
+    # each job logs its own peak RSS (Snakemake samples memory too rarely for jobs of a second)
+    return {"s": float(rec["s"]), "max_rss_mb": float(log.rsplit("peak memory ", 1)[1].split()[0])}
+
+
+def five_steps(run, *, size, n_stars, repeats=1, config=None):
+    """Seconds and peak memory per step of one exposure (median over *repeats* forced reruns)."""
+    cfg = _simulated_run(run, size=size, n_stars=n_stars, config=config)
+    rows = {s: [] for s in STEPS}
+    for i in range(repeats):
+        extra = ["--forcerun", *STEPS] if i or (run / "results").exists() else []
+        _snakemake(run, cfg, "results/x/bright_star_stamps.fits", extra=extra)
+        for s in STEPS:
+            rows[s].append(_job_record(run, s, "x"))
+    steps = {
+        s: {"s": statistics.median(r["s"] for r in v), "max_rss_mb": max(r["max_rss_mb"] for r in v)}
+        for s, v in rows.items()
+    }
+    return {
+        "size": size,
+        "stars": n_stars,
+        "steps": steps,
+        "total_s": sum(v["s"] for v in steps.values()),
+        "max_rss_mb": max(v["max_rss_mb"] for v in steps.values()),
+    }
+
+
+def startup(repeats=5):
+    """Seconds from a fresh interpreter to a warped stamp: imports of a step, compiled-kernel cache."""
+    code = (
+        "import time; t=time.perf_counter(); import numpy as np; from brightstamps import warp, normalize, "
+        "extract, sky, catalog, stampsfile; from scripts import _common; a=np.ones((60,60),np.float32); "
+        "warp.warp_cutout(a, np.zeros((60,60),np.int32), a, center=(30.,30.), affine=np.eye(2), "
+        "out_shape=(41,41), kernel='lanczos5', no_data_bit=256); print(time.perf_counter()-t)"
+    )
+    inside, total = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        warp_cutout(img, msk, var, center=(125.3, 124.7), affine=affine, quadratic=quad, out_shape=(275, 275),
-                    kernel=kernel, no_data_bit=256)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        out = subprocess.run(
+            [sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True, text=True
+        )
+        total.append(time.perf_counter() - t0)
+        inside.append(float(out.stdout))
+    return {"imports_and_kernel_s": statistics.median(inside), "with_interpreter_s": statistics.median(total)}
+
+
+def scaling():
+    """Total five-step time against stars (4k) and against pixels (300 stars)."""
+    by_stars = [five_steps(OUT / f"scale_4096_{n}", size=4096, n_stars=n) for n in (30, 300, 3000)]
+    by_size = [five_steps(OUT / f"scale_{s}_300", size=s, n_stars=300) for s in (1024, 2048)] + [by_stars[1]]
+    per_star = [
+        (b["total_s"] - a["total_s"]) / (b["stars"] - a["stars"]) for a, b in zip(by_stars, by_stars[1:])
+    ]
+    per_mpix = [
+        (b["total_s"] - a["total_s"]) / ((b["size"] ** 2 - a["size"] ** 2) / 1e6)
+        for a, b in zip(by_size, by_size[1:])
+    ]
+    return {
+        "by_stars": by_stars,
+        "by_size": by_size,
+        "marginal_s_per_star": per_star,
+        "marginal_s_per_mpix": per_mpix,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. workflow overhead and the DAG
+
+
+def workflow_overhead(n_exposures=200, cores=2):
+    """Wall time of n small exposures against the sum of the jobs' own (benchmark) times."""
+    from conftest import write_small_run
+
+    run = OUT / "overhead"
+    if run.exists():
+        shutil.rmtree(run)
+    exposures = [
+        {
+            "name": f"x{i:04d}",
+            "detector": i % 4,
+            "yaw": 90.0 * (i % 4),
+            "size": 300,
+            "stars": [(150.3, 149.6, 11.0)],
+        }
+        for i in range(n_exposures)
+    ]
+    config = write_small_run(run, exposures)
+    targets = [f"results/{e['name']}/bright_star_stamps.fits" for e in exposures]
+    wall = _snakemake(
+        run, config, *targets, cores=cores, extra=["--scheduler-subsample", str(SCHEDULER_SUBSAMPLE)]
+    )
+    jobs = [_job_record(run, s, e["name"])["s"] for s in STEPS for e in exposures]
+    ideal = sum(jobs) / cores
+    return {
+        "exposures": n_exposures,
+        "jobs": len(jobs),
+        "cores": cores,
+        "wall_s": wall,
+        "sum_job_s": sum(jobs),
+        "overhead_fraction": wall / ideal - 1,
+        "median_job_s": statistics.median(jobs),
+    }
+
+
+def dag_dry_run(n_exposures=10000):
+    """Seconds of `snakemake -n` over n exposures (all rows point at one small image)."""
+    from conftest import write_small_run
+
+    run = OUT / "dag"
+    if run.exists():
+        shutil.rmtree(run)
+    config = write_small_run(
+        run, [{"name": "x0", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 11.0)]}]
+    )
+    rows = "".join(f"e{i:05d}\tx0.fits\tr\t{i % 4}\n" for i in range(n_exposures))
+    (run / "exposures.tsv").write_text("exposure\timage\tband\tdetector\n" + rows)
+    seconds = _snakemake(run, config, extra=["-n"])
+    return {"exposures": n_exposures, "dry_run_s": seconds}
+
+
+def grouping(n_exposures=40):
+    """The same n small exposures through profiles/slurm on a one-node SLURM started here, with
+    and without the profile's job group (local execution ignores groups, so only a cluster
+    executor shows their effect): wall time, sbatch submissions and the jobs' own time."""
+    from conftest import write_small_run
+
+    hpc = REPO / "tests" / "hpc"
+    work = OUT / "grouping"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    os.chmod(work, 0o755)
+    env = dict(os.environ, SLURM_TEST_DIR=str(work / "slurm"))
+    if subprocess.run(["bash", str(hpc / "start-slurm.sh")], env=env, capture_output=True).returncode:
+        return {"available": False, "note": "a one-node SLURM cannot be started here (needs root and apt-get)"}
+    try:
+        profile = (REPO / "profiles" / "slurm" / "config.yaml").read_text()
+        profile = profile.replace('"<your_account>"', '"brightstamps"').replace('"<your_partition>"', '"debug"')
+        ungrouped = profile.split("groups:")[0]  # the group keys and their caps come last
+        exposures = [{"name": f"x{i:04d}", "detector": i % 4, "yaw": 90.0 * (i % 4), "size": 300,
+                      "stars": [(150.3, 149.6, 11.0)]} for i in range(n_exposures)]
+        result = {"available": True, "exposures": n_exposures}
+        for name, text in (("grouped", profile), ("ungrouped", ungrouped)):
+            run = work / name
+            config = write_small_run(run, exposures)
+            (work / f"profile_{name}").mkdir()
+            (work / f"profile_{name}" / "config.yaml").write_text(text)
+            targets = [f"results/{e['name']}/bright_star_stamps.fits" for e in exposures]
+            cmd = [sys.executable, "-m", "snakemake", *targets, "-s", str(REPO / "Snakefile"), "--directory", str(run),
+                   "--configfile", str(config), "--workflow-profile", str(work / f"profile_{name}")]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=run, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - start
+            if proc.returncode:
+                raise RuntimeError(f"{name} SLURM run failed:\n{proc.stderr[-2000:]}")
+            jobs = [_job_record(run, s, e["name"])["s"] for s in STEPS for e in exposures]
+            result[name] = {"wall_s": wall, "sbatch": proc.stderr.count("submitted with SLURM jobid"),
+                            "sum_job_s": sum(jobs), "overhead_fraction": wall / (sum(jobs) / 2) - 1}
+        return result
+    finally:
+        subprocess.run(["bash", str(hpc / "stop-slurm.sh")], env=env, capture_output=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Gnuastro
+
+
+def _gnuastro_available():
+    if shutil.which("astscript-psf-stamp"):
+        return True
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing Debian's gnuastro (apt-get) ...", flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "gnuastro"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    return bool(shutil.which("astscript-psf-stamp"))
+
+
+def _radial_profile(image, valid, edges):
+    yy, xx = np.indices(image.shape)
+    r = np.hypot(xx - image.shape[1] // 2, yy - image.shape[0] // 2)
+    return np.array(
+        [np.nanmean(np.where(valid & (r >= a) & (r < b), image, np.nan)) for a, b in zip(edges, edges[1:])]
+    )
+
+
+def gnuastro(n_stars=30, marginal_s_per_star=None):
+    """astscript-psf-stamp against our five steps on the 4k / 300-star exposure (no distortion
+    correction, so that both only centre the star), brightest *n_stars* unsaturated-ring stars."""
+    if not _gnuastro_available():
+        return {
+            "available": False,
+            "note": "astscript-psf-stamp not found and not installable (needs root + apt-get)",
+        }
+    from brightstamps.masks import LSST_BAD_MASK_PLANES
+    from brightstamps.stampsfile import read_stamps
+
+    run = OUT / "gnuastro"
+    ours = five_steps(run, size=4096, n_stars=300, config={"do_apply_transform": False})
+    stamps = read_stamps(run / "results" / "x" / "bright_star_stamps.fits")
+    bad = sum(1 << stamps.mask_planes[p] for p in LSST_BAD_MASK_PLANES if p in stamps.mask_planes)
+    order = np.argsort(np.asarray(stamps.stars["g_mag"]))
+    chosen = [k for k in order if np.isfinite(stamps.stars["annular_flux"][k])][:n_stars]
+    tmp = run / "gnuastro_out"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    seconds, ratios = [], []
+    edges = np.arange(10, 82, 4)
+    version = subprocess.run(
+        ["astscript-psf-stamp", "--version"], capture_output=True, text=True
+    ).stdout.split("\n")[0]
+    for k in chosen:
+        x, y = float(stamps.stars["x"][k]), float(stamps.stars["y"][k])
+        out = tmp / f"s{k}.fits"
+        cmd = [
+            "astscript-psf-stamp",
+            str(run / "x.fits"),
+            "--hdu=1",
+            "--mode=img",
+            f"--center={x + 1},{y + 1}",
+            "--widthinpix=275,275",
+            "--normradii=70,80",
+            "--normop=sigclip-mean",
+            f"--output={out}",
+            f"--tmpdir={tmp / f't{k}'}",
+            "--quiet",
+        ]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seconds.append(time.perf_counter() - t0)
+        from astropy.io import fits
+
+        with fits.open(out) as hdul:
+            theirs = next(h.data for h in hdul if h.data is not None).astype(np.float64)
+        mine = stamps.image[k].astype(np.float64)
+        valid = (stamps.mask[k] & bad) == 0
+        ratios.append(_radial_profile(mine, valid, edges) / _radial_profile(theirs, valid, edges) - 1)
+    ratios = np.array(ratios)
+    ours_per_stamp = ours["total_s"] / 300
+    result = {
+        "available": True,
+        "version": version,
+        "stars": len(chosen),
+        "gnuastro_s_per_stamp": statistics.median(seconds),
+        "ours_s_per_stamp_all_five_steps": ours_per_stamp,
+        "ratio_all_five_steps": statistics.median(seconds) / ours_per_stamp,
+        "profile_bins_px": [float(edges[0]), float(edges[-1])],
+        "median_abs_profile_difference": float(np.nanmedian(np.abs(ratios))),
+        "median_profile_difference": float(np.nanmedian(ratios)),
+        # each star's own constant (normalization) divided out: the shapes alone; the constants
+        # differ because our ring statistic leaves out other sources' footprints and theirs does not
+        "median_abs_shape_difference": float(np.nanmedian(np.abs((1 + ratios) / np.nanmedian(1 + ratios, axis=1)[:, None] - 1))),
+        "median_abs_normalization_difference": float(np.nanmedian(np.abs(np.nanmedian(ratios, axis=1)))),
+    }
+    if marginal_s_per_star:
+        result["ours_marginal_s_per_stamp"] = marginal_s_per_star
+        result["ratio_marginal"] = statistics.median(seconds) / marginal_s_per_star
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _print_table(r):
+    m = r["machine"]
+    print(
+        f"\nbrightstamps {r['version']} bench, {r['date']}, {m['cores']} cores, {m['cpu']}, python {m['python']}"
+    )
+    w = r["warp"]
+    print("\n1. warp, 250x250 cut-out -> 275x275 stamp, one core      ms/stamp   stamps/s   vs lanczos5")
+    for k, v in w["ms_per_stamp"].items():
+        print(f"   {k:<52}{v:9.2f}{1e3 / v:11.0f}{v / w['ms_per_stamp']['lanczos5']:12.1f}x")
+    e = r["exposure_4k_300"]
+    print(
+        f"\n2. one 4096x4096 exposure, 300 stars, one core: {e['total_s']:.1f} s, peak {e['max_rss_mb']:.0f} MB"
+    )
+    for s, v in e["steps"].items():
+        print(f"   {s:<20}{v['s']:7.2f} s{v['max_rss_mb']:8.0f} MB")
+    st = r["startup"]
+    print(
+        f"   start-up per job: {st['imports_and_kernel_s']:.2f} s imports + kernel cache, "
+        f"{st['with_interpreter_s']:.2f} s with the interpreter"
+    )
+    sc = r["scaling"]
+    print("\n3. scaling (five steps, one core)")
+    for b in sc["by_stars"]:
+        print(f"   4096^2, {b['stars']:5d} stars: {b['total_s']:7.1f} s, peak {b['max_rss_mb']:6.0f} MB")
+    for b in sc["by_size"][:-1]:
+        print(
+            f"   {b['size']}^2, {b['stars']:5d} stars: {b['total_s']:7.1f} s, peak {b['max_rss_mb']:6.0f} MB"
+        )
+    print(
+        "   marginal s/star: "
+        + ", ".join(f"{v * 1e3:.1f} ms" for v in sc["marginal_s_per_star"])
+        + " (30->300, 300->3000); marginal s/Mpix: "
+        + ", ".join(f"{v:.2f}" for v in sc["marginal_s_per_mpix"])
+        + " (1k->2k, 2k->4k)"
+    )
+    o = r["overhead"]
+    print(
+        f"\n4. {o['exposures']} exposures ({o['jobs']} jobs), --cores {o['cores']}: wall {o['wall_s']:.0f} s, "
+        f"jobs' own time {o['sum_job_s']:.0f} s ({o['median_job_s']:.2f} s median): overhead "
+        f"{100 * o['overhead_fraction']:.0f} %"
+    )
+    d = r["dag"]
+    print(f"   dry run of {d['exposures']} exposures: {d['dry_run_s']:.0f} s")
+    g = r["gnuastro"]
+    if g["available"]:
+        print(
+            f"\n5. {g['version']}, astscript-psf-stamp, {g['stars']} stars: {g['gnuastro_s_per_stamp'] * 1e3:.0f} ms/stamp;"
+            f" ours {g['ours_s_per_stamp_all_five_steps'] * 1e3:.1f} ms/stamp all five steps included "
+            f"({g['ratio_all_five_steps']:.0f}x)"
+            + (
+                f", {g['ours_marginal_s_per_stamp'] * 1e3:.1f} ms marginal ({g['ratio_marginal']:.0f}x)"
+                if "ratio_marginal" in g
+                else ""
+            )
+        )
+        print(
+            f"   normalized profiles, {g['profile_bins_px'][0]:.0f}-{g['profile_bins_px'][1]:.0f} px: median "
+            f"|ours/theirs - 1| {100 * g['median_abs_profile_difference']:.2f} % (signed "
+            f"{100 * g['median_profile_difference']:+.2f} %); shape alone {100 * g['median_abs_shape_difference']:.2f} %, "
+            f"normalization alone {100 * g['median_abs_normalization_difference']:.2f} %"
+        )
+    else:
+        print(f"\n5. Gnuastro: {g['note']}")
 
 
 def main():
-    from brightstamps.stampsfile import read_stamps
+    from brightstamps import __version__
 
-    out = REPO / "bench"
-    run = out / "run"
-    total = _run_workflow(run)
-    bench = _read_benchmarks(run)
-    nstamps = {p.parent.name: len(read_stamps(p)) for p in sorted((run / "results").glob("*/bright_star_stamps.fits"))}
-    warp_per_stamp = [r["s"] / n for r, n in zip(bench["warping"], nstamps.values(), strict=True) if n]
-    kernels = {k: _time_warp(k) for k in ("bilinear", "lanczos3", "lanczos5")}
+    OUT.mkdir(exist_ok=True)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     results = {
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "version": __version__,
         "date": time.strftime("%Y-%m-%d"),
-        "exposures": len(nstamps),
-        "stamps": int(sum(nstamps.values())),
-        "workflow_wall_s": total,
-        "steps": {s: {"median_s": statistics.median(r["s"] for r in rows),
-                      "max_rss_mb": max(r["max_rss_mb"] for r in rows)} for s, rows in bench.items()},
-        "warp_step_s_per_stamp_median": statistics.median(warp_per_stamp),
-        "warp_kernel_ms_per_stamp": {k: v * 1e3 for k, v in kernels.items()},
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": cpu,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
     }
-    out.mkdir(exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"brightstamps bench on {results['machine']['cores']} cores, {results['date']}: "
-          f"{results['exposures']} demo exposures, {results['stamps']} stamps, workflow {total:.1f} s (1 core)")
-    print(f"{'rule':<20}{'median s/job':>14}{'peak RSS MB':>14}")
-    for step in STEPS:
-        r = results["steps"][step]
-        print(f"{step:<20}{r['median_s']:>14.2f}{r['max_rss_mb']:>14.0f}")
-    print(f"warping step, per stamp (I/O included): {results['warp_step_s_per_stamp_median'] * 1e3:.0f} ms")
-    for k, v in results["warp_kernel_ms_per_stamp"].items():
-        print(f"warp kernel {k:<9} 250x250 -> 275x275, image+mask+variance: {v:.1f} ms/stamp")
-    print(f"written: {out / 'results.json'}")
+    steps = [
+        ("warp", bench_warp),
+        ("exposure_4k_300", lambda: five_steps(OUT / "scale_4096_300", size=4096, n_stars=300, repeats=3)),
+        ("startup", startup),
+        ("scaling", scaling),
+        ("overhead", workflow_overhead),
+        ("dag", dag_dry_run),
+    ]
+    for name, fn in steps:
+        print(f"[bench] {name} ...", flush=True)
+        results[name] = fn()
+    print("[bench] gnuastro ...", flush=True)
+    results["gnuastro"] = gnuastro(marginal_s_per_star=results["scaling"]["marginal_s_per_star"][-1])
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    _print_table(results)
+    print(f"\nwritten: {OUT / 'results.json'}")
 
 
 if __name__ == "__main__" and len(sys.argv) == 1:
     main()
 
+if __name__ == "__main__" and sys.argv[1:] == ["warp"]:
+    print(json.dumps(bench_warp(), indent=2))
+
+if __name__ == "__main__" and sys.argv[1:2] == ["grouping"]:
+    # kept apart from the default run: it starts a SLURM (root) and takes about 10 minutes
+    res = grouping(int(sys.argv[2]) if len(sys.argv) > 2 else 40)
+    print(json.dumps(res, indent=2))
+    path = OUT / "results.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        data["grouping"] = res
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
 
 def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
     """Peak memory of stacking *n_stamps* 275 x 275 stamps (written to bench/stack/ first)."""
-    import resource
-
     from astropy.table import Table
 
     from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
@@ -127,33 +577,55 @@ def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
         path = out / f"stamps_{i // per_file:04d}.fits"
         if not path.exists():
             images = psf + rng.normal(scale=0.01, size=(n, 275, 275)).astype(np.float32)
-            stars = Table({"gaia_id": np.arange(i, i + n, dtype=np.int64), "g_mag": np.full(n, 8.0),
-                           "annular_flux": np.ones(n), "valid_annulus_fraction": np.ones(n)})
+            stars = Table(
+                {
+                    "gaia_id": np.arange(i, i + n, dtype=np.int64),
+                    "g_mag": np.full(n, 8.0),
+                    "annular_flux": np.ones(n),
+                    "valid_annulus_fraction": np.ones(n),
+                }
+            )
             header = {"EXPOSURE": f"e{i}", "DETECTOR": 0, "NORMED": True, "CENTERX": 137, "CENTERY": 137}
-            write_stamps(path, Stamps(images, np.zeros((n, 275, 275), np.int32), np.ones((n, 275, 275), np.float32),
-                                      stars, dict(LSST_MASK_PLANES), header))
+            write_stamps(
+                path,
+                Stamps(
+                    images,
+                    np.zeros((n, 275, 275), np.int32),
+                    np.ones((n, 275, 275), np.float32),
+                    stars,
+                    dict(LSST_MASK_PLANES),
+                    header,
+                ),
+            )
             del images
         paths.append(str(path))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
-    models, _ = stack_stamps(paths, regions={}, normalization="annulus", statistic="MEANCLIP", num_sigma_clip=4,
-                             num_iter=3, bad_mask_planes=list(LSST_BAD_MASK_PLANES), min_valid_annulus_fraction=0.0,
-                             mag_limit=None, include_failed=False, psf_fit={}, memory_mb=memory_mb)
+    models, _ = stack_stamps(
+        paths,
+        regions={},
+        normalization="annulus",
+        statistic="MEANCLIP",
+        num_sigma_clip=4,
+        num_iter=3,
+        bad_mask_planes=list(LSST_BAD_MASK_PLANES),
+        min_valid_annulus_fraction=0.0,
+        mag_limit=None,
+        include_failed=False,
+        psf_fit={},
+        memory_mb=memory_mb,
+    )
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     err = np.nanmax(np.abs(models["DEFAULT"]["image"] - psf))
-    print(f"stacked {n_stamps} stamps of 275x275 in {seconds:.0f} s; peak RSS {peak:.0f} MB "
-          f"(before the stack {before:.0f} MB; budget memory_mb={memory_mb}); max |stack - truth| = {err:.4f}")
+    print(
+        f"stacked {n_stamps} stamps of 275x275 in {seconds:.0f} s; peak RSS {peak:.0f} MB "
+        f"(before the stack {before:.0f} MB; budget memory_mb={memory_mb}); max |stack - truth| = {err:.4f}"
+    )
 
 
 if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "stack-memory":
     stack_memory(int(sys.argv[2]))
-
-
-# Snakemake stats the inputs of every ready job each time it selects jobs, which makes a run with
-# thousands of ready jobs quadratic (0.1 jobs/s at 500 exposures); a random subsample of the ready
-# jobs keeps each selection short and does not change any output.
-SCHEDULER_SUBSAMPLE = 50
 
 
 def load(n_exposures, cores=2):
@@ -162,17 +634,39 @@ def load(n_exposures, cores=2):
     Memory is followed per job (each job's log records its peak) in the order the jobs ran, and for
     the Snakemake process itself (sampled every second), to show it stays flat.
     """
-    sys.path.insert(0, str(REPO / "tests" / "e2e"))
     from conftest import SNAKEFILE, write_small_run
 
     run = REPO / "bench" / "load"
     if run.exists():
         shutil.rmtree(run)
-    exposures = [{"name": f"x{i:04d}", "detector": i % 4, "yaw": 90.0 * (i % 4), "size": 300,
-                  "stars": [(150.3, 149.6, 11.0)]} for i in range(n_exposures)]
+    exposures = [
+        {
+            "name": f"x{i:04d}",
+            "detector": i % 4,
+            "yaw": 90.0 * (i % 4),
+            "size": 300,
+            "stars": [(150.3, 149.6, 11.0)],
+        }
+        for i in range(n_exposures)
+    ]
     config = write_small_run(run, exposures)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", str(cores), "--directory", str(run),
-           "--configfile", str(config), "--quiet", "all", "--scheduler-subsample", str(SCHEDULER_SUBSAMPLE)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--cores",
+        str(cores),
+        "--directory",
+        str(run),
+        "--configfile",
+        str(config),
+        "--quiet",
+        "all",
+        "--scheduler-subsample",
+        str(SCHEDULER_SUBSAMPLE),
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     samples = []
@@ -186,14 +680,20 @@ def load(n_exposures, cores=2):
     seconds = time.perf_counter() - start
     err = proc.stderr.read()
     logs = sorted((run / "logs").rglob("*.log"), key=lambda p: p.stat().st_mtime)
-    peaks = [float(p.read_text().rsplit("peak memory ", 1)[1].split()[0]) for p in logs if "peak memory" in p.read_text()]
+    peaks = [
+        float(p.read_text().rsplit("peak memory ", 1)[1].split()[0])
+        for p in logs
+        if "peak memory" in p.read_text()
+    ]
     done = len(list((run / "results").glob("*/bright_star_stamps.fits")))
     third = max(1, len(peaks) // 3)
     rss = [m for _, m in samples]
-    print(f"{n_exposures} exposures, {cores} cores: exit {proc.returncode}, {done} products, {seconds:.0f} s; "
-          f"job peaks {min(peaks):.0f}-{max(peaks):.0f} MB (first third median {statistics.median(peaks[:third]):.0f}, "
-          f"last third {statistics.median(peaks[-third:]):.0f}); snakemake RSS first/last/max "
-          f"{rss[0]:.0f}/{rss[-1]:.0f}/{max(rss):.0f} MB")
+    print(
+        f"{n_exposures} exposures, {cores} cores: exit {proc.returncode}, {done} products, {seconds:.0f} s; "
+        f"job peaks {min(peaks):.0f}-{max(peaks):.0f} MB (first third median {statistics.median(peaks[:third]):.0f}, "
+        f"last third {statistics.median(peaks[-third:]):.0f}); snakemake RSS first/last/max "
+        f"{rss[0]:.0f}/{rss[-1]:.0f}/{max(rss):.0f} MB"
+    )
     if proc.returncode:
         print(err[-3000:])
 

@@ -217,3 +217,12 @@ def test_the_failing_step_writes_the_reason_in_its_log(tmp_path):
     log = (tmp_path / "logs" / "sky_correction" / "e1.log").read_text()
     assert "the mask HDU has no MP_* cards" in log
     assert np.all([not (tmp_path / "results" / "e1" / "sky_model.fits").exists()])
+
+
+def test_a_target_for_an_exposure_not_in_the_table_is_named(tmp_path):
+    """Exposure ids are matched by their character class (fast DAG), so the table is checked here."""
+    config = write_small_run(tmp_path, ONE_STAR)
+    # (--cores ends --configfile's list of files, so that the target is not read as one)
+    proc = run_snakemake(tmp_path, "--cores", "2", "results/e2/bright_star_stamps.fits", configfile=config, check=False)
+    assert proc.returncode != 0
+    assert "exposure 'e2' is not in the exposures table exposures.tsv" in proc.stderr + proc.stdout
