@@ -11,6 +11,8 @@ lowest colour; masked pixels are overlaid in colour (see :data:`MASKED_COLOUR` a
 :data:`NO_DATA_COLOUR`). Axes are in pixels relative to the star's central pixel.
 """
 
+import dataclasses
+
 import matplotlib
 import numpy as np
 from astropy.table import Table
@@ -160,8 +162,8 @@ def _fmt_mag(g):
     return f"G = {g:.2f}" if np.isfinite(g) else "G unknown"
 
 
-def plot_stamp_mosaic(stamps, path, *, columns=4, bad_mask_planes=None):
-    """One panel per stamp of an exposure, log stretch, masks and annulus drawn.
+def plot_stamp_mosaic(stamps, path, *, columns=4, bad_mask_planes=None, max_panels=48):
+    """One panel per stamp of an exposure (the brightest *max_panels*), log stretch, masks and annulus drawn.
 
     Normalized stamps are shown as they are (the annulus level is 1); a stamp whose normalization
     failed is un-normalized, so it is shown divided by the median of its annulus (or of its
@@ -178,12 +180,21 @@ def plot_stamp_mosaic(stamps, path, *, columns=4, bad_mask_planes=None):
     bad_mask_planes : list of str, optional
         Mask planes overlaid as masked (default :data:`DEFAULT_BAD_MASK_PLANES`); NaN and
         NO_DATA pixels are overlaid in a colour of their own.
+    max_panels : int
+        At most this many panels, the brightest stars (a figure of hundreds of panels is
+        unreadable, and laying it out takes matplotlib minutes); the title says so.
     """
     header = stamps.header
     exposure = header.get("EXPOSURE", "")
     title = f"Bright-star stamps of exposure {exposure} (band {header.get('BAND', '?')}, " \
             f"detector {header.get('DETECTOR', '?')})"
     n = len(stamps)
+    if n > max_panels:
+        keep = np.sort(np.argsort(np.asarray(stamps.stars["g_mag"], float), kind="stable")[:max_panels])
+        stamps = dataclasses.replace(stamps, image=stamps.image[keep], mask=stamps.mask[keep],
+                                     variance=stamps.variance[keep], stars=stamps.stars[keep])
+        title += f"\nthe {max_panels} brightest of {n} stars"
+        n = max_panels
     if n == 0:
         _empty_figure(path, title, "no bright star on this exposure")
         return

@@ -170,3 +170,22 @@ def test_plots_of_a_band_whose_stack_is_empty(tmp_path):
     _assert_png(tmp_path / "profile.png")
     plots.plot_annular_flux(plots.band_stars([stamps], psf_stars), tmp_path / "flux.png", band="r")
     _assert_png(tmp_path / "flux.png")
+
+
+def test_stamp_mosaic_shows_only_the_brightest_when_there_are_many(tmp_path, monkeypatch):
+    titles = []
+    original = plots._save
+
+    def recording_save(fig, path):
+        titles.extend(ax.get_title() for ax in fig.axes if ax.get_title())
+        titles.append(fig.get_suptitle())
+        original(fig, path)
+
+    monkeypatch.setattr(plots, "_save", recording_save)
+    stamps = _stamps(7)
+    stamps.stars["g_mag"] = [9.0, 7.5, 8.0, 7.0, 9.5, 8.5, 6.5]
+    plots.plot_stamp_mosaic(stamps, tmp_path / "capped.png", columns=4, max_panels=3)
+    _assert_png(tmp_path / "capped.png")
+    # the three brightest (G = 6.5, 7.0, 7.5: stamps 6, 3, 1), in their file order, and the title says so
+    assert [t.split("\n")[0] for t in titles[:-1]] == ["1", "3", "6"]
+    assert titles[-1].endswith("the 3 brightest of 7 stars")
