@@ -24,6 +24,7 @@ from matplotlib.patches import Circle, Patch
 
 from .files import atomic_output
 from .masks import plane_bits
+from .stampsfile import Stamps, read_stamps
 
 __all__ = [
     "DEFAULT_BAD_MASK_PLANES",
@@ -316,13 +317,20 @@ def plot_extended_psf(models, path, *, band):
     _save(fig, path)
 
 
+def _each_stamps(stamps_list, *, cubes=True):
+    """Yield Stamps from a list of Stamps or of paths, reading one file at a time (memory stays
+    that of one exposure however many there are)."""
+    for item in stamps_list:
+        yield item if isinstance(item, Stamps) else read_stamps(item, cubes=cubes)
+
+
 def band_stars(stamps_list, psf_stars):
     """Every star of a band with its outcome: normalization and whether it entered the stack.
 
     Parameters
     ----------
-    stamps_list : list of brightstamps.stampsfile.Stamps
-        The band's stamps files.
+    stamps_list : list of brightstamps.stampsfile.Stamps or of str
+        The band's stamps files (paths are read one at a time, STARS only).
     psf_stars : astropy.table.Table
         The STARS table of the band's extended PSF file (``exposure``, ``gaia_id``, ``region``,
         ``used`` and, in psf_fit mode, ``amplitude``, ``reduced_chi2``, ``fit_ok``).
@@ -341,7 +349,7 @@ def band_stars(stamps_list, psf_stars):
         lookup[(str(r["exposure"]), int(r["gaia_id"]))] = r
     cols = {k: [] for k in ("exposure", "detector", "gaia_id", "g_mag", "annular_flux", "valid_annulus_fraction",
                             "norm_status", "region", "used_in_stack", *fit_cols)}
-    for stamps in stamps_list:
+    for stamps in _each_stamps(stamps_list, cubes=False):
         exposure = str(stamps.header.get("EXPOSURE", ""))
         for s in stamps.stars:
             cols["exposure"].append(exposure)
@@ -368,8 +376,8 @@ def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius
     ----------
     models : dict
         Region name -> ``image`` (and ``n``, ``nstars``) from ``read_extended_psf``.
-    stamps_list : list of brightstamps.stampsfile.Stamps
-        The band's normalized stamps files.
+    stamps_list : list of brightstamps.stampsfile.Stamps or of str
+        The band's normalized stamps files (paths are read one at a time).
     path : str
         PNG to write.
     band : str
@@ -400,7 +408,7 @@ def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius
         edges = profile_edges(rmax)
         rc = _centers(edges)
         nstars = 0
-        for stamps in stamps_list:
+        for stamps in _each_stamps(stamps_list):
             exposure = str(stamps.header.get("EXPOSURE", ""))
             bad = _bad_bits(stamps.mask_planes, DEFAULT_BAD_MASK_PLANES)
             c = _star_center(stamps.header, stamps.stamp_shape)

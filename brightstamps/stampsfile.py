@@ -93,13 +93,16 @@ def write_stamps(path, stamps):
         fits.HDUList([primary, table, image, mask, variance]).writeto(tmp)
 
 
-def read_stamps(path):
+def read_stamps(path, *, cubes=True):
     """Read a stamps file.
 
     Parameters
     ----------
     path : str
         A file written by :func:`write_stamps`.
+    cubes : bool
+        Read the pixel cubes. False reads only the STARS table, mask planes and header (what
+        a summary of many files needs) and gives cubes of zero stamps.
 
     Returns
     -------
@@ -113,8 +116,11 @@ def read_stamps(path):
             n, nx, ny = header.pop("NSTAMPS"), header.pop("STAMPNX"), header.pop("STAMPNY")
             stars = Table(hdul["STARS"].data)
             planes = read_mask_planes(hdul["MASK"].header, source=f"{path} (MASK)")
-            cubes = []
+            read_cubes, cubes = cubes, []
             for name, dtype in (("IMAGE", np.float32), ("MASK", np.int32), ("VARIANCE", np.float32)):
+                if not read_cubes:
+                    cubes.append(np.zeros((0, ny, nx), dtype))
+                    continue
                 data = hdul[name].data if n else None
                 cube = np.zeros((0, ny, nx), dtype) if data is None else np.asarray(data, dtype=dtype)
                 if cube.shape != (n, ny, nx):

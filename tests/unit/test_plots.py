@@ -143,6 +143,13 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
     if mode == "annulus":
         assert not table["used_in_stack"][2] and table["used_in_stack"].sum() == 6
     plots.plot_annular_flux(table, tmp_path / "flux.png", band="r")
+    # the rules pass paths, read one file at a time (STARS only for the table): the same results
+    assert all((plots.band_stars(paths, psf_stars)[c] == table[c]).all() for c in table.colnames
+               if table[c].dtype.kind != "f")
+    plots.plot_profiles(models, paths, tmp_path / "profile_paths.png", band="r", inner_radius=8,
+                        outer_radius=12, psf_stars=psf_stars)
+    assert (tmp_path / "profile_paths.png").read_bytes() == (tmp_path / "profile.png").read_bytes()
+    assert read_stamps(paths[0], cubes=False).image.shape == (0, 41, 41)
     img = _assert_png(tmp_path / "flux.png")
     assert img.shape[1] > img.shape[0] * (2.0 if mode == "psf_fit" else 1.2)  # a second panel in psf_fit mode
 
