@@ -13,7 +13,9 @@ about a thousandth of a pixel for smooth distortions. ``A`` and ``Q`` go into th
 Resampling follows afw's ``warpImage``: separable kernel weights normalized to unit sum, a
 flux-conserving factor ``|det A|``, variance with squared weights, mask bits OR-ed over the full
 kernel footprint, and NaN / NO_DATA (variance +inf) wherever the footprint leaves the cut-out.
-Then each stamp is turned by the detector's number of quarter turns (``np.rot90(k=-n)``).
+Then each stamp is turned by the detector's number of quarter turns (``np.rot90(k=-n)``). The
+resampling runs in a compiled kernel (``_warp_kernel``, numba) with tabulated Lanczos weights;
+the tests hold it to an exact-weight numpy implementation (``tests/warp_reference.py``).
 """
 
 import logging
