@@ -238,6 +238,12 @@ def scaling():
 # 4. workflow overhead and the DAG
 
 
+def _small_exposures(n):
+    """n simulated 300 x 300 exposures of one star at G = 11, over the four demo detectors."""
+    return [{"name": f"x{i:04d}" if n > 1 else "x0", "detector": i % 4, "yaw": 90.0 * (i % 4),
+             "size": 300, "stars": [(150.3, 149.6, 11.0)]} for i in range(n)]
+
+
 def workflow_overhead(n_exposures=200, cores=2):
     """Wall time of n small exposures against the sum of the jobs' own (benchmark) times."""
     from conftest import write_small_run
@@ -245,16 +251,7 @@ def workflow_overhead(n_exposures=200, cores=2):
     run = OUT / "overhead"
     if run.exists():
         shutil.rmtree(run)
-    exposures = [
-        {
-            "name": f"x{i:04d}",
-            "detector": i % 4,
-            "yaw": 90.0 * (i % 4),
-            "size": 300,
-            "stars": [(150.3, 149.6, 11.0)],
-        }
-        for i in range(n_exposures)
-    ]
+    exposures = _small_exposures(n_exposures)
     config = write_small_run(run, exposures)
     targets = [f"results/{e['name']}/bright_star_stamps.fits" for e in exposures]
     wall = _snakemake(
@@ -280,9 +277,7 @@ def dag_dry_run(n_exposures=10000):
     run = OUT / "dag"
     if run.exists():
         shutil.rmtree(run)
-    config = write_small_run(
-        run, [{"name": "x0", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 11.0)]}]
-    )
+    config = write_small_run(run, _small_exposures(1))
     rows = "".join(f"e{i:05d}\tx0.fits\tr\t{i % 4}\n" for i in range(n_exposures))
     (run / "exposures.tsv").write_text("exposure\timage\tband\tdetector\n" + rows)
     seconds = _snakemake(run, config, extra=["-n"])
@@ -308,8 +303,7 @@ def grouping(n_exposures=40):
         profile = (REPO / "profiles" / "slurm" / "config.yaml").read_text()
         profile = profile.replace('"<your_account>"', '"brightstamps"').replace('"<your_partition>"', '"debug"')
         ungrouped = profile.split("groups:")[0]  # the group keys and their caps come last
-        exposures = [{"name": f"x{i:04d}", "detector": i % 4, "yaw": 90.0 * (i % 4), "size": 300,
-                      "stars": [(150.3, 149.6, 11.0)]} for i in range(n_exposures)]
+        exposures = _small_exposures(n_exposures)
         result = {"available": True, "exposures": n_exposures}
         for name, text in (("grouped", profile), ("ungrouped", ungrouped)):
             run = work / name
@@ -639,16 +633,7 @@ def load(n_exposures, cores=2):
     run = REPO / "bench" / "load"
     if run.exists():
         shutil.rmtree(run)
-    exposures = [
-        {
-            "name": f"x{i:04d}",
-            "detector": i % 4,
-            "yaw": 90.0 * (i % 4),
-            "size": 300,
-            "stars": [(150.3, 149.6, 11.0)],
-        }
-        for i in range(n_exposures)
-    ]
+    exposures = _small_exposures(n_exposures)
     config = write_small_run(run, exposures)
     cmd = [
         sys.executable,
