@@ -100,28 +100,22 @@ def _sum_run(image, variance, x0, y0, start, m, taps, wxs, wys, acc_i, acc_v, ro
     av = acc_v[:m]
     ri = row_i[:m]
     rv = row_v[:m]
+    ai[:] = 0.0
+    av[:] = 0.0
     for r in range(taps):
-        for k in range(taps):  # the first tap assigns, the others add: no zeroing passes
+        ri[:] = 0.0
+        rv[:] = 0.0
+        for k in range(taps):
             src_i = image[y0 + r, x0 + k:x0 + k + m]
             src_v = variance[y0 + r, x0 + k:x0 + k + m]
             wk = wxs[k, start:start + m]
-            if k == 0:
-                for q in range(m):
-                    ri[q] = wk[q] * src_i[q]
-                    rv[q] = wk[q] * wk[q] * src_v[q]
-            else:
-                for q in range(m):
-                    ri[q] += wk[q] * src_i[q]
-                    rv[q] += wk[q] * wk[q] * src_v[q]
+            for q in range(m):
+                ri[q] += wk[q] * src_i[q]
+                rv[q] += wk[q] * wk[q] * src_v[q]
         wr = wys[r, start:start + m]
-        if r == 0:
-            for q in range(m):
-                ai[q] = wr[q] * ri[q]
-                av[q] = wr[q] * wr[q] * rv[q]
-        else:
-            for q in range(m):
-                ai[q] += wr[q] * ri[q]
-                av[q] += wr[q] * wr[q] * rv[q]
+        for q in range(m):
+            ai[q] += wr[q] * ri[q]
+            av[q] += wr[q] * wr[q] * rv[q]
 
 
 @njit(cache=True, nogil=True)

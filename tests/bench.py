@@ -143,26 +143,16 @@ def _simulated_run(run, *, size, n_stars, seed=1, config=None):
     )
 
 
+def _snakemake_cmd(run, config, *targets, cores=1, extra=()):
+    return [sys.executable, "-m", "snakemake", *targets, "-s", str(REPO / "Snakefile"), "--cores", str(cores),
+            "--directory", str(run), "--configfile", str(config), "--quiet", "all", *extra]
+
+
 def _snakemake(run, config, *targets, cores=1, extra=()):
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *targets,
-        "-s",
-        str(REPO / "Snakefile"),
-        "--cores",
-        str(cores),
-        "--directory",
-        str(run),
-        "--configfile",
-        str(config),
-        "--quiet",
-        "all",
-        *extra,
-    ]
+    """Run the workflow quietly; return its wall time in seconds."""
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(_snakemake_cmd(run, config, *targets, cores=cores, extra=extra), check=True, cwd=run,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -628,30 +618,14 @@ def load(n_exposures, cores=2):
     Memory is followed per job (each job's log records its peak) in the order the jobs ran, and for
     the Snakemake process itself (sampled every second), to show it stays flat.
     """
-    from conftest import SNAKEFILE, write_small_run
+    from conftest import write_small_run
 
     run = REPO / "bench" / "load"
     if run.exists():
         shutil.rmtree(run)
     exposures = _small_exposures(n_exposures)
     config = write_small_run(run, exposures)
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(SNAKEFILE),
-        "--cores",
-        str(cores),
-        "--directory",
-        str(run),
-        "--configfile",
-        str(config),
-        "--quiet",
-        "all",
-        "--scheduler-subsample",
-        str(SCHEDULER_SUBSAMPLE),
-    ]
+    cmd = _snakemake_cmd(run, config, cores=cores, extra=["--scheduler-subsample", str(SCHEDULER_SUBSAMPLE)])
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     samples = []
