@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from .catalog import cutout_corner
 from .masks import ensure_planes
-from .stampsfile import Stamps
+from .stampsfile import BLOCK, StampStream
 
 __all__ = ["extract_stamps", "flag_secondary_footprints"]
 
@@ -48,7 +48,7 @@ def flag_secondary_footprints(mask, star_pixel, *, detected_bit, bad_bit):
     return nlab - (1 if primary else 0)
 
 
-def extract_stamps(exposure, stars, sky_model, *, stamp_size, do_remove_detected):
+def extract_stamps(exposure, stars, sky_model, *, stamp_size, do_remove_detected, block=BLOCK):
     """Cut out step 3's stamps: one ``stamp_size`` box per star, sky removed.
 
     Each box starts at the LSST corner ``trunc(c - stamp_size/2)``. Where it leaves the
@@ -66,40 +66,49 @@ def extract_stamps(exposure, stars, sky_model, *, stamp_size, do_remove_detected
         Cut-out size (x, y).
     do_remove_detected : bool
         Flag secondary footprints as BAD.
+    block : int
+        Stamps cut out at a time.
 
     Returns
     -------
-    brightstamps.stampsfile.Stamps
-        Cut-outs; STARS gains ``cutout_x0``, ``cutout_y0`` (corner in exposure pixels).
+    brightstamps.stampsfile.StampStream
+        Cut-outs, made as the stream is consumed (``write_stamps``, or ``.collect()`` for the
+        cubes in memory); STARS gains ``cutout_x0``, ``cutout_y0`` (corner in exposure pixels).
     """
     sx, sy = (int(s) for s in stamp_size)
-    ny, nx = exposure.shape
     n = len(stars)
     planes = ensure_planes(exposure.mask_planes, ["NO_DATA", "BAD", "DETECTED"])
-    no_data, bad, detected = (1 << planes[p] for p in ("NO_DATA", "BAD", "DETECTED"))
-    image = np.full((n, sy, sx), np.nan, dtype=np.float32)
-    mask = np.full((n, sy, sx), no_data, dtype=np.int32)
-    variance = np.zeros((n, sy, sx), dtype=np.float32)
     centers = np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)]) if n else np.zeros((0, 2))
     corners = cutout_corner(centers, (sx, sy)) if n else np.zeros((0, 2), dtype=np.int64)
-    flagged = 0
-    for k in range(n):
-        x0, y0 = corners[k]
-        # overlap of the box with the detector, in exposure and in stamp coordinates
-        ex0, ex1 = max(x0, 0), min(x0 + sx, nx)
-        ey0, ey1 = max(y0, 0), min(y0 + sy, ny)
-        sl = (slice(ey0 - y0, ey1 - y0), slice(ex0 - x0, ex1 - x0))
-        sky = sky_model.evaluate(ey0, ey1, ex0, ex1)
-        image[k][sl] = exposure.image[ey0:ey1, ex0:ex1] - sky
-        mask[k][sl] = exposure.mask[ey0:ey1, ex0:ex1]
-        variance[k][sl] = exposure.variance[ey0:ey1, ex0:ex1]
-        if do_remove_detected:
-            # Point2D -> Point2I in afw rounds half up
-            px, py = np.floor(centers[k] + 0.5).astype(int) - (x0, y0)
-            flagged += flag_secondary_footprints(mask[k], (px, py), detected_bit=detected, bad_bit=bad)
     table = Table(stars, copy=True)
     table["cutout_x0"] = corners[:, 0].astype(np.int64)
     table["cutout_y0"] = corners[:, 1].astype(np.int64)
     header = {"STAGE": "cutout", "STAMPSX": sx, "STAMPSY": sy, "SKYMODE": sky_model.mode}
-    log.info("%d cut-outs of %dx%d px; %d secondary footprints flagged BAD", n, sx, sy, flagged)
-    return Stamps(image, mask, variance, table, planes, header)
+    ny, nx = exposure.shape
+    no_data, bad, detected = (1 << planes[p] for p in ("NO_DATA", "BAD", "DETECTED"))
+
+    def blocks():
+        flagged = 0
+        for start in range(0, n, block):
+            m = min(block, n - start)
+            image = np.full((m, sy, sx), np.nan, dtype=np.float32)
+            mask = np.full((m, sy, sx), no_data, dtype=np.int32)
+            variance = np.zeros((m, sy, sx), dtype=np.float32)
+            for i, k in enumerate(range(start, start + m)):
+                x0, y0 = corners[k]
+                # overlap of the box with the detector, in exposure and in stamp coordinates
+                ex0, ex1 = max(x0, 0), min(x0 + sx, nx)
+                ey0, ey1 = max(y0, 0), min(y0 + sy, ny)
+                sl = (slice(ey0 - y0, ey1 - y0), slice(ex0 - x0, ex1 - x0))
+                sky = sky_model.evaluate(ey0, ey1, ex0, ex1)
+                image[i][sl] = exposure.image[ey0:ey1, ex0:ex1] - sky
+                mask[i][sl] = exposure.mask[ey0:ey1, ex0:ex1]
+                variance[i][sl] = exposure.variance[ey0:ey1, ex0:ex1]
+                if do_remove_detected:
+                    # Point2D -> Point2I in afw rounds half up
+                    px, py = np.floor(centers[k] + 0.5).astype(int) - (x0, y0)
+                    flagged += flag_secondary_footprints(mask[i], (px, py), detected_bit=detected, bad_bit=bad)
+            yield image, mask, variance
+        log.info("%d cut-outs of %dx%d px; %d secondary footprints flagged BAD", n, sx, sy, flagged)
+
+    return StampStream(table, planes, header, (sy, sx), blocks())

@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import InputError
 from .masks import plane_bits
-from .stampsfile import Stamps
+from .stampsfile import BLOCK, StampStream
 from .stats import clipped_statistic
 
 __all__ = ["annulus_mask", "annular_flux", "normalize_stamps"]
@@ -76,17 +76,19 @@ def annular_flux(image, mask, annulus, *, bad_bits, statistic, num_sigma_clip, n
 
 
 def normalize_stamps(stamps, *, annular_flux_radii, annular_flux_statistic, num_sigma_clip, num_iter,
-                     bad_mask_planes, min_valid_annulus_fraction, discard_nan_flux_stars, normalize_variance):
+                     bad_mask_planes, min_valid_annulus_fraction, discard_nan_flux_stars, normalize_variance,
+                     block=BLOCK):
     """Step 5 (normalization): measure each stamp's annular flux and divide the image by it.
 
     Failure rules, in LSST's order: (a) not ``#clean > area * min_valid_annulus_fraction``
     (strict), (b) a NaN statistic, (c) a negative statistic. A failed stamp keeps its image
     un-normalized and gets ``annular_flux`` NaN, unless ``discard_nan_flux_stars`` drops it.
+    The fluxes are measured in a first pass over the stamps; the stream divides in a second.
 
     Parameters
     ----------
     stamps : brightstamps.stampsfile.Stamps
-        Warped stamps (star on ``CENTERX``, ``CENTERY``).
+        Warped stamps (star on ``CENTERX``, ``CENTERY``), in memory or memory-mapped.
     annular_flux_radii : sequence of int
         Inner and outer radius in pixels.
     annular_flux_statistic : {'MEAN', 'MEDIAN', 'MEANCLIP'}
@@ -98,12 +100,15 @@ def normalize_stamps(stamps, *, annular_flux_radii, annular_flux_statistic, num_
     normalize_variance : bool
         Also divide the variance by the flux squared (a deliberate deviation: LSST leaves the
         variance in exposure units).
+    block : int
+        Stamps read at a time.
 
     Returns
     -------
-    brightstamps.stampsfile.Stamps
-        STARS gains ``annular_flux``, ``valid_annulus_fraction`` and ``norm_status``
-        (``ok``, ``few_valid_pixels``, ``nan_flux`` or ``negative_flux``).
+    brightstamps.stampsfile.StampStream
+        Normalized stamps, made as the stream is consumed. STARS gains ``annular_flux``,
+        ``valid_annulus_fraction`` and ``norm_status`` (``ok``, ``few_valid_pixels``, ``nan_flux``
+        or ``negative_flux``).
     """
     inner, outer = (int(r) for r in annular_flux_radii)
     center = (int(stamps.header["CENTERX"]), int(stamps.header["CENTERY"]))
@@ -117,25 +122,23 @@ def normalize_stamps(stamps, *, annular_flux_radii, annular_flux_statistic, num_
     fluxes = np.full(n, np.nan)
     fractions = np.zeros(n)
     status = np.empty(n, dtype="U16")
-    image = stamps.image.copy()
-    variance = stamps.variance.copy()
-    for k in range(n):
-        flux, fraction = annular_flux(stamps.image[k], stamps.mask[k], annulus, bad_bits=bad_bits,
-                                      statistic=annular_flux_statistic, num_sigma_clip=num_sigma_clip,
-                                      num_iter=num_iter)
-        fractions[k] = fraction
-        if not round(fraction * area) > area * min_valid_annulus_fraction:
-            status[k] = "few_valid_pixels"
-        elif not np.isfinite(flux):
-            status[k] = "nan_flux"
-        elif flux < 0:
-            status[k] = "negative_flux"
-        else:
-            status[k] = "ok"
-            fluxes[k] = flux
-            image[k] /= np.float32(flux)
-            if normalize_variance:
-                variance[k] /= np.float32(flux) ** 2
+    k = 0
+    for image, mask, _ in stamps.blocks(block):
+        for i in range(len(image)):
+            flux, fraction = annular_flux(image[i], mask[i], annulus, bad_bits=bad_bits,
+                                          statistic=annular_flux_statistic, num_sigma_clip=num_sigma_clip,
+                                          num_iter=num_iter)
+            fractions[k] = fraction
+            if not round(fraction * area) > area * min_valid_annulus_fraction:
+                status[k] = "few_valid_pixels"
+            elif not np.isfinite(flux):
+                status[k] = "nan_flux"
+            elif flux < 0:
+                status[k] = "negative_flux"
+            else:
+                status[k] = "ok"
+                fluxes[k] = flux
+            k += 1
     stars = stamps.stars.copy()
     stars["annular_flux"] = fluxes
     stars["valid_annulus_fraction"] = fractions
@@ -154,8 +157,20 @@ def normalize_stamps(stamps, *, annular_flux_radii, annular_flux_statistic, num_
         "VARNORM": (bool(normalize_variance), "variance divided by annular flux squared"),
         "NFAILED": (int(failed.sum()), "stars whose normalization failed"),
     })
-    out = Stamps(image, stamps.mask.copy(), variance, stars, dict(stamps.mask_planes), header)
-    if discard_nan_flux_stars and failed.any():
-        out = out.select(~failed)
-        out.header["NDISCARD"] = (int(failed.sum()), "failed stars discarded")
-    return out
+    keep = ~failed if discard_nan_flux_stars else np.ones(n, dtype=bool)
+    if not keep.all():
+        header["NDISCARD"] = (int(failed.sum()), "failed stars discarded")
+    # image (and variance) divided by the flux where it was measured, in float32 as LSST does
+    scale = np.where(status == "ok", fluxes, 1.0).astype(np.float32)
+
+    def blocks():
+        start = 0
+        for image, mask, variance in stamps.blocks(block):
+            part = slice(start, start + len(image))
+            kept, factor = keep[part], scale[part][keep[part], None, None]
+            image = image[kept] / factor
+            variance = variance[kept] / factor**2 if normalize_variance else variance[kept]
+            start += len(mask)
+            yield image, mask[kept], variance
+
+    return StampStream(stars[keep], dict(stamps.mask_planes), header, tuple(stamps.stamp_shape), blocks())

@@ -318,10 +318,10 @@ def plot_extended_psf(models, path, *, band):
 
 
 def _each_stamps(stamps_list, *, cubes=True):
-    """Yield Stamps from a list of Stamps or of paths, reading one file at a time (memory stays
-    that of one exposure however many there are)."""
+    """Yield Stamps from a list of Stamps or of paths, one memory-mapped file at a time (pixels
+    are read as they are used, however many exposures and stars there are)."""
     for item in stamps_list:
-        yield item if isinstance(item, Stamps) else read_stamps(item, cubes=cubes)
+        yield item if isinstance(item, Stamps) else read_stamps(item, cubes=cubes, memmap=True)
 
 
 def band_stars(stamps_list, psf_stars):

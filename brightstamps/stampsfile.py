@@ -10,9 +10,16 @@ Layout (one FITS file per exposure):
 - HDUs ``IMAGE`` (float32), ``MASK`` (int32, ``MP_<PLANE>`` cards) and ``VARIANCE`` (float32):
   cubes of shape ``(NSTAMPS, H, W)``. With no stamp the cubes have ``NSTAMPS = 0`` planes and
   the stamp shape is kept in ``STAMPNX``/``STAMPNY``.
+
+The steps stream their stamps: a :class:`StampStream` knows its table and header up front and
+makes its pixels block by block, :func:`write_stamps` writes each block into its place in the
+three cubes, and ``read_stamps(memmap=True)`` maps the cubes without reading them. Time and
+memory per stamp then stay flat however many stars an exposure has.
 """
 
 import dataclasses
+import mmap
+from collections.abc import Iterable
 
 import numpy as np
 from astropy.io import fits
@@ -22,7 +29,13 @@ from .errors import InputError
 from .files import atomic_output, open_fits
 from .masks import mask_plane_cards, read_mask_planes
 
-__all__ = ["Stamps", "write_stamps", "read_stamps"]
+__all__ = ["BLOCK", "Stamps", "StampStream", "write_stamps", "read_stamps"]
+
+#: Stamps per block when streaming: 32 stamps of 275 x 275 px are 29 MB in all three planes.
+BLOCK = 32
+
+# extension name, in-memory dtype; FITS stores them big-endian
+_CUBES = (("IMAGE", np.dtype(np.float32)), ("MASK", np.dtype(np.int32)), ("VARIANCE", np.dtype(np.float32)))
 
 
 @dataclasses.dataclass
@@ -32,7 +45,8 @@ class Stamps:
     Attributes
     ----------
     image, mask, variance : numpy.ndarray
-        ``(N, H, W)`` cubes: float32, int32 bit planes, float32.
+        ``(N, H, W)`` cubes: float32, int32 bit planes, float32 (or read-only memory maps of a
+        file's big-endian cubes, from ``read_stamps(memmap=True)``).
     stars : astropy.table.Table
         One row per stamp.
     mask_planes : dict of str to int
@@ -62,38 +76,128 @@ class Stamps:
         return Stamps(self.image[keep], self.mask[keep], self.variance[keep], self.stars[keep],
                       dict(self.mask_planes), dict(self.header))
 
+    def blocks(self, size=BLOCK):
+        """Yield ``(image, mask, variance)`` for consecutive blocks of at most *size* stamps.
+
+        The blocks are native float32 / int32 arrays, read block by block from a memory-mapped
+        file; from cubes in memory they may be views, so copy before modifying.
+        """
+        for start in range(0, len(self), size):
+            stop = min(start + size, len(self))
+            yield tuple(_planes(cube, start, stop, dtype)
+                        for cube, (_, dtype) in zip((self.image, self.mask, self.variance), _CUBES))
+
+    def stream(self):
+        """This collection as a :class:`StampStream`."""
+        return StampStream(self.stars, self.mask_planes, self.header, tuple(self.stamp_shape), self.blocks())
+
+
+@dataclasses.dataclass
+class StampStream:
+    """Stamps made block by block: table, mask planes, header and stamp shape are known up front.
+
+    Attributes
+    ----------
+    stars : astropy.table.Table
+        One row per stamp.
+    mask_planes : dict of str to int
+    header : dict
+    stamp_shape : tuple of int
+        ``(H, W)``.
+    blocks : iterable
+        Yields ``(image, mask, variance)`` blocks of ``(m, H, W)`` in the order of the rows of
+        *stars*, once (a generator: the work happens as it is consumed).
+    """
+
+    stars: Table
+    mask_planes: dict
+    header: dict
+    stamp_shape: tuple
+    blocks: Iterable
+
+    def __len__(self):
+        return len(self.stars)
+
+    def collect(self):
+        """Make every block and return the whole collection in memory as :class:`Stamps`."""
+        parts = list(self.blocks)
+        cubes = [np.concatenate([p[i] for p in parts]) if parts else np.zeros((0, *self.stamp_shape), dtype)
+                 for i, (_, dtype) in enumerate(_CUBES)]
+        return Stamps(*cubes, self.stars, self.mask_planes, self.header)
+
+
+def _planes(cube, start, stop, dtype):
+    """Planes ``start:stop`` of *cube* as a native array of *dtype*.
+
+    A cube mapped from a file is read with a plain read: pages touched through the map would
+    stay in the process's memory, which would then grow with the number of stamps.
+    """
+    if isinstance(cube.base, mmap.mmap):  # a map made by read_stamps: offset is its own
+        shape = (stop - start, *cube.shape[1:])
+        plane_bytes = cube[0].nbytes
+        data = np.fromfile(cube.filename, dtype=cube.dtype, count=int(np.prod(shape)),
+                           offset=cube.offset + start * plane_bytes)
+        return data.reshape(shape).astype(dtype)
+    return np.asarray(cube[start:stop], dtype=dtype)
+
+
+def _padded(nbytes):
+    """Bytes that *nbytes* of data take in a FITS file: whole 2880-byte records."""
+    return -(-nbytes // 2880) * 2880
+
 
 def write_stamps(path, stamps):
-    """Write *stamps* to *path* atomically in the layout of this module.
+    """Write *stamps* to *path* atomically in the layout of this module, block by block.
+
+    The headers are written first and every block of pixels goes straight to its place in the
+    three cubes, so memory does not grow with the number of stamps. The bytes are those of
+    astropy's ``HDUList.writeto`` of the same cubes.
 
     Parameters
     ----------
     path : str
         Destination.
-    stamps : Stamps
+    stamps : Stamps or StampStream
     """
-    n = len(stamps)
-    ny, nx = stamps.stamp_shape
-    for name, cube in (("image", stamps.image), ("mask", stamps.mask), ("variance", stamps.variance)):
-        if cube.shape != (n, ny, nx):
-            raise ValueError(f"{name} cube has shape {cube.shape}, expected {(n, ny, nx)}")
+    stream = stamps.stream() if isinstance(stamps, Stamps) else stamps
+    n = len(stream)
+    ny, nx = stream.stamp_shape
     primary = fits.PrimaryHDU()
-    for key, value in stamps.header.items():
+    for key, value in stream.header.items():
         primary.header[key] = value
     primary.header["NSTAMPS"] = (n, "number of stamps (planes of the cubes)")
     primary.header["STAMPNX"] = (nx, "stamp width in pixels")
     primary.header["STAMPNY"] = (ny, "stamp height in pixels")
-    table = fits.BinTableHDU(stamps.stars, name="STARS")
-    image = fits.ImageHDU(np.ascontiguousarray(stamps.image, dtype=np.float32), name="IMAGE")
-    mask = fits.ImageHDU(np.ascontiguousarray(stamps.mask, dtype=np.int32), name="MASK")
-    for key, bit in mask_plane_cards(stamps.mask_planes):
-        mask.header[key] = bit
-    variance = fits.ImageHDU(np.ascontiguousarray(stamps.variance, dtype=np.float32), name="VARIANCE")
-    with atomic_output(path) as tmp:
-        fits.HDUList([primary, table, image, mask, variance]).writeto(tmp)
+    plane_bytes = ny * nx * 4
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        fits.HDUList([primary, fits.BinTableHDU(stream.stars, name="STARS")]).writeto(f)
+        offsets = []
+        for name, dtype in _CUBES:
+            # a broadcast zero has the cube's shape and dtype without its memory
+            hdu = fits.ImageHDU(np.broadcast_to(np.zeros((), dtype.newbyteorder(">")), (n, ny, nx)), name=name)
+            if name == "MASK":
+                for key, bit in mask_plane_cards(stream.mask_planes):
+                    hdu.header[key] = bit
+            f.write(hdu.header.tostring().encode("ascii"))
+            offsets.append(f.tell())
+            f.seek(_padded(n * plane_bytes), 1)
+        f.truncate(f.tell())  # the file's full size; the padding after each cube reads as zeros
+        done = 0
+        for block in stream.blocks:
+            m = len(block[0])
+            for (name, dtype), cube, offset in zip(_CUBES, block, offsets):
+                if cube.shape != (m, ny, nx):
+                    raise ValueError(f"{name} block has shape {cube.shape}, expected {(m, ny, nx)}")
+                if done + m > n:
+                    raise ValueError(f"more stamps than the {n} rows of the STARS table")
+                f.seek(offset + done * plane_bytes)
+                f.write(np.ascontiguousarray(cube, dtype=dtype.newbyteorder(">")).data)
+            done += m
+        if done != n:
+            raise ValueError(f"{done} stamps written for the {n} rows of the STARS table")
 
 
-def read_stamps(path, *, cubes=True):
+def read_stamps(path, *, cubes=True, memmap=False):
     """Read a stamps file.
 
     Parameters
@@ -103,12 +207,15 @@ def read_stamps(path, *, cubes=True):
     cubes : bool
         Read the pixel cubes. False reads only the STARS table, mask planes and header (what
         a summary of many files needs) and gives cubes of zero stamps.
+    memmap : bool
+        Map the cubes read-only instead of reading them: pixels are read when used (e.g. by
+        :meth:`Stamps.blocks`), so memory does not grow with the number of stamps.
 
     Returns
     -------
     Stamps
-        Cubes as numpy arrays (float32 / int32 / float32), the STARS table as an astropy
-        Table, the mask planes and the HDU 0 cards as a dict.
+        Cubes as numpy arrays (float32 / int32 / float32, or big-endian memory maps), the STARS
+        table as an astropy Table, the mask planes and the HDU 0 cards as a dict.
     """
     with open_fits(path, what="stamps file") as hdul:
         try:
@@ -117,12 +224,14 @@ def read_stamps(path, *, cubes=True):
             stars = Table(hdul["STARS"].data)
             planes = read_mask_planes(hdul["MASK"].header, source=f"{path} (MASK)")
             read_cubes, cubes = cubes, []
-            for name, dtype in (("IMAGE", np.float32), ("MASK", np.int32), ("VARIANCE", np.float32)):
-                if not read_cubes:
+            for name, dtype in _CUBES:
+                if not read_cubes or not n:
                     cubes.append(np.zeros((0, ny, nx), dtype))
                     continue
-                data = hdul[name].data if n else None
-                cube = np.zeros((0, ny, nx), dtype) if data is None else np.asarray(data, dtype=dtype)
+                cube = _mapped_cube(path, hdul[name], dtype) if memmap else None
+                if cube is None:
+                    data = hdul[name].data
+                    cube = np.zeros((0, ny, nx), dtype) if data is None else np.asarray(data, dtype=dtype)
                 if cube.shape != (n, ny, nx):
                     raise InputError(f"{path}: {name} has shape {cube.shape}, header says {(n, ny, nx)}")
                 cubes.append(cube)
@@ -132,3 +241,13 @@ def read_stamps(path, *, cubes=True):
         if stars[col].dtype.kind == "S":
             stars[col] = stars[col].astype(str)
     return Stamps(*cubes, stars, planes, header)
+
+
+def _mapped_cube(path, hdu, dtype):
+    """A read-only memory map of an image HDU's cube, or None where the bytes are not plain pixels."""
+    h = hdu.header
+    bitpix = -32 if dtype.kind == "f" else 32
+    if h.get("BITPIX") != bitpix or h.get("NAXIS") != 3 or "BZERO" in h or "BSCALE" in h:
+        return None
+    shape = (h["NAXIS3"], h["NAXIS2"], h["NAXIS1"])
+    return np.memmap(path, dtype=dtype.newbyteorder(">"), mode="r", offset=hdu.fileinfo()["datLoc"], shape=shape)

@@ -25,7 +25,7 @@ from astropy.wcs import WCS
 
 from .errors import InputError
 from .masks import ensure_planes
-from .stampsfile import Stamps
+from .stampsfile import BLOCK, StampStream
 
 __all__ = [
     "KERNELS",
@@ -261,13 +261,14 @@ def _lanczos_table(n):
 _TABLES = {}
 
 
-def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots):
+def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots, block=BLOCK):
     """Step 4 (warping): resample every cut-out onto the common grid and rotate it.
 
     Parameters
     ----------
     cutouts : brightstamps.stampsfile.Stamps
-        Cut-outs from :func:`brightstamps.extract.extract_stamps`.
+        Cut-outs from :func:`brightstamps.extract.extract_stamps` (in memory, or memory-mapped
+        by ``read_stamps(memmap=True)``).
     wcs : astropy.wcs.WCS
         The exposure's WCS.
     metadata : astropy.io.fits.Header or dict
@@ -280,12 +281,14 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         Output size = ``model_stamp_size(cut-out size, buffer)``.
     nb90_rots : int
         Quarter turns applied after warping (:func:`nb90_rotations` of the detector's yaw).
+    block : int
+        Stamps read and warped at a time.
 
     Returns
     -------
-    brightstamps.stampsfile.Stamps
-        Warped, rotated stamps. STARS gains the map from output offsets ``d`` (before rotation)
-        to exposure pixels, ``s = (x, y) + A d + Q (dx^2, dx dy, dy^2)``: ``warp_a11 .. warp_a22``
+    brightstamps.stampsfile.StampStream
+        Warped, rotated stamps, made as the stream is consumed. STARS gains the map from output
+        offsets ``d`` (before rotation) to exposure pixels, ``s = (x, y) + A d + Q (dx^2, dx dy, dy^2)``: ``warp_a11 .. warp_a22``
         (A) and ``warp_qx_xx .. warp_qy_yy`` (Q), and ``rel_area`` = ``|det A|``.
     """
     if kernel not in KERNELS:
@@ -304,17 +307,7 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
     planes = ensure_planes(cutouts.mask_planes, ["NO_DATA"])
     no_data = 1 << planes["NO_DATA"]
     rot_shape = (out_h, out_w) if nb90_rots % 2 == 0 else (out_w, out_h)
-    image = np.empty((n,) + rot_shape, dtype=np.float32)
-    mask = np.empty((n,) + rot_shape, dtype=np.int32)
-    variance = np.empty((n,) + rot_shape, dtype=np.float32)
-    for k in range(n):
-        local = centers[k] - (stars["cutout_x0"][k], stars["cutout_y0"][k])
-        img, msk, var = warp_cutout(cutouts.image[k], cutouts.mask[k], cutouts.variance[k], center=local,
-                                    affine=maps[k], quadratic=quads[k], out_shape=(out_h, out_w), kernel=kernel,
-                                    no_data_bit=no_data)
-        image[k] = np.rot90(img, k=-nb90_rots)
-        mask[k] = np.rot90(msk, k=-nb90_rots)
-        variance[k] = np.rot90(var, k=-nb90_rots)
+    local = centers - np.column_stack([np.asarray(stars["cutout_x0"]), np.asarray(stars["cutout_y0"])]) if n else centers
     for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)):
         stars[f"warp_a{i + 1}{j + 1}"] = maps[:, i, j].astype(np.float64)
     for i, axis in enumerate("xy"):
@@ -332,5 +325,23 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         "CENTERX": (rot_shape[1] // 2, "0-based x of the star's pixel"),
         "CENTERY": (rot_shape[0] // 2, "0-based y of the star's pixel"),
     })
-    log.info("warped %d stamps to %dx%d with %s, %d quarter turns", n, out_w, out_h, kernel, nb90_rots)
-    return Stamps(image, mask, variance, stars, planes, header)
+    log.info("warping %d stamps to %dx%d with %s, %d quarter turns", n, out_w, out_h, kernel, nb90_rots)
+
+    def blocks():
+        start = 0
+        for cut_img, cut_msk, cut_var in cutouts.blocks(block):
+            m = len(cut_img)
+            image = np.empty((m,) + rot_shape, dtype=np.float32)
+            mask = np.empty((m,) + rot_shape, dtype=np.int32)
+            variance = np.empty((m,) + rot_shape, dtype=np.float32)
+            for i, k in enumerate(range(start, start + m)):
+                img, msk, var = warp_cutout(cut_img[i], cut_msk[i], cut_var[i], center=local[k], affine=maps[k],
+                                            quadratic=quads[k], out_shape=(out_h, out_w), kernel=kernel,
+                                            no_data_bit=no_data)
+                image[i] = np.rot90(img, k=-nb90_rots)
+                mask[i] = np.rot90(msk, k=-nb90_rots)
+                variance[i] = np.rot90(var, k=-nb90_rots)
+            start += m
+            yield image, mask, variance
+
+    return StampStream(stars, planes, header, rot_shape, blocks())

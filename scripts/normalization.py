@@ -6,7 +6,7 @@ from brightstamps import files, normalize, stampsfile
 
 def main(smk):
     p = smk.params
-    warped = stampsfile.read_stamps(smk.input[0])
+    warped = stampsfile.read_stamps(smk.input[0], memmap=True)
     stamps = normalize.normalize_stamps(
         warped, annular_flux_radii=p.annular_flux_radii, annular_flux_statistic=p.annular_flux_statistic,
         num_sigma_clip=p.num_sigma_clip, num_iter=p.num_iter, bad_mask_planes=list(p.bad_mask_planes),

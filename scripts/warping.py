@@ -7,7 +7,7 @@ from brightstamps import exposure, stampsfile, warp
 def main(smk):
     e = smk.params.exposure
     wcs, metadata = exposure.read_exposure_header(e["image"], fmt=e["fmt"])
-    cutouts = stampsfile.read_stamps(smk.input.stamps)
+    cutouts = stampsfile.read_stamps(smk.input.stamps, memmap=True)
     warped = warp.warp_stamps(cutouts, wcs, metadata, kernel=smk.params.kernel,
                               do_apply_transform=smk.params.do_apply_transform,
                               model_stamp_buffer=smk.params.model_stamp_buffer,

@@ -31,7 +31,7 @@ def _profile():
 
 def test_scaled_stamp_normalizes_back():
     p = _profile()
-    out = normalize_stamps(_stamps([p, 7.5 * p]), **OPTIONS)
+    out = normalize_stamps(_stamps([p, 7.5 * p]), **OPTIONS).collect()
     assert_allclose(out.image[1], out.image[0], rtol=1e-6)
     assert out.stars["annular_flux"][1] == pytest.approx(7.5 * out.stars["annular_flux"][0], rel=1e-6)
     ann = annulus_mask((25, 25), (12, 12), 5, 10)
@@ -41,7 +41,7 @@ def test_scaled_stamp_normalizes_back():
 
 
 def test_variance_left_alone_for_lsst_parity():
-    out = normalize_stamps(_stamps([_profile()]), **{**OPTIONS, "normalize_variance": False})
+    out = normalize_stamps(_stamps([_profile()]), **{**OPTIONS, "normalize_variance": False}).collect()
     assert_array_equal(out.variance, 1.0)
 
 
@@ -53,7 +53,7 @@ def test_failure_rules_in_lsst_order():
     images = [p, p, -p, p, p]
     masks = [np.zeros((25, 25)), detected_only, np.zeros((25, 25)), all_bad, np.zeros((25, 25))]
     images[4] = np.where(ann, np.nan, p)
-    out = normalize_stamps(_stamps(images, masks), **OPTIONS)
+    out = normalize_stamps(_stamps(images, masks), **OPTIONS).collect()
     assert list(out.stars["norm_status"]) == ["ok", "few_valid_pixels", "negative_flux", "few_valid_pixels",
                                               "nan_flux"]
     assert np.isfinite(out.stars["annular_flux"][0])
@@ -69,16 +69,16 @@ def test_strict_valid_fraction_threshold():
     mask = np.zeros((25, 25), np.int32)
     idx = np.flatnonzero(ann)
     mask.flat[idx[:118]] = BIT["DETECTED"]  # exactly half of 236 clean
-    out = normalize_stamps(_stamps([p], [mask]), **{**OPTIONS, "min_valid_annulus_fraction": 0.5})
+    out = normalize_stamps(_stamps([p], [mask]), **{**OPTIONS, "min_valid_annulus_fraction": 0.5}).collect()
     assert out.stars["valid_annulus_fraction"][0] == 0.5
     assert out.stars["norm_status"][0] == "few_valid_pixels"  # 118 > 118 is false
-    out = normalize_stamps(_stamps([p], [mask]), **{**OPTIONS, "min_valid_annulus_fraction": 0.49})
+    out = normalize_stamps(_stamps([p], [mask]), **{**OPTIONS, "min_valid_annulus_fraction": 0.49}).collect()
     assert out.stars["norm_status"][0] == "ok"
 
 
 def test_discard_nan_flux_stars_drops_failures():
     p = _profile()
-    out = normalize_stamps(_stamps([p, -p, p]), **{**OPTIONS, "discard_nan_flux_stars": True})
+    out = normalize_stamps(_stamps([p, -p, p]), **{**OPTIONS, "discard_nan_flux_stars": True}).collect()
     assert len(out) == 2 and out.image.shape[0] == 2
     assert list(out.stars["gaia_id"]) == [0, 2]
 
@@ -88,8 +88,21 @@ def test_clipping_ignores_a_hot_annulus_pixel():
     ann = annulus_mask((25, 25), (12, 12), 5, 10)
     hot = p.copy()
     hot.flat[np.flatnonzero(ann)[3]] = 1e6
-    out = normalize_stamps(_stamps([p, hot]), **OPTIONS)
+    out = normalize_stamps(_stamps([p, hot]), **OPTIONS).collect()
     # one of 236 pixels is lost to the clip, nothing more
     assert out.stars["annular_flux"][1] == pytest.approx(out.stars["annular_flux"][0], rel=5e-3)
-    mean = normalize_stamps(_stamps([p, hot]), **{**OPTIONS, "annular_flux_statistic": "MEAN"})
+    mean = normalize_stamps(_stamps([p, hot]), **{**OPTIONS, "annular_flux_statistic": "MEAN"}).collect()
     assert mean.stars["annular_flux"][1] > 100 * mean.stars["annular_flux"][0]
+
+
+@pytest.mark.parametrize("discard", [False, True])
+def test_blocks_of_any_size_give_the_same_stamps(discard):
+    p = _profile()
+    stamps = _stamps([p, -p, 3 * p, -2 * p, 0.5 * p])
+    options = {**OPTIONS, "discard_nan_flux_stars": discard}
+    whole = normalize_stamps(stamps, **options).collect()
+    for block in (1, 2, 3):
+        part = normalize_stamps(stamps, **options, block=block).collect()
+        assert list(part.stars["gaia_id"]) == list(whole.stars["gaia_id"]) == ([0, 2, 4] if discard else [0, 1, 2, 3, 4])
+        for a, b in ((part.image, whole.image), (part.mask, whole.mask), (part.variance, whole.variance)):
+            assert_array_equal(a, b)

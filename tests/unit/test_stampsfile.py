@@ -1,11 +1,12 @@
 """The stamps file: exact round trip, and an empty collection is a valid file."""
 
 import numpy as np
+import pytest
 from astropy.table import Table
 from numpy.testing import assert_array_equal
 
 from brightstamps.masks import LSST_MASK_PLANES
-from brightstamps.stampsfile import Stamps, read_stamps, write_stamps
+from brightstamps.stampsfile import Stamps, StampStream, read_stamps, write_stamps
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -37,3 +38,68 @@ def test_empty_collection_is_a_valid_file(tmp_path):
     back = read_stamps(tmp_path / "e.fits")
     assert len(back) == 0 and back.image.shape == (0, 275, 275) and back.mask.dtype == np.int32
     assert back.stars.colnames == ["gaia_id", "annular_flux"]
+
+
+def _collection(n, seed=7):
+    rng = np.random.default_rng(seed)
+    img = rng.normal(size=(n, 13, 10)).astype(np.float32)
+    msk = rng.integers(0, 2**31 - 1, size=(n, 13, 10)).astype(np.int32)
+    var = rng.uniform(size=(n, 13, 10)).astype(np.float32)
+    stars = Table({"gaia_id": np.arange(n, dtype=np.int64), "g_mag": rng.uniform(9, 12, n)})
+    return Stamps(img, msk, var, stars, dict(LSST_MASK_PLANES), {"EXPOSURE": "e1", "CENTERX": 5})
+
+
+def _astropy_bytes(stamps, path):
+    """The file as astropy's HDUList.writeto makes it from the whole cubes in memory."""
+    from astropy.io import fits
+
+    from brightstamps.masks import mask_plane_cards
+
+    primary = fits.PrimaryHDU()
+    for key, value in stamps.header.items():
+        primary.header[key] = value
+    primary.header["NSTAMPS"] = (len(stamps), "number of stamps (planes of the cubes)")
+    primary.header["STAMPNX"] = (stamps.stamp_shape[1], "stamp width in pixels")
+    primary.header["STAMPNY"] = (stamps.stamp_shape[0], "stamp height in pixels")
+    mask = fits.ImageHDU(stamps.mask, name="MASK")
+    for key, bit in mask_plane_cards(stamps.mask_planes):
+        mask.header[key] = bit
+    fits.HDUList([primary, fits.BinTableHDU(stamps.stars, name="STARS"), fits.ImageHDU(stamps.image, name="IMAGE"),
+                  mask, fits.ImageHDU(stamps.variance, name="VARIANCE")]).writeto(path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 7])
+def test_streamed_file_is_byte_identical_to_astropy_writing_the_whole_cubes(tmp_path, n):
+    stamps = _collection(n)
+    # blocks of 3 stamps: a partial last block, and for n = 1 a single short one
+    stream = StampStream(stamps.stars, stamps.mask_planes, stamps.header, stamps.stamp_shape, stamps.blocks(3))
+    write_stamps(tmp_path / "s.fits", stream)
+    assert (tmp_path / "s.fits").read_bytes() == _astropy_bytes(stamps, tmp_path / "a.fits")
+
+
+def test_memory_mapped_read_gives_the_same_stamps_block_by_block(tmp_path):
+    stamps = _collection(7)
+    write_stamps(tmp_path / "s.fits", stamps)
+    mapped = read_stamps(tmp_path / "s.fits", memmap=True)
+    assert isinstance(mapped.image, np.memmap) and mapped.stars.colnames == ["gaia_id", "g_mag"]
+    blocks = list(mapped.blocks(3))
+    assert [len(b[0]) for b in blocks] == [3, 3, 1]
+    for i, (cube, dtype) in enumerate(((stamps.image, np.float32), (stamps.mask, np.int32),
+                                       (stamps.variance, np.float32))):
+        joined = np.concatenate([b[i] for b in blocks])
+        assert joined.dtype == dtype and joined.dtype.isnative
+        assert_array_equal(joined, cube)
+    assert_array_equal(read_stamps(tmp_path / "s.fits").image, stamps.image)
+
+
+def test_a_stream_that_does_not_match_its_table_leaves_no_file(tmp_path):
+    stamps = _collection(5)
+    short = StampStream(stamps.stars, stamps.mask_planes, stamps.header, stamps.stamp_shape, stamps.blocks(2))
+    next(short.blocks)  # the first block is lost: 3 stamps for 5 rows
+    with pytest.raises(ValueError, match="3 stamps written for the 5 rows"):
+        write_stamps(tmp_path / "s.fits", short)
+    wrong = StampStream(stamps.stars, stamps.mask_planes, stamps.header, (13, 11), stamps.blocks(2))
+    with pytest.raises(ValueError, match="IMAGE block has shape"):
+        write_stamps(tmp_path / "s.fits", wrong)
+    assert list(tmp_path.iterdir()) == []

@@ -198,3 +198,30 @@ def test_stamp_map_matches_the_wcs_at_the_stamp_corners(detector, yaw):
             assert np.hypot(*(ours - exact)) < 5e-3  # what is left is the cubic term
             worst_linear = max(worst_linear, np.hypot(*(c + a @ d - exact)))
     assert worst_linear > 0.05  # the curvature term matters: the linear map alone is off by ~0.1 px
+
+
+def test_warped_stamps_do_not_depend_on_blocks_or_on_reading_from_a_memory_map(tmp_path):
+    from astropy.table import Table
+
+    from brightstamps.masks import LSST_MASK_PLANES
+    from brightstamps.stampsfile import Stamps, read_stamps, write_stamps
+    from brightstamps.warp import warp_stamps
+
+    wcs = sim.detector_wcs(detector=1, yaw_deg=90.0, size=2048)
+    rng = np.random.default_rng(3)
+    n = 5
+    centers = rng.uniform(200, 1800, size=(n, 2))
+    corners = np.trunc(centers - 30.5).astype(np.int64)
+    stars = Table({"x": centers[:, 0], "y": centers[:, 1], "cutout_x0": corners[:, 0], "cutout_y0": corners[:, 1]})
+    cutouts = Stamps(rng.normal(size=(n, 61, 61)).astype(np.float32),
+                     rng.integers(0, 4, size=(n, 61, 61)).astype(np.int32),
+                     rng.uniform(1, 2, size=(n, 61, 61)).astype(np.float32), stars, dict(LSST_MASK_PLANES))
+    write_stamps(tmp_path / "cut.fits", cutouts)
+    options = {"kernel": "lanczos3", "do_apply_transform": True, "model_stamp_buffer": 1.1, "nb90_rots": 1}
+    whole = warp_stamps(cutouts, wcs, {}, **options).collect()
+    assert whole.image.shape == (n, 67, 67) and np.isfinite(whole.image[:, 33, 33]).all()
+    mapped = read_stamps(tmp_path / "cut.fits", memmap=True)
+    for source, block in ((cutouts, 2), (mapped, 1), (mapped, 32)):
+        part = warp_stamps(source, wcs, {}, **options, block=block).collect()
+        for a, b in ((part.image, whole.image), (part.mask, whole.mask), (part.variance, whole.variance)):
+            assert_array_equal(a, b)
