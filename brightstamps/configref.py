@@ -12,6 +12,10 @@ def _type(prop):
     if "enum" in prop:
         return " | ".join(f"`{v}`" for v in prop["enum"])
     kind = prop.get("type", "")
+    if isinstance(kind, list):  # e.g. a named scheme (else: enum) or a mapping (then: properties)
+        names = [", ".join(f"`{v}`" for v in prop.get("else", {}).get("enum", [])) or k if k == "string" else k
+                 for k in kind]
+        return " or ".join(names)
     if kind == "array":
         return f"list of {prop.get('items', {}).get('type', 'values')}"
     return kind
@@ -37,6 +41,10 @@ def _rows(properties, prefix=""):
         if prop.get("type") == "object" and "properties" in prop:
             yield key, "object", "", "", " ".join(prop.get("description", "").split())
             yield from _rows(prop["properties"], prefix=f"{key}.")
+            continue
+        if "properties" in prop.get("then", {}):  # a string or, when an object, these fields
+            yield key, _type(prop), "", "", " ".join(prop.get("description", "").split())
+            yield from _rows(prop["then"]["properties"], prefix=f"{key}.")
             continue
         default = prop.get("default", "")
         default = "`{}`" if default == {} else (f"`{default}`" if default != "" else "")

