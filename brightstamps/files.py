@@ -9,16 +9,19 @@ from astropy.io import fits
 
 from .errors import InputError
 
-__all__ = ["atomic_output", "open_fits", "sha256_file", "input_cards", "software_cards"]
+__all__ = ["atomic_output", "input_cards", "open_fits", "sha256_file", "software_cards"]
 
 
-def input_cards(paths):
+def input_cards(paths, *, digests=None):
     """Header cards naming the input files and their SHA-256: ``INFILEn`` / ``INSHAn``.
 
     Parameters
     ----------
     paths : list of str
         Input files, in a fixed order (empty entries are skipped).
+    digests : dict, optional
+        Known SHA-256 by entry of *paths*, used instead of hashing (e.g. a catalog that is a
+        glob pattern, a HATS directory or an installed package).
 
     Returns
     -------
@@ -28,7 +31,7 @@ def input_cards(paths):
     cards = {}
     for i, path in enumerate((p for p in paths if p), start=1):
         cards[f"INFILE{i}"] = str(path)
-        cards[f"INSHA{i}"] = sha256_file(path)
+        cards[f"INSHA{i}"] = (digests or {}).get(path) or sha256_file(path)
     return cards
 
 

