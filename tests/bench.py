@@ -5,6 +5,7 @@
     python tests/bench.py grouping N      # 4b. N exposures through SLURM, grouped and not (root)
     python tests/bench.py stack-memory N  # peak memory of stacking N stamps
     python tests/bench.py load N          # N small exposures through the workflow, memory per job
+    python tests/bench.py hats [N_ROWS]   # 6. per-exposure lookups in a partitioned catalog
 
 1. warp throughput per kernel (275 x 275 stamps from 250 x 250 cut-outs, image + variance +
    mask), beside a naive numpy Lanczos5 gather, the exact-weight vectorized numpy warp and
@@ -16,7 +17,9 @@
 4. workflow overhead: 200 small exposures with --cores 2, wall time against the sum of the
    jobs' own times (Snakemake's benchmark files), and the dry run of 10,000 exposures;
 5. Gnuastro's astscript-psf-stamp on the same image, stars, stamp size and ring: seconds per
-   stamp for both, and the agreement of the normalized profiles.
+   stamp for both, and the agreement of the normalized profiles;
+6. a HATS (HEALPix-partitioned Parquet) catalog of 10 million rows: seconds, partitions read
+   and peak memory of one exposure's lookup, each in a fresh process.
 
 Compare ratios, not absolute seconds: these machines are shared and noisy.
 """
@@ -431,6 +434,52 @@ def gnuastro(n_stars=30, marginal_s_per_star=None):
 
 
 # ---------------------------------------------------------------------------------------------
+# 6. one exposure's lookup in a large partitioned catalog
+
+# detector-sized regions: a 4k x 4k detector at 0.2"/px is 0.23 deg in radius; with the stamp
+# margin, the 1.05 factor and the 0.1 deg proper-motion pad about 0.4 deg. Across RA = 0, near
+# the pole and on a pixel corner too.
+HATS_REGIONS = [(150.0, 2.0, 0.4), (0.05, -30.0, 0.4), (45.0, 89.8, 0.4), (90.0, 41.8103, 0.4), (210.0, -60.0, 0.4)]
+
+_HATS_LOOKUP = """
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+from brightstamps.catalog import SkyCircle, read_catalog
+times = []
+for _ in range(2):  # the first includes the lazy imports (pyarrow.parquet, astropy_healpix)
+    t0 = time.perf_counter()
+    cat = read_catalog({root!r}, columns="gaia", region=SkyCircle({ra}, {dec}, {radius}))
+    times.append(time.perf_counter() - t0)
+print(json.dumps({{"first_s": times[0], "again_s": times[1], "rows": len(cat), "partitions": len(cat.meta["files"]),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def hats_lookup(n_rows=10_000_000):
+    """Per-exposure lookups in a synthetic HATS catalog of *n_rows* (written to bench/hats once)."""
+    root = OUT / "hats"
+    result = {"rows": n_rows}
+    done = root / "rows"  # written last: the catalog is complete
+    if not (done.is_file() and done.read_text() == str(n_rows)):
+        shutil.rmtree(root, ignore_errors=True)
+        t0 = time.perf_counter()
+        # in a process of its own: Linux hands a process's peak memory on to the programs it starts
+        code = f"from hats_catalog import write_hats_catalog; write_hats_catalog({str(root)!r}, n_rows={n_rows})"
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO / "tests")
+        done.write_text(str(n_rows))
+        result["write_s"] = time.perf_counter() - t0
+    result["partitions"] = sum(1 for _ in root.rglob("Npix=*.parquet"))
+    result["megabytes"] = sum(f.stat().st_size for f in root.rglob("*.parquet")) / 1e6
+    lookups = []
+    for ra, dec, radius in HATS_REGIONS:  # a fresh process each: its peak memory is the lookup's own
+        code = _HATS_LOOKUP.format(repo=str(REPO), root=str(root), ra=ra, dec=dec, radius=radius)
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+        lookups.append({"ra": ra, "dec": dec, "radius_deg": radius, **json.loads(out.stdout)})
+    result["lookups"] = lookups
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _print_table(r):
@@ -499,6 +548,12 @@ def _print_table(r):
         )
     else:
         print(f"\n5. Gnuastro: {g['note']}")
+    h = r["hats"]
+    print(f"\n6. HATS catalog, {h['rows']:,} rows in {h['partitions']} partitions ({h['megabytes']:.0f} MB), "
+          "one exposure's lookup (0.4 deg) in a fresh process:")
+    for x in h["lookups"]:
+        print(f"   ({x['ra']:7.2f}, {x['dec']:6.2f}): {x['partitions']} partitions, {x['rows']} rows, "
+              f"{x['first_s']:.2f} s with imports, {1e3 * x['again_s']:.0f} ms again, peak {x['peak_rss_mb']:.0f} MB")
 
 
 def main():
@@ -530,6 +585,7 @@ def main():
         ("scaling", scaling),
         ("overhead", workflow_overhead),
         ("dag", dag_dry_run),
+        ("hats", hats_lookup),
     ]
     for name, fn in steps:
         print(f"[bench] {name} ...", flush=True)
@@ -543,6 +599,9 @@ def main():
 
 if __name__ == "__main__" and len(sys.argv) == 1:
     main()
+
+if __name__ == "__main__" and sys.argv[1:2] == ["hats"]:
+    print(json.dumps(hats_lookup(int(sys.argv[2]) if len(sys.argv) > 2 else 10_000_000), indent=2))
 
 if __name__ == "__main__" and sys.argv[1:] == ["warp"]:
     print(json.dumps(bench_warp(), indent=2))
