@@ -52,23 +52,25 @@ def _rows(properties, prefix=""):
 
 
 def render_reference(schema_path):
-    """Markdown tables of every config field: type, range, default and description.
+    """Markdown tables of every config field and every exposures-table column.
 
     Parameters
     ----------
     schema_path : str or pathlib.Path
-        ``config/config.schema.yaml``.
+        ``config/config.schema.yaml``; the exposures table's schema, ``exposures.schema.yaml``,
+        is read from the same directory when it is there.
 
     Returns
     -------
     str
     """
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema_path = Path(schema_path)
+    schema = yaml.safe_load(schema_path.read_text())
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `config/config.schema.yaml` by `make config-doc` (a test checks it is current).",
-        "Every field is optional: a missing field takes its default.",
+        "Generated from `config/config.schema.yaml` and `config/exposures.schema.yaml` by `make config-doc`",
+        "(a test checks it is current). Every field is optional: a missing field takes its default.",
         "",
         "| field | type | range | default | meaning |",
         "|---|---|---|---|---|",
@@ -76,6 +78,25 @@ def render_reference(schema_path):
     for key, kind, rng, default, desc in _rows(schema["properties"]):
         desc = desc.replace("|", "\\|")
         lines.append(f"| `{key}` | {kind} | {rng} | {default} | {desc} |")
+    table_schema = schema_path.parent / "exposures.schema.yaml"
+    if table_schema.is_file():
+        table = yaml.safe_load(table_schema.read_text())
+        required = set(table.get("required", []))
+        lines += [
+            "",
+            "## Exposures table",
+            "",
+            "The TSV file named by `exposures`: one row per exposure, one column per field below (extra",
+            "columns are allowed; empty cells take the default).",
+            "",
+            "| column | required | values | default | meaning |",
+            "|---|---|---|---|---|",
+        ]
+        for name, prop in table["properties"].items():
+            values = " \\| ".join(f"`{v}`" for v in prop["enum"]) if "enum" in prop else ""
+            default = f"`{prop['default']}`" if prop.get("default", "") != "" else ""
+            desc = " ".join(prop.get("description", "").split()).replace("|", "\\|")
+            lines.append(f"| `{name}` | {'yes' if name in required else 'no'} | {values} | {default} | {desc} |")
     return "\n".join(lines) + "\n"
 
 

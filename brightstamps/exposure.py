@@ -1,4 +1,10 @@
-"""Calibrated exposures: image, mask, variance and WCS, read from and written to FITS."""
+"""Calibrated exposures: image, mask, variance and WCS, read from and written to FITS.
+
+Three formats are read (see :mod:`brightstamps.formats` for their layouts and the DECam CP
+data-quality table): ``lsst_calexp``, ``decam_cp`` and ``fits``. Every reader returns an
+:class:`Exposure` with LSST-style named mask planes and a variance plane; pixels without data
+(weight 0, a non-finite image) are ``NO_DATA`` with variance +inf, as the warp marks them.
+"""
 
 import dataclasses
 import logging
@@ -6,12 +12,15 @@ import warnings
 
 import numpy as np
 from astropy.io import fits
+from astropy.stats import sigma_clipped_stats
 from astropy.time import Time
 from astropy.wcs import WCS, FITSFixedWarning
 
+from . import formats
 from .errors import InputError
 from .files import atomic_output, open_fits
-from .masks import mask_plane_cards, read_mask_planes
+from .formats import FORMATS
+from .masks import LSST_MASK_PLANES, ensure_planes, mask_plane_cards, read_mask_planes
 
 __all__ = [
     "Exposure",
@@ -20,14 +29,24 @@ __all__ = [
     "read_exposure_header",
     "read_celestial_wcs",
     "check_wcs",
+    "decode_mask",
+    "estimate_variance",
     "observation_epoch",
     "write_exposure",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Exposure formats understood by :func:`read_exposure`.
-FORMATS = ("lsst_calexp",)
+#: Defaults of the config's ``fits_format`` (what :func:`read_exposure` assumes when not given).
+FITS_FORMAT_DEFAULTS = {
+    "sky_subtracted": False,
+    "mask_encoding": "bits",
+    "mask_table": {},
+    "saturation": None,
+    "saturation_keyword": "SATURATE",
+    "gain": None,
+    "gain_keyword": "GAIN",
+}
 
 
 @dataclasses.dataclass
@@ -47,9 +66,16 @@ class Exposure:
     mask_planes : dict of str to int
         Mask plane name to bit index.
     metadata : astropy.io.fits.Header
-        Primary header merged with the image header (MJD-OBS, BORE-RA, ...).
+        Primary header merged with the image header (MJD-OBS, DATE-OBS, BORE-RA, ...).
     path : str
         File the exposure was read from.
+    sky_subtracted : bool
+        Whether the image's sky has been subtracted (step 1 fits one otherwise).
+    cards : dict
+        Header cards describing how the exposure was read (``EXPFMT``, ``VARSRC``, ...), carried
+        into the stamps files.
+    files : dict
+        The files read, by role (``image``, ``mask``, ``variance``, ``weight``).
     """
 
     image: np.ndarray
@@ -59,6 +85,9 @@ class Exposure:
     mask_planes: dict
     metadata: fits.Header
     path: str = ""
+    sky_subtracted: bool = True
+    cards: dict = dataclasses.field(default_factory=dict)
+    files: dict = dataclasses.field(default_factory=dict)
 
     @property
     def shape(self):
@@ -66,9 +95,17 @@ class Exposure:
         return self.image.shape
 
 
-def _image_hdu(hdul, index, *, path, what):
+_LAYOUTS = {
+    "lsst_calexp": "LSST calexp layout: 1 image, 2 mask, 3 variance",
+    "decam_cp": "DECam CP: one CCD per HDU",
+    "fits": "format fits",
+    "separate file": "a separate plane file",
+}
+
+
+def _image_hdu(hdul, index, *, path, what, layout="lsst_calexp"):
     if index >= len(hdul) or hdul[index].header.get("NAXIS", 0) != 2:
-        msg = f"{path}: HDU {index} should hold the 2-D {what} plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"
+        msg = f"{path}: HDU {index} should hold the 2-D {what} plane ({_LAYOUTS[layout]})"
         raise InputError(msg)
     try:
         data = hdul[index].data
@@ -123,18 +160,27 @@ def check_wcs(wcs, shape, *, source):
         raise InputError(msg)
 
 
-def read_exposure(image, *, mask=None, variance=None, fmt="lsst_calexp"):
+def read_exposure(image, *, mask=None, variance=None, weight=None, hdu=None, fmt="lsst_calexp", fits_options=None):
     """Read one exposure.
 
     Parameters
     ----------
     image : str
-        FITS file. In the ``lsst_calexp`` layout it holds the image (HDU 1), mask with ``MP_*``
-        cards (HDU 2) and variance (HDU 3).
-    mask, variance : str or None
-        Separate files for the mask / variance (first image HDU), overriding HDUs 2 / 3.
-    fmt : {'lsst_calexp'}
-        Layout of the files.
+        The image file. ``lsst_calexp``: image (HDU 1), mask with ``MP_*`` cards (HDU 2) and
+        variance (HDU 3). ``decam_cp``: the ``ooi`` file. ``fits``: any FITS image with a
+        celestial WCS.
+    mask, variance, weight : str or None
+        Separate files (their first 2-D HDU; for ``decam_cp`` the same HDU as the image) for the
+        mask, the variance or the weight (inverse variance); at most one of variance and weight.
+        For ``decam_cp`` the ``ood`` mask and ``oow`` weight are found by name when not given.
+    hdu : int, str or None
+        ``decam_cp`` and ``fits``: the image HDU, by index or EXTNAME (default: 1 for
+        ``decam_cp``, the first HDU with 2-D data for ``fits``).
+    fmt : {'lsst_calexp', 'decam_cp', 'fits'}
+        Format of the files (:mod:`brightstamps.formats`).
+    fits_options : dict, optional
+        The config's ``fits_format`` (format ``fits`` only; missing keys take
+        :data:`FITS_FORMAT_DEFAULTS`).
 
     Returns
     -------
@@ -143,77 +189,391 @@ def read_exposure(image, *, mask=None, variance=None, fmt="lsst_calexp"):
     Raises
     ------
     InputError
-        A file that is missing, unreadable, lacks a plane, a WCS or the mask-plane cards, or
-        planes of mismatched shapes.
+        A file that is missing, unreadable, lacks a plane, a WCS or the mask-plane cards, planes
+        of mismatched shapes, or mask values the format does not know.
     """
-    if fmt not in FORMATS:
-        msg = f"{image}: format {fmt!r} is not supported (supported: {', '.join(FORMATS)})"
-        raise InputError(msg)
+    files = formats.exposure_files(image, fmt=fmt, mask=mask, variance=variance, weight=weight)
+    hdu = formats.parse_hdu(hdu)
+    if fmt == "lsst_calexp":
+        if hdu is not None:
+            raise InputError(f"{image}: format lsst_calexp has a fixed layout (HDUs 1-3); the hdu column is for decam_cp and fits")
+        exp = _read_lsst_calexp(files)
+    elif fmt == "decam_cp":
+        exp = _read_decam_cp(files, hdu=1 if hdu is None else hdu)
+    else:
+        options = {**FITS_FORMAT_DEFAULTS, **(fits_options or {})}
+        exp = _read_fits(files, hdu=hdu, options=options)
+    if not np.isfinite(exp.image).any():
+        raise InputError(f"{image}: the image has no finite pixel")
+    check_wcs(exp.wcs, exp.image.shape, source=image)
+    exp.files = files
+    exp.cards = {"EXPFMT": (fmt, "exposure format read"), **exp.cards}
+    return exp
+
+
+def _read_lsst_calexp(files):
+    image = files["image"]
     with open_fits(image) as hdul:
         img = np.asarray(_image_hdu(hdul, 1, path=image, what="image"), dtype=np.float32)
         metadata = _merged_metadata(hdul[0].header, hdul[1].header)
         wcs = read_celestial_wcs(hdul[1].header, source=image)
-        if mask is None:
-            msk = _image_hdu(hdul, 2, path=image, what="mask")
+        if "mask" not in files:
+            msk = np.asarray(_image_hdu(hdul, 2, path=image, what="mask"), dtype=np.int32)
             planes = read_mask_planes(hdul[2].header, source=f"{image} (HDU 2)")
-            msk = np.asarray(msk, dtype=np.int32)
-        if variance is None:
+        if "variance" not in files and "weight" not in files:
             var = np.asarray(_image_hdu(hdul, 3, path=image, what="variance"), dtype=np.float32)
-    if mask is not None:
-        with open_fits(mask) as hdul:
-            idx = 0 if hdul[0].header.get("NAXIS", 0) == 2 else 1
-            msk = np.asarray(_image_hdu(hdul, idx, path=mask, what="mask"), dtype=np.int32)
-            planes = read_mask_planes(hdul[idx].header, source=mask)
-    if variance is not None:
-        with open_fits(variance) as hdul:
-            idx = 0 if hdul[0].header.get("NAXIS", 0) == 2 else 1
-            var = np.asarray(_image_hdu(hdul, idx, path=variance, what="variance"), dtype=np.float32)
-    for name, arr, src in (("mask", msk, mask or image), ("variance", var, variance or image)):
-        if arr.shape != img.shape:
-            msg = f"{src}: {name} plane has shape {arr.shape}, the image {img.shape}"
+            cards = {"VARSRC": ("variance plane", "variance: the image file's HDU 3")}
+    if "mask" in files:
+        msk, header = _separate_plane(files["mask"], "mask", img.shape)
+        msk = np.asarray(msk, dtype=np.int32)
+        planes = read_mask_planes(header, source=files["mask"])
+    if "variance" in files or "weight" in files:
+        var, no_data, cards = _noise_from_files(files, img.shape)
+        if "weight" in files:  # a variance file is taken as it is, as before weights were read
+            planes = ensure_planes(planes, ["NO_DATA"])
+            msk[no_data] |= np.int32(1 << planes["NO_DATA"])
+    _check_shape(msk, img, files.get("mask", image), "mask")
+    _check_shape(var, img, files.get("variance", image), "variance")
+    return Exposure(img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=True, cards=cards)
+
+
+def _read_decam_cp(files, *, hdu):
+    image = files["image"]
+    with open_fits(image, what="DECam CP image (ooi) file") as hdul:
+        index = _resolve_hdu(hdul, hdu, path=image)
+        img = np.asarray(_image_hdu(hdul, index, path=image, what="image", layout="decam_cp"), dtype=np.float32)
+        metadata = _merged_metadata(hdul[0].header, hdul[index].header)
+        wcs = read_celestial_wcs(hdul[index].header, source=f"{image} (HDU {index})")
+    with open_fits(files["mask"], what="DECam CP data-quality (ood) file") as hdul:
+        dq_index = _resolve_hdu(hdul, hdu, path=files["mask"])
+        dq = _image_hdu(hdul, dq_index, path=files["mask"], what="data-quality", layout="decam_cp")
+        plver = hdul[0].header.get("PLVER", metadata.get("PLVER"))
+    _check_shape(dq, img, files["mask"], "data-quality (ood)")
+    planes = {**LSST_MASK_PLANES}
+    planes = ensure_planes(planes, formats.EXTRA_MASK_PLANES)
+    if formats.cp_uses_codes(plver):
+        msk = decode_mask(dq, "values", formats.DECAM_CP_CODES, planes, source=files["mask"],
+                          table_name=f"the DECam CP codes (PLVER {plver})")
+    else:
+        table = {int(np.log2(v)): name for v, name in formats.DECAM_CP_OLD_BITS.items()}
+        msk = decode_mask(dq, "bits", table, planes, source=files["mask"],
+                          table_name=f"the DECam CP bits of PLVER {plver} (before 3.5.0)")
+    if "variance" in files:
+        var, no_data, cards = _noise_from_files(files, img.shape)
+    else:
+        with open_fits(files["weight"], what="DECam CP weight (oow) file") as hdul:
+            w_index = _resolve_hdu(hdul, hdu, path=files["weight"])
+            weight = _image_hdu(hdul, w_index, path=files["weight"], what="weight", layout="decam_cp")
+        _check_shape(weight, img, files["weight"], "weight (oow)")
+        var, no_data = variance_from_weight(weight)
+        cards = {"VARSRC": ("weight", "variance = 1 / the weight (oow) file")}
+    no_data |= ~np.isfinite(img)
+    var[no_data] = np.inf
+    msk[no_data] |= np.int32(1 << planes["NO_DATA"])
+    return Exposure(img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=False, cards=cards)
+
+
+def _read_fits(files, *, hdu, options):
+    image = files["image"]
+    with open_fits(image) as hdul:
+        index = _resolve_hdu(hdul, hdu, path=image)
+        img = np.asarray(_image_hdu(hdul, index, path=image, what="image", layout="fits"), dtype=np.float32)
+        metadata = _merged_metadata(hdul[0].header, hdul[index].header) if index else hdul[0].header.copy()
+        wcs = read_celestial_wcs(hdul[index].header, source=f"{image} (HDU {index})")
+    planes = {**LSST_MASK_PLANES}
+    table = {int(k): v for k, v in (options.get("mask_table") or {}).items()}
+    if "mask" in files:
+        raw, _ = _separate_plane(files["mask"], "mask", img.shape)
+        planes = ensure_planes(planes, sorted(set(table.values())))
+        msk = decode_mask(raw, options["mask_encoding"], table, planes, source=files["mask"],
+                          table_name="fits_format.mask_table")
+    else:
+        msk = np.zeros(img.shape, dtype=np.int32)
+        level, origin = _header_or_config(options, "saturation", metadata)
+        if level is None:
+            log.info("%s: no mask file and no saturation level (fits_format.saturation, or the %s card); "
+                     "no pixel is flagged SAT", image, options["saturation_keyword"])
+        else:
+            with np.errstate(invalid="ignore"):
+                sat = img >= level
+            msk[sat] |= np.int32(1 << planes["SAT"])
+            log.info("%s: %d pixels at or above the saturation level %g (%s) flagged SAT", image, sat.sum(), level, origin)
+    no_data = ~np.isfinite(img)
+    if "variance" in files or "weight" in files:
+        var, bad, cards = _noise_from_files(files, img.shape)
+        no_data |= bad
+    else:
+        gain, origin = _header_or_config(options, "gain", metadata)
+        if gain is None:
+            msg = (f"{image}: format fits with no variance or weight file estimates the variance, and needs the gain: "
+                   f"set fits_format.gain, or fits_format.gain_keyword to a header card ({options['gain_keyword']!r} "
+                   "is not in the header)")
             raise InputError(msg)
-    if not np.isfinite(img).any():
-        raise InputError(f"{image}: the image has no finite pixel")
-    check_wcs(wcs, img.shape, source=image)
-    return Exposure(img, msk, var, wcs, planes, metadata, str(image))
+        if not gain > 0:
+            raise InputError(f"{image}: the gain {gain} ({origin}) is not positive")
+        usable = np.isfinite(img) & (msk == 0)
+        var, level, sigma = estimate_variance(img, gain=gain, usable=usable, source=image)
+        cards = {
+            "VARSRC": ("estimated", "variance estimated from the image"),
+            "VARGAIN": (float(gain), f"gain used for the Poisson term [e/ADU] ({origin})"),
+            "VARSKYSG": (float(sigma), "sky noise used (sigma-clipped) [ADU]"),
+            "VARSKYLV": (float(level), "sky level under the Poisson term (clipped median) [ADU]"),
+        }
+        log.info("%s: no variance or weight file: variance estimated as (image - %.6g) / gain %g + %.6g^2 "
+                 "(sky noise)", image, level, gain, sigma)
+    var = np.where(no_data, np.float32(np.inf), var).astype(np.float32)
+    msk[no_data] |= np.int32(1 << planes["NO_DATA"])
+    sky_subtracted = bool(options["sky_subtracted"])
+    return Exposure(img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=sky_subtracted, cards=cards)
 
 
-def read_exposure_header(image, *, fmt="lsst_calexp"):
+def _header_or_config(options, name, metadata):
+    """A number from the config (``options[name]``) or else from the header card it names."""
+    if options.get(name) is not None:
+        return float(options[name]), f"fits_format.{name}"
+    keyword = options.get(f"{name}_keyword") or ""
+    if keyword and keyword in metadata:
+        value = metadata[keyword]
+        try:
+            return float(value), f"header {keyword}"
+        except (TypeError, ValueError):
+            raise InputError(f"header card {keyword} = {value!r} is not a number (fits_format.{name}_keyword)") from None
+    return None, ""
+
+
+def variance_from_weight(weight):
+    """Variance and no-data flags from an inverse-variance (weight) plane.
+
+    Weight 0, negative or not finite gives variance +inf and no data (as the warp marks pixels
+    without data).
+
+    Returns
+    -------
+    variance : numpy.ndarray
+        float32.
+    no_data : numpy.ndarray
+        bool.
+    """
+    w = np.asarray(weight, dtype=np.float64)
+    good = np.isfinite(w) & (w > 0)
+    var = np.full(w.shape, np.inf, dtype=np.float32)
+    var[good] = (1.0 / w[good]).astype(np.float32)
+    return var, ~good
+
+
+def estimate_variance(image, *, gain, usable, source=""):
+    """Estimate the variance of an image without one: sky noise squared plus a Poisson term.
+
+    ``variance = sigma_sky^2 + max(image - sky, 0) / gain``. The sky noise ``sigma_sky`` is the
+    sigma-clipped (3 sigma, MAD-based, astropy.stats) spread of the differences of adjacent
+    pixels (along x and y), divided by sqrt(2): insensitive to the sky's gradients and to the
+    wings of bright stars, which dominate a small image's pixel histogram (on the real DECam
+    cut-outs it is within 10-20 % of the CP's weight map, where the image's own clipped spread is
+    2-3 times too high). Noise correlated between adjacent pixels (resampled images) makes it
+    an underestimate. The sky level is the sigma-clipped median of the usable pixels.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Image in ADU (counts, not rates).
+    gain : float
+        e-/ADU.
+    usable : numpy.ndarray
+        bool: pixels that may be used (finite, unflagged).
+    source : str
+        File name for the message.
+
+    Returns
+    -------
+    variance : numpy.ndarray
+        float32.
+    sky_level, sky_sigma : float
+
+    Raises
+    ------
+    InputError
+        Too few usable pixels to measure the sky.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    diffs = np.concatenate([
+        (img[:, 1:] - img[:, :-1])[usable[:, 1:] & usable[:, :-1]],
+        (img[1:, :] - img[:-1, :])[usable[1:, :] & usable[:-1, :]],
+    ])
+    if diffs.size < 25:
+        raise InputError(f"{source}: too few usable pixels ({diffs.size} adjacent pairs) to measure the sky noise")
+    _, _, sd = sigma_clipped_stats(diffs, sigma=3.0, maxiters=10, stdfunc="mad_std")
+    sigma = float(sd) / np.sqrt(2.0)
+    _, level, _ = sigma_clipped_stats(img[usable], sigma=3.0, maxiters=10, stdfunc="mad_std")
+    level = float(level)
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise InputError(f"{source}: the sky noise cannot be measured (sigma {sigma})")
+    with np.errstate(invalid="ignore"):
+        var = sigma**2 + np.maximum(img - level, 0.0) / gain
+    return var.astype(np.float32), level, sigma
+
+
+def decode_mask(data, encoding, table, planes, *, source, table_name):
+    """Map a mask of integer values or bits onto named planes.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Integer mask (integral floats are accepted).
+    encoding : {'values', 'bits'}
+        ``values``: each pixel holds one code (0 is good). ``bits``: each set bit is a flag.
+    table : dict of int to str
+        Code (``values``) or bit index (``bits``) -> plane name.
+    planes : dict of str to int
+        Plane name -> bit of the output; must hold every name in *table*.
+    source, table_name : str
+        For the message.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 mask.
+
+    Raises
+    ------
+    InputError
+        A value or bit that *table* does not map, or a non-integer mask.
+    """
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        if not (finite.all() and np.array_equal(arr, np.round(arr))):
+            raise InputError(f"{source}: the mask holds non-integer values")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "iub":
+        raise InputError(f"{source}: the mask is not an integer image ({arr.dtype})")
+    arr = arr.astype(arr.dtype.newbyteorder("="))
+    out = np.zeros(arr.shape, dtype=np.int32)
+    if encoding == "values":
+        values, counts = np.unique(arr, return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+            if value == 0:
+                continue
+            if value not in table:
+                known = ", ".join(str(k) for k in sorted(table)) or "nothing"
+                raise InputError(f"{source}: mask value {value} ({count} pixels) is not in {table_name} (it maps {known})")
+            out[arr == value] |= np.int32(1 << planes[table[value]])
+        return out
+    if encoding != "bits":
+        raise InputError(f"mask encoding {encoding!r} is not 'values' or 'bits'")
+    unsigned = arr.view(np.dtype(f"u{arr.dtype.itemsize}")) if arr.dtype.kind == "i" else arr
+    present = int(np.bitwise_or.reduce(unsigned.ravel())) if unsigned.size else 0
+    bit = 0
+    while present >> bit:
+        if (present >> bit) & 1:
+            flagged = (unsigned & unsigned.dtype.type(1 << bit)) != 0
+            if bit not in table:
+                known = ", ".join(str(k) for k in sorted(table)) or "nothing"
+                msg = f"{source}: mask bit {bit} (value {1 << bit}, {int(flagged.sum())} pixels) is not in {table_name} (it maps bits {known})"
+                raise InputError(msg)
+            out[flagged] |= np.int32(1 << planes[table[bit]])
+        bit += 1
+    return out
+
+
+def _check_shape(arr, img, source, name):
+    if arr.shape != img.shape:
+        raise InputError(f"{source}: {name} plane has shape {arr.shape}, the image {img.shape}")
+
+
+def _separate_plane(path, what, shape):
+    """The first 2-D HDU of a separate mask / variance / weight file, and its header."""
+    with open_fits(path, what=f"{what} file") as hdul:
+        index = _first_2d_hdu(hdul, path=path)
+        data = np.asarray(_image_hdu(hdul, index, path=path, what=what, layout="separate file"))
+        header = hdul[index].header.copy()
+    if data.shape != tuple(shape):
+        raise InputError(f"{path}: {what} plane has shape {data.shape}, the image {tuple(shape)}")
+    return data, header
+
+
+def _noise_from_files(files, shape):
+    """Variance, no-data flags and provenance cards from a separate variance or weight file."""
+    if "variance" in files:
+        var, _ = _separate_plane(files["variance"], "variance", shape)
+        var = np.asarray(var, dtype=np.float32)
+        no_data = ~(np.isfinite(var) & (var >= 0))
+        return var, no_data, {"VARSRC": ("variance file", "variance read from a separate file")}
+    weight, _ = _separate_plane(files["weight"], "weight", shape)
+    var, no_data = variance_from_weight(weight)
+    return var, no_data, {"VARSRC": ("weight", "variance = 1 / a weight (inverse variance) file")}
+
+
+def _first_2d_hdu(hdul, *, path):
+    for i, h in enumerate(hdul):
+        if h.is_image and h.header.get("NAXIS", 0) == 2:
+            return i
+    raise InputError(f"{path}: no HDU holds a 2-D image")
+
+
+def _resolve_hdu(hdul, hdu, *, path):
+    """Index of the HDU *hdu* (index, EXTNAME, or None for the first 2-D HDU) in *hdul*."""
+    if hdu is None:
+        return _first_2d_hdu(hdul, path=path)
+    if isinstance(hdu, int):
+        if not 0 <= hdu < len(hdul):
+            raise InputError(f"{path}: has no HDU {hdu} (it has {len(hdul)}: 0-{len(hdul) - 1})")
+        return hdu
+    names = [h.name.upper() for h in hdul]
+    if hdu.upper() not in names:
+        listed = ", ".join(n for n in names if n and n != "PRIMARY") or "none"
+        raise InputError(f"{path}: has no HDU named {hdu!r} (EXTNAMEs: {listed})")
+    return names.index(hdu.upper())
+
+
+def read_exposure_header(image, *, fmt="lsst_calexp", hdu=None):
     """Read only the WCS and metadata of an exposure (no pixels).
 
     Parameters
     ----------
     image : str
         The exposure's image file.
-    fmt : {'lsst_calexp'}
-        Layout of the file.
+    fmt : {'lsst_calexp', 'decam_cp', 'fits'}
+        Format of the file.
+    hdu : int, str or None
+        The image HDU of ``decam_cp`` (default 1) and ``fits`` (default: the first 2-D HDU).
 
     Returns
     -------
     wcs : astropy.wcs.WCS
     metadata : astropy.io.fits.Header
-        Primary header merged with the image header.
+        Primary header merged with the image header; ``NAXIS1``/``NAXIS2`` are the image's.
     """
     if fmt not in FORMATS:
         msg = f"{image}: format {fmt!r} is not supported (supported: {', '.join(FORMATS)})"
         raise InputError(msg)
+    hdu = formats.parse_hdu(hdu)
     with open_fits(image) as hdul:
-        if len(hdul) < 2:
-            msg = f"{image}: HDU 1 should hold the 2-D image plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"
-            raise InputError(msg)
-        metadata = _merged_metadata(hdul[0].header, hdul[1].header)
-        wcs = read_celestial_wcs(hdul[1].header, source=image)
-        if hdul[1].header.get("NAXIS", 0) != 2:
-            raise InputError(f"{image}: HDU 1 should hold the 2-D image plane")
-        check_wcs(wcs, (hdul[1].header["NAXIS2"], hdul[1].header["NAXIS1"]), source=image)
+        if fmt == "lsst_calexp":
+            if len(hdul) < 2:
+                msg = f"{image}: HDU 1 should hold the 2-D image plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"
+                raise InputError(msg)
+            index = 1
+        else:
+            index = _resolve_hdu(hdul, 1 if (hdu is None and fmt == "decam_cp") else hdu, path=image)
+        header = hdul[index].header
+        if header.get("NAXIS", 0) != 2:
+            raise InputError(f"{image}: HDU {index} should hold the 2-D image plane")
+        metadata = _merged_metadata(hdul[0].header, header) if index else header.copy()
+        source = image if fmt == "lsst_calexp" else f"{image} (HDU {index})"
+        wcs = read_celestial_wcs(header, source=source)
+        check_wcs(wcs, (header["NAXIS2"], header["NAXIS1"]), source=image)
     return wcs, metadata
 
 
 def _merged_metadata(primary, image_header):
+    """The primary header with the image header's other cards; the image's own shape cards win."""
     metadata = primary.copy()
     for card in image_header.cards:
         if card.keyword not in ("", "COMMENT", "HISTORY") and card.keyword not in metadata:
             metadata[card.keyword] = (card.value, card.comment)
+    for key in ("NAXIS", "NAXIS1", "NAXIS2"):
+        if key in image_header:
+            metadata[key] = image_header[key]
     return metadata
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .errors import InputError
+from .formats import EXTRA_MASK_PLANES
 
 __all__ = [
     "LSST_MASK_PLANES",
@@ -121,9 +122,10 @@ def ensure_planes(planes, names):
 def plane_bits(planes, names, *, field):
     """OR of the bit values of the planes *names*.
 
-    Planes that are known LSST planes but absent from *planes* cannot be set in this mask and
-    contribute nothing (afw adds planes such as CROSSTALK only when needed). A name that is
-    neither in *planes* nor a known LSST plane is an error.
+    Planes that are known LSST planes (or planes that some exposure formats add, such as
+    ``BLEED``) but absent from *planes* cannot be set in this mask and contribute nothing (afw
+    adds planes such as CROSSTALK only when needed). A name that is neither in *planes* nor a
+    known plane is an error.
 
     Parameters
     ----------
@@ -143,7 +145,8 @@ def plane_bits(planes, names, *, field):
     for name in names:
         if name in planes:
             value |= 1 << planes[name]
-        elif name not in LSST_MASK_PLANES:
-            msg = f"{field}: unknown mask plane {name!r}; known planes: {sorted(set(planes) | set(LSST_MASK_PLANES))}"
+        elif name not in LSST_MASK_PLANES and name not in EXTRA_MASK_PLANES:
+            known = sorted(set(planes) | set(LSST_MASK_PLANES) | set(EXTRA_MASK_PLANES))
+            msg = f"{field}: unknown mask plane {name!r}; known planes: {known}"
             raise InputError(msg)
     return value

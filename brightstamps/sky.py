@@ -169,7 +169,9 @@ def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
     """Choose and build the sky model of step 1 (sky correction).
 
     A sky-model file given for the exposure is used when ``do_apply_sky_corr`` is true.
-    Otherwise, if ``fit['enabled']``, a sky is fitted; otherwise the sky is left as it is.
+    Otherwise a sky is fitted if ``fit['enabled']``, or always if the exposure's format leaves the
+    sky in the image (``exposure.sky_subtracted`` false: DECam CP, generic FITS unless the config
+    says it is subtracted); otherwise the sky is left as it is.
 
     Parameters
     ----------
@@ -188,7 +190,12 @@ def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
     """
     if sky_model_path and do_apply_sky_corr:
         return read_sky_model(sky_model_path, shape=exposure.shape)
-    if fit["enabled"]:
+    sky_in_image = not getattr(exposure, "sky_subtracted", True)
+    if fit["enabled"] or sky_in_image:
+        if sky_in_image and not fit["enabled"]:
+            fmt = exposure.cards.get("EXPFMT", ("",))[0] if getattr(exposure, "cards", None) else ""
+            log.info("%s: the sky is not subtracted in this %s image and no sky model is applied: fitting one "
+                     "(sky_fit settings; sky_fit.enabled is false)", exposure.path, fmt or "exposure's")
         options = {k: v for k, v in fit.items() if k != "enabled"}
         return fit_sky(exposure, **options)
     return SkyModel("NONE", exposure.shape, source="none")

@@ -179,9 +179,9 @@ def distortion_free_maps(wcs, centers, *, boresight, half_size=(137, 137), itera
     """
     proj = _gnomonic(boresight)
     crval = np.asarray(wcs.wcs.crval, dtype=np.float64)
-    if np.allclose(crval, boresight, rtol=0, atol=1e-10):
-        p0 = wcs.wcs.crpix - 1.0  # exact for TAN(-SIP) about the boresight
-    else:
+    p0 = wcs.wcs.crpix - 1.0  # the boresight's pixel for TAN(-SIP) about the boresight, not for TPV
+    if not (np.allclose(crval, boresight, rtol=0, atol=1e-10)
+            and np.allclose(wcs.all_pix2world([p0], 0)[0], boresight, rtol=0, atol=1e-10)):
         p0 = wcs.all_world2pix([boresight], 0, quiet=True)[0]
     if not np.isfinite(p0).all():
         raise InputError("the WCS cannot be inverted at the boresight; cannot define the distortion-free frame")

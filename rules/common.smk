@@ -6,12 +6,20 @@ import hashlib
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+# The workflow's own package, beside rules/ (as the scripts find it): its formats module, which
+# needs nothing but the standard library, says which files each exposure reads.
+_PACKAGE_ROOT = str(Path(workflow.current_basedir).parent)
+if _PACKAGE_ROOT not in sys.path:
+    sys.path.insert(0, _PACKAGE_ROOT)
+from brightstamps import formats as bs_formats  # noqa: E402
+from brightstamps.errors import InputError  # noqa: E402
 
 
 def _config_error(msg):
@@ -33,7 +41,15 @@ def _validate(data, schema, prefix):
 # YAML gives integer keys for unquoted detector ids; the schema wants strings
 if isinstance(config.get("detector_yaw_deg"), dict):
     config["detector_yaw_deg"] = {str(k): v for k, v in config["detector_yaw_deg"].items()}
+# and for the codes or bits of fits_format.mask_table
+if isinstance(config.get("fits_format"), dict) and isinstance(config["fits_format"].get("mask_table"), dict):
+    config["fits_format"]["mask_table"] = {str(k): v for k, v in config["fits_format"]["mask_table"].items()}
 _validate(config, "../config/config.schema.yaml", "")
+
+if config["fits_format"]["mask_encoding"] == "bits":
+    _too_high = sorted(int(k) for k in config["fits_format"]["mask_table"] if int(k) > 62)
+    if _too_high:
+        _config_error(f"fits_format.mask_table: bit index {_too_high[0]} is out of 0..62 (mask_encoding bits)")
 
 
 if config["annular_flux_radii"][0] >= config["annular_flux_radii"][1]:
@@ -97,6 +113,16 @@ def _read_exposures(path):
     if dupes:
         _config_error(f"{path}: exposure id(s) {', '.join(dupes)} appear more than once")
     _validate(table, "../config/exposures.schema.yaml", f"{path}: column ")
+    for i, row in table.iterrows():
+        where = f"{path} row {i + 2} ({row['exposure']})"
+        fmt = row.get("format", "") or "lsst_calexp"
+        if row.get("hdu", "") and fmt == "lsst_calexp":
+            _config_error(f"{where}: hdu {row['hdu']!r} is for formats decam_cp and fits; lsst_calexp has a fixed layout")
+        try:
+            bs_formats.exposure_files(row["image"], fmt=fmt, mask=row.get("mask", ""),
+                                      variance=row.get("variance", ""), weight=row.get("weight", ""))
+        except InputError as err:
+            _config_error(f"{where}: {err}")
     return table.set_index("exposure", drop=False).sort_index()
 
 
@@ -153,13 +179,11 @@ def row(wildcards):
 
 
 def exposure_files(wildcards):
-    """The exposure's image and, when given, its separate mask and variance files."""
+    """Every file the exposure is read from: its image and separate mask, variance or weight
+    files (decam_cp: the ood and oow files, found by name unless given), so Snakemake tracks them."""
     r = row(wildcards)
-    files = {"image": r["image"]}
-    for key in ("mask", "variance"):
-        if r.get(key, ""):
-            files[key] = r[key]
-    return files
+    return bs_formats.exposure_files(r["image"], fmt=r.get("format", "") or "lsst_calexp", mask=r.get("mask", ""),
+                                     variance=r.get("variance", ""), weight=r.get("weight", ""))
 
 
 def sky_correction_inputs(wildcards):
@@ -174,11 +198,16 @@ def sky_correction_inputs(wildcards):
 def exposure_params(wildcards):
     """How to read the exposure, and its identity for the output headers."""
     r = row(wildcards)
+    fmt = r.get("format", "") or "lsst_calexp"
     return {
         "image": r["image"],
         "mask": r.get("mask", "") or None,
         "variance": r.get("variance", "") or None,
-        "fmt": r.get("format", "") or "lsst_calexp",
+        "weight": r.get("weight", "") or None,
+        "hdu": r.get("hdu", "") or None,
+        "fmt": fmt,
+        # only the fits format reads these: changing them re-reads only the fits exposures
+        "fits_format": config["fits_format"] if fmt == "fits" else None,
         "exposure": r["exposure"],
         "band": r["band"],
         "detector": int(r["detector"]),
@@ -203,7 +232,7 @@ STEP_FIELDS = [
     "catalog", "proper_motion", "mag_limit", "stamp_size", "model_stamp_buffer", "do_remove_detected",
     "do_apply_transform", "warping_kernel", "annular_flux_radii", "annular_flux_statistic",
     "num_sigma_clip", "num_iter", "bad_mask_planes", "min_valid_annulus_fraction", "do_apply_sky_corr",
-    "discard_nan_flux_stars", "normalize_variance", "sky_fit", "detector_yaw_deg",
+    "discard_nan_flux_stars", "normalize_variance", "sky_fit", "detector_yaw_deg", "fits_format",
 ]
 CONFIG_HASH = hashlib.sha256(
     json.dumps({k: config[k] for k in STEP_FIELDS}, sort_keys=True).encode()

@@ -7,7 +7,7 @@ from brightstamps import catalog, exposure
 
 def main(smk):
     e = smk.params.exposure
-    wcs, metadata = exposure.read_exposure_header(e["image"], fmt=e["fmt"])
+    wcs, metadata = exposure.read_exposure_header(e["image"], fmt=e["fmt"], hdu=e["hdu"])
     shape = (metadata["NAXIS2"], metadata["NAXIS1"])
     cfg = smk.params.catalog
     # the exposure's region: a HATS catalog reads only the partitions that touch it

@@ -6,7 +6,7 @@ from brightstamps import exposure, stampsfile, warp
 
 def main(smk):
     e = smk.params.exposure
-    wcs, metadata = exposure.read_exposure_header(e["image"], fmt=e["fmt"])
+    wcs, metadata = exposure.read_exposure_header(e["image"], fmt=e["fmt"], hdu=e["hdu"])
     cutouts = stampsfile.read_stamps(smk.input.stamps, memmap=True)
     warped = warp.warp_stamps(cutouts, wcs, metadata, kernel=smk.params.kernel,
                               do_apply_transform=smk.params.do_apply_transform,
