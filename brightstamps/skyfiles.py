@@ -23,7 +23,10 @@ along y for each bin column, then along x for each row; NaN bins are dropped, an
 REDUCE_INTERP_ORDER a style needing more points than remain is reduced (1 point: constant, 2:
 linear, 3-4: cubic spline, 5+: Akima). Outside the outermost centres afw extrapolates
 quadratically from the end point's first and second derivatives; so do we. The model is the sum
-of the elements. Splines are scipy's (``CubicSpline`` natural, ``Akima1DInterpolator``); GSL's
+of the elements. Pixel coordinates are local to the element's box (``BKGD_X0/Y0``), i.e. the
+exposure's array indices (a calexp has xy0 = 0). The ``APPROX*`` cards are not read: elements are
+rebuilt by interpolation, as LSST's sky correction writes them; a Chebyshev-approximated
+background would not be reproduced. Splines are scipy's (``CubicSpline`` natural, ``Akima1DInterpolator``); GSL's
 Akima end slopes differ slightly from scipy's, so AKIMA elements match afw to a small fraction of
 the bin-to-bin variation, not bit for bit.
 """
