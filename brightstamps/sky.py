@@ -1,7 +1,8 @@
 """Sky correction: a given sky model, or one fitted in meshes, stored compactly and evaluated by box.
 
 The model is never written at full size: a fitted model is stored as its binned values plus the
-bin geometry and interpolation, and a given full-size model is referenced by path and checksum.
+bin geometry and interpolation, and a given model file (full-size image, binned model or LSST
+skyCorr, see :mod:`brightstamps.skyfiles`) is referenced by path and checksum.
 The stamp-extraction step evaluates the model over each cut-out's box only.
 """
 
@@ -15,9 +16,10 @@ from scipy.ndimage import distance_transform_edt
 from .errors import InputError
 from .files import atomic_output, open_fits, sha256_file
 from .masks import plane_bits
+from .skyfiles import read_given_sky
 from .stats import clipped_statistic
 
-__all__ = ["SkyModel", "make_sky_model", "fit_sky", "read_sky_model", "write_sky_model", "bin_edges"]
+__all__ = ["SkyModel", "bin_edges", "fit_sky", "make_sky_model", "read_sky_model", "write_sky_model"]
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class SkyModel:
     ----------
     mode : {'NONE', 'FIT', 'BINNED', 'GIVEN'}
         ``NONE``: zero sky. ``FIT``/``BINNED``: binned values interpolated with a bicubic
-        spline (fitted here, or read from a binned file). ``GIVEN``: a full-size image file.
+        spline (fitted here, or read from a binned file). ``GIVEN``: a given model file.
     shape : tuple of int
         ``(ny, nx)`` of the exposure.
     binned : numpy.ndarray, optional
@@ -59,9 +61,14 @@ class SkyModel:
         The full-size model file and its checksum (GIVEN).
     source : str, optional
         Where the model came from, for provenance.
+    kind : {'image', 'binned', 'skycorr'}
+        Format of a GIVEN file.
+    evaluator : object, optional
+        Box evaluator of a binned or skyCorr GIVEN file (:mod:`brightstamps.skyfiles`).
     """
 
-    def __init__(self, mode, shape, *, binned=None, path=None, sha256=None, source=""):
+    def __init__(self, mode, shape, *, binned=None, path=None, sha256=None, source="", kind="image",
+                 evaluator=None):
         if mode not in _MODES:
             raise ValueError(f"unknown sky model mode {mode!r}")
         self.mode = mode
@@ -70,6 +77,8 @@ class SkyModel:
         self.path = path
         self.sha256 = sha256
         self.source = source
+        self.kind = kind
+        self._evaluator = evaluator
         self._spline = None
 
     def _interpolator(self):
@@ -95,6 +104,8 @@ class SkyModel:
         """The sky over rows ``y0:y1`` and columns ``x0:x1`` (inside the image), float64."""
         if self.mode == "NONE":
             return np.zeros((y1 - y0, x1 - x0))
+        if self.mode == "GIVEN" and self._evaluator is not None:
+            return self._evaluator.evaluate(y0, y1, x0, x1)
         if self.mode == "GIVEN":
             with fits.open(self.path, memmap=True) as hdul:
                 return np.array(_first_image(hdul, self.path).data[y0:y1, x0:x1], dtype=np.float64)
@@ -177,8 +188,8 @@ def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
     ----------
     exposure : brightstamps.exposure.Exposure
     sky_model_path : str or None
-        The exposure's ``sky_model`` file: a full-size image (first 2-D HDU) or a binned model
-        written by :func:`write_sky_model`.
+        The exposure's ``sky_model`` file: a full-size image (first 2-D HDU), a binned model or
+        an LSST skyCorr (:mod:`brightstamps.skyfiles`), or a model written by :func:`write_sky_model`.
     do_apply_sky_corr : bool
         Subtract the given model (LSST ``doApplySkyCorr``).
     fit : dict
@@ -202,7 +213,7 @@ def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
 
 
 def read_sky_model(path, *, shape):
-    """Read a sky model file: our compact format, or a full-size image.
+    """Read a sky model file: our compact format, or a given file (full-size image, binned, skyCorr).
 
     Parameters
     ----------
@@ -228,10 +239,9 @@ def read_sky_model(path, *, shape):
             if mode == "GIVEN":
                 return read_sky_model(hdul[0].header["SKYFILE"], shape=shape)
             return SkyModel("NONE", shape, source="none")
-        img = _first_image(hdul, path)
-        if img.shape != tuple(shape):
-            raise InputError(f"{path}: sky model has shape {img.shape}, the exposure {tuple(shape)}")
-    return SkyModel("GIVEN", shape, path=str(path), sha256=sha256_file(path), source=str(path))
+    kind, evaluator = read_given_sky(path, shape=shape)
+    return SkyModel("GIVEN", shape, path=str(path), sha256=sha256_file(path), source=str(path), kind=kind,
+                    evaluator=evaluator)
 
 
 def write_sky_model(path, model):
@@ -256,5 +266,6 @@ def write_sky_model(path, model):
     elif model.mode == "GIVEN":
         h["SKYFILE"] = model.path  # full-size sky model subtracted (long paths use CONTINUE cards)
         h["SKYSHA"] = model.sha256  # sha256 of SKYFILE
+        h["SKYKIND"] = (model.kind, "image, binned or skycorr")
     with atomic_output(path) as tmp:
         fits.HDUList(hdus).writeto(tmp)

@@ -13,8 +13,12 @@ about a thousandth of a pixel for smooth distortions. ``A`` and ``Q`` go into th
 Resampling follows afw's ``warpImage``: separable kernel weights normalized to unit sum, a
 flux-conserving factor ``|det A|``, variance with squared weights, mask bits OR-ed over the full
 kernel footprint, and NaN / NO_DATA (variance +inf) wherever the footprint leaves the cut-out.
-Then each stamp is turned by the detector's number of quarter turns (``np.rot90(k=-n)``). The
-resampling runs in a compiled kernel (``_warp_kernel``, numba) with tabulated Lanczos weights;
+Orientation: with ``orientation="quarter_turns"`` (LSST) each stamp is then turned by the
+detector's number of quarter turns (``np.rot90(k=-n)``). With ``orientation="radial"`` (LSST's 2026
+successor) a rotation is composed into each star's map instead, ``d -> R(phi) d``, so there is still
+one resampling: ``phi`` is the star's polar angle about the boresight in the distortion-free frame,
+and after the warp the direction pointing away from the boresight is +x (the boresight lies towards
+-x, to the left of the centre) for every star. The resampling runs in a compiled kernel (``_warp_kernel``, numba) with tabulated Lanczos weights;
 the tests hold it to an exact-weight numpy implementation (``tests/warp_reference.py``).
 """
 
@@ -29,11 +33,14 @@ from .stampsfile import BLOCK, StampStream
 
 __all__ = [
     "KERNELS",
+    "ORIENTATIONS",
+    "boresight_of",
+    "boresight_polar_angles",
+    "distortion_free_maps",
+    "kernel_weights",
     "model_stamp_size",
     "nb90_rotations",
-    "kernel_weights",
-    "boresight_of",
-    "distortion_free_maps",
+    "rotate_maps",
     "warp_cutout",
     "warp_stamps",
 ]
@@ -42,6 +49,9 @@ log = logging.getLogger(__name__)
 
 #: Kernel name -> half-width n (the kernel covers 2n source pixels per axis).
 KERNELS = {"bilinear": 1, "lanczos3": 3, "lanczos4": 4, "lanczos5": 5}
+
+#: Stamp orientation modes.
+ORIENTATIONS = ("quarter_turns", "radial")
 
 
 def model_stamp_size(stamp_size, buffer):
@@ -113,13 +123,51 @@ def kernel_weights(frac, kernel):
     return w / raw[:, None], raw
 
 
-def boresight_of(wcs, metadata):
-    """Boresight (ra, dec) in degrees: BORE-RA/BORE-DEC cards, else the WCS reference point."""
-    if metadata is not None and "BORE-RA" in metadata and "BORE-DEC" in metadata:
-        ra, dec = float(metadata["BORE-RA"]), float(metadata["BORE-DEC"])
+def boresight_of(wcs, metadata, *, ra_key="BORE-RA", dec_key="BORE-DEC", ra_unit="deg", fixed=None, source=""):
+    """Boresight (ra, dec) in degrees: *fixed*, else the header cards, else the WCS reference point.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        The exposure's WCS (its ``crval`` is the last resort).
+    metadata : astropy.io.fits.Header or dict or None
+        Exposure header.
+    ra_key, dec_key : str
+        Header keywords of the boresight (DECam: TELRA/TELDEC).
+    ra_unit : {'deg', 'hourangle'}
+        Unit of a string (e.g. sexagesimal) RA card; numeric cards are degrees, Dec is degrees.
+    fixed : tuple of float, optional
+        ``(ra, dec)`` in degrees from the configuration; overrides the header.
+    source : str
+        File named in errors.
+
+    Examples
+    --------
+    >>> ra, dec = boresight_of(None, {"TELRA": "07:20:54.0", "TELDEC": "-23:47:09"}, ra_key="TELRA",
+    ...                        dec_key="TELDEC", ra_unit="hourangle")
+    >>> round(ra, 9), round(dec, 9)
+    (110.225, -23.785833333)
+    """
+    if fixed is not None:
+        return float(fixed[0]), float(fixed[1])
+    if metadata is not None and ra_key in metadata and dec_key in metadata:
+        ra = _angle_deg(metadata[ra_key], ra_unit, key=ra_key, source=source)
+        dec = _angle_deg(metadata[dec_key], "deg", key=dec_key, source=source)
         if np.isfinite(ra) and np.isfinite(dec):
             return ra, dec
     return tuple(float(v) for v in wcs.wcs.crval)
+
+
+def _angle_deg(value, unit, *, key, source):
+    """A header angle in degrees: numbers are degrees, strings are parsed by astropy in *unit*."""
+    if not isinstance(value, str):
+        return float(value)
+    from astropy.coordinates import Angle
+
+    try:
+        return float(Angle(value.strip(), unit=unit).degree)
+    except ValueError:
+        raise InputError(f"{source}: header card {key} = {value!r} is not an angle in {unit}") from None
 
 
 def _gnomonic(boresight):
@@ -147,6 +195,78 @@ def _tan_pixels(wcs, proj, j0_inv, points):
     """LSST's TAN_PIXELS coordinates T(p) = J0^-1 (xi, eta)(p) of pixel positions (P, 2)."""
     plane = proj.wcs_world2pix(wcs.all_pix2world(points, 0), 1)
     return plane @ j0_inv.T
+
+
+def _frame(wcs, boresight):
+    """The gnomonic projection about the boresight and its pixel Jacobian J0 there (and J0^-1)."""
+    proj = _gnomonic(boresight)
+    crval = np.asarray(wcs.wcs.crval, dtype=np.float64)
+    if np.allclose(crval, boresight, rtol=0, atol=1e-10):
+        p0 = wcs.wcs.crpix - 1.0  # exact for TAN(-SIP) about the boresight
+    else:
+        p0 = wcs.all_world2pix([boresight], 0, quiet=True)[0]
+    if not np.isfinite(p0).all():
+        raise InputError("the WCS cannot be inverted at the boresight; cannot define the distortion-free frame")
+    j0 = _jacobians(wcs, proj, p0[None])[0]
+    return proj, j0, np.linalg.inv(j0)
+
+
+def boresight_polar_angles(wcs, centers, *, boresight):
+    """Polar angle of each star about the boresight in the distortion-free (TAN_PIXELS) frame.
+
+    The boresight is the origin of that frame, so the angle is ``atan2(T_y(c), T_x(c))``: the
+    direction pointing from the boresight to the star, counter-clockwise from the detector's +x axis.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+    centers : numpy.ndarray
+        ``(N, 2)`` pixel centres (x, y).
+    boresight : tuple of float
+        ``(ra, dec)`` in degrees.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)`` angles in radians, in (-pi, pi].
+    """
+    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
+    if not len(centers):
+        return np.zeros(0)
+    proj, _, j0_inv = _frame(wcs, boresight)
+    t = _tan_pixels(wcs, proj, j0_inv, centers)
+    return np.arctan2(t[:, 1], t[:, 0])
+
+
+def rotate_maps(affine, quadratic, angles):
+    """Compose the rotation ``d -> R(angle) d`` into maps ``s = c + A d + Q q(d)``.
+
+    With ``R = [[cos, -sin], [sin, cos]]`` the new map is ``s = c + (A R) d + (Q M) q(d)``, where
+    ``q(R d) = M q(d)`` for ``q(d) = (dx^2, dx dy, dy^2)``. Output +x then points along *angle* in
+    the unrotated frame.
+
+    Parameters
+    ----------
+    affine : numpy.ndarray
+        ``(N, 2, 2)`` linear parts.
+    quadratic : numpy.ndarray
+        ``(N, 2, 3)`` quadratic parts.
+    angles : numpy.ndarray
+        ``(N,)`` rotation angles in radians.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Rotated ``(N, 2, 2)`` and ``(N, 2, 3)`` parts.
+    """
+    c, s = np.cos(angles), np.sin(angles)
+    rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (N, 2, 2)
+    m = np.stack([
+        np.stack([c * c, -2 * c * s, s * s], -1),
+        np.stack([c * s, c * c - s * s, -c * s], -1),
+        np.stack([s * s, 2 * c * s, c * c], -1),
+    ], -2)  # (N, 3, 3)
+    return affine @ rot, quadratic @ m
 
 
 def distortion_free_maps(wcs, centers, *, boresight, half_size=(137, 137), iterations=6):
@@ -177,16 +297,7 @@ def distortion_free_maps(wcs, centers, *, boresight, half_size=(137, 137), itera
     quadratic : numpy.ndarray
         ``(N, 2, 3)`` second-order part ``Q``.
     """
-    proj = _gnomonic(boresight)
-    crval = np.asarray(wcs.wcs.crval, dtype=np.float64)
-    p0 = wcs.wcs.crpix - 1.0  # the boresight's pixel for TAN(-SIP) about the boresight, not for TPV
-    if not (np.allclose(crval, boresight, rtol=0, atol=1e-10)
-            and np.allclose(wcs.all_pix2world([p0], 0)[0], boresight, rtol=0, atol=1e-10)):
-        p0 = wcs.all_world2pix([boresight], 0, quiet=True)[0]
-    if not np.isfinite(p0).all():
-        raise InputError("the WCS cannot be inverted at the boresight; cannot define the distortion-free frame")
-    j0 = _jacobians(wcs, proj, p0[None])[0]
-    j0_inv = np.linalg.inv(j0)
+    proj, j0, j0_inv = _frame(wcs, boresight)
     centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
     n = len(centers)
     jc = _jacobians(wcs, proj, centers)
@@ -261,8 +372,9 @@ def _lanczos_table(n):
 _TABLES = {}
 
 
-def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots, block=BLOCK):
-    """Step 4 (warping): resample every cut-out onto the common grid and rotate it.
+def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots,
+                orientation="quarter_turns", boresight=None, block=BLOCK):
+    """Step 4 (warping): resample every cut-out onto the common grid and orient it.
 
     Parameters
     ----------
@@ -280,7 +392,15 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
     model_stamp_buffer : float
         Output size = ``model_stamp_size(cut-out size, buffer)``.
     nb90_rots : int
-        Quarter turns applied after warping (:func:`nb90_rotations` of the detector's yaw).
+        Quarter turns applied after warping (:func:`nb90_rotations` of the detector's yaw); used
+        by ``orientation="quarter_turns"`` only.
+    orientation : {'quarter_turns', 'radial'}
+        ``quarter_turns`` (LSST): turn every stamp by *nb90_rots* after warping. ``radial`` (LSST
+        2026): rotate each stamp inside the warp so that the boresight lies towards -x (the
+        outward radial direction is +x); STARS gains ``orient_angle`` (deg), the star's polar
+        angle about the boresight by which its stamp was turned.
+    boresight : tuple of float, optional
+        ``(ra, dec)`` in degrees; default :func:`boresight_of` the header's BORE-RA/BORE-DEC.
     block : int
         Stamps read and warped at a time.
 
@@ -288,22 +408,34 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
     -------
     brightstamps.stampsfile.StampStream
         Warped, rotated stamps, made as the stream is consumed. STARS gains the map from output
-        offsets ``d`` (before rotation) to exposure pixels, ``s = (x, y) + A d + Q (dx^2, dx dy, dy^2)``: ``warp_a11 .. warp_a22``
+        offsets ``d`` (before any quarter turns; radial rotations are part of it) to exposure pixels, ``s = (x, y) + A d + Q (dx^2, dx dy, dy^2)``: ``warp_a11 .. warp_a22``
         (A) and ``warp_qx_xx .. warp_qy_yy`` (Q), and ``rel_area`` = ``|det A|``.
     """
     if kernel not in KERNELS:
         raise InputError(f"warping_kernel: unknown kernel {kernel!r}; use one of {sorted(KERNELS)}")
+    if orientation not in ORIENTATIONS:
+        raise InputError(f"orientation: unknown mode {orientation!r}; use one of {list(ORIENTATIONS)}")
+    radial = orientation == "radial"
+    if radial:
+        nb90_rots = 0  # the rotation is in the map
     ch, cw = cutouts.stamp_shape
     out_w, out_h = model_stamp_size((cw, ch), model_stamp_buffer)
     n = len(cutouts)
     stars = cutouts.stars.copy()
     centers = np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)]) if n else np.zeros((0, 2))
-    boresight = boresight_of(wcs, metadata)
+    boresight = boresight_of(wcs, metadata) if boresight is None else (float(boresight[0]), float(boresight[1]))
     if do_apply_transform and n:
-        maps, quads = distortion_free_maps(wcs, centers, boresight=boresight, half_size=(out_w // 2, out_h // 2))
+        half = (out_w // 2, out_h // 2)
+        if radial:  # rotated offsets reach the circumscribed circle: fit the map over all of it
+            half = (int(np.ceil(np.hypot(*half))),) * 2
+        maps, quads = distortion_free_maps(wcs, centers, boresight=boresight, half_size=half)
     else:
         maps = np.broadcast_to(np.eye(2), (n, 2, 2)).copy()
         quads = np.zeros((n, 2, 3))
+    if radial:
+        angles = boresight_polar_angles(wcs, centers, boresight=boresight)
+        maps, quads = rotate_maps(maps, quads, angles)
+        stars["orient_angle"] = np.degrees(angles)
     planes = ensure_planes(cutouts.mask_planes, ["NO_DATA"])
     no_data = 1 << planes["NO_DATA"]
     rot_shape = (out_h, out_w) if nb90_rots % 2 == 0 else (out_w, out_h)
@@ -318,6 +450,7 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
     header.update({
         "STAGE": "warped",
         "KERNEL": kernel,
+        **({"ORIENT": ("radial", "stamps turned so the boresight lies towards -x")} if radial else {}),
         "NB90ROT": (nb90_rots, "quarter turns applied after warping (np.rot90 k=-n)"),
         "TRANSFRM": (bool(do_apply_transform), "optical distortion removed"),
         "BORERA": (boresight[0], "boresight RA used for the distortion-free frame [deg]"),
@@ -325,7 +458,8 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         "CENTERX": (rot_shape[1] // 2, "0-based x of the star's pixel"),
         "CENTERY": (rot_shape[0] // 2, "0-based y of the star's pixel"),
     })
-    log.info("warping %d stamps to %dx%d with %s, %d quarter turns", n, out_w, out_h, kernel, nb90_rots)
+    log.info("warping %d stamps to %dx%d with %s, %s", n, out_w, out_h, kernel,
+             "radial orientation" if radial else f"{nb90_rots} quarter turns")
 
     def blocks():
         start = 0

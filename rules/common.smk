@@ -13,12 +13,13 @@ import pandas as pd
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# The workflow's own package, beside rules/ (as the scripts find it): its formats module, which
-# needs nothing but the standard library, says which files each exposure reads.
+# The workflow's own package, beside rules/ (as the scripts find it): its formats module (standard
+# library only) says which files each exposure reads; its camera module gives the yaw tables.
 _PACKAGE_ROOT = str(Path(workflow.current_basedir).parent)
 if _PACKAGE_ROOT not in sys.path:
     sys.path.insert(0, _PACKAGE_ROOT)
 from brightstamps import formats as bs_formats  # noqa: E402
+from brightstamps.camera import detector_yaws  # noqa: E402
 from brightstamps.errors import InputError  # noqa: E402
 
 
@@ -66,6 +67,12 @@ if isinstance(config["catalog"]["columns"], dict) and not (
     config["catalog"]["columns"]["mag"] or config["catalog"]["columns"]["flux"]
 ):
     _config_error("catalog.columns: map either mag or flux to a column")
+if ("ra" in config["boresight"]) != ("dec" in config["boresight"]):
+    _config_error("boresight: give both ra and dec, or neither")
+try:
+    DETECTOR_YAWS = detector_yaws(config["camera"], config["detector_yaw_deg"])
+except InputError as err:
+    _config_error(str(err))
 
 
 def _catalog_inputs(path):
@@ -127,6 +134,13 @@ def _read_exposures(path):
 
 
 exposures = _read_exposures(config["exposures"])
+if config["camera"] and config["orientation"] == "quarter_turns":
+    _unlisted = sorted({int(d) for d in exposures["detector"]} - set(DETECTOR_YAWS))
+    if _unlisted:
+        _config_error(
+            f"camera {config['camera']}: no yaw for detector(s) {', '.join(map(str, _unlisted))} of "
+            f"{config['exposures']}; add them to config/cameras/{config['camera']}.yaml or detector_yaw_deg"
+        )
 EXPOSURES = list(exposures.index)
 # one dict per row: input functions run for every job, and pandas .loc costs ~0.1 ms a call
 EXPOSURE_ROWS = exposures.to_dict("index")
@@ -215,7 +229,7 @@ def exposure_params(wildcards):
 
 
 def detector_yaw(wildcards):
-    return float(config["detector_yaw_deg"].get(str(int(row(wildcards)["detector"])), 0.0))
+    return DETECTOR_YAWS.get(int(row(wildcards)["detector"]), 0.0)
 
 
 def image_mb(wildcards, input):
@@ -232,10 +246,14 @@ STEP_FIELDS = [
     "catalog", "proper_motion", "mag_limit", "stamp_size", "model_stamp_buffer", "do_remove_detected",
     "do_apply_transform", "warping_kernel", "annular_flux_radii", "annular_flux_statistic",
     "num_sigma_clip", "num_iter", "bad_mask_planes", "min_valid_annulus_fraction", "do_apply_sky_corr",
-    "discard_nan_flux_stars", "normalize_variance", "sky_fit", "detector_yaw_deg", "fits_format",
+    "discard_nan_flux_stars", "normalize_variance", "sky_fit", "orientation", "boresight", "fits_format",
 ]
+# the effective yaw table (camera table plus overrides), not the camera's name
 CONFIG_HASH = hashlib.sha256(
-    json.dumps({k: config[k] for k in STEP_FIELDS}, sort_keys=True).encode()
+    json.dumps(
+        {**{k: config[k] for k in STEP_FIELDS}, "detector_yaw_deg": {str(k): v for k, v in DETECTOR_YAWS.items()}},
+        sort_keys=True,
+    ).encode()
 ).hexdigest()[:16]
 
 

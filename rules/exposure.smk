@@ -84,6 +84,8 @@ rule warping:
         do_apply_transform=config["do_apply_transform"],
         model_stamp_buffer=config["model_stamp_buffer"],
         yaw_deg=detector_yaw,
+        orientation=config["orientation"],
+        boresight=config["boresight"],
     log:
         "logs/warping/{exposure}.log",
     benchmark:

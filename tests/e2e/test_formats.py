@@ -64,7 +64,7 @@ def formats_run(tmp_path_factory):
         "exposures": "exposures.tsv", "stamp_size": [41, 41], "annular_flux_radii": [12, 16],
         "catalog": {"path": "gaia.fits", "columns": config["catalog"]["columns"]},
         "fits_format": {"gain_keyword": "ARAWGAIN"}, "sky_fit": {"enabled": False, "mesh_size": 64},
-        "detector_yaw_deg": {}, "report_exposure_mosaics": 0,
+        "camera": "", "detector_yaw_deg": {}, "report_exposure_mosaics": 0,  # cameras mixed: no yaw table
     })
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     targets = [f"results/{n}/bright_star_stamps.fits" for n in [*names, "plain", "hsc"]]
