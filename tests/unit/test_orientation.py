@@ -179,3 +179,29 @@ def test_decam_boresight_from_sexagesimal_telra_teldec_is_the_pointing_of_the_re
         primary, image = fits.getheader(path, 0), fits.getheader(path, 1)
         ra, dec = boresight_of(None, primary, ra_key="TELRA", dec_key="TELDEC", ra_unit="hourangle", source=str(path))
         assert abs(ra - image["CRVAL1"]) < 0.005 and abs(dec - image["CRVAL2"]) < 0.005, path
+
+
+def test_camera_tables_hold_every_detector_of_lsst_camera_descriptions():
+    """decam.yaml / hsc.yaml: all detectors of obs_decam's and obs_subaru's camera.py, yaws as written."""
+    import yaml
+
+    from brightstamps.camera import CAMERA_DIR
+
+    for name, n in (("decam", 62), ("hsc", 112)):
+        text = (CAMERA_DIR / f"{name}.yaml").read_text()
+        keys = [line.split(":")[0].strip() for line in text.splitlines() if line.startswith("  ")]
+        assert len(keys) == n and len(set(keys)) == n, name  # no id written twice (YAML would keep the last)
+        assert yaml.safe_load(text)["camera"] == name
+    decam, hsc = load_camera("decam"), load_camera("hsc")
+    assert sorted(decam) == list(range(1, 63))
+    assert sorted(hsc) == list(range(112))
+    # obs_decam decam/camGeom/camera.py (20a34d1d): detectorList[i].name, .id, .yawDeg
+    assert {1: decam[1], 2: decam[2], 20: decam[20], 28: decam[28], 36: decam[36], 62: decam[62]} == {
+        1: -0.01, 2: -0.105, 20: -0.001, 28: 0.019, 36: 0.05, 62: -0.026}  # S29 S30 S9 S4 N5 N31
+    assert all(nb90_rotations(y) == 0 for y in decam.values())
+    # obs_subaru hsc/camera/camera.py (111d2ea9)
+    assert {k: hsc[k] for k in (0, 21, 56, 100, 102, 104, 108)} == {
+        0: 180.0042795, 21: 180.0619751, 56: 0.0011322, 100: 269.9887411, 102: 90.0296679,
+        104: 180.0, 108: 0.0}  # 1_53 1_34 0_09 0_31 0_35 1_48(focus) 0_57(focus)
+    turns = [nb90_rotations(hsc[k]) for k in range(112)]
+    assert (turns.count(0), turns.count(1), turns.count(2), turns.count(3)) == (54, 2, 54, 2)
