@@ -182,7 +182,9 @@ def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
     A sky-model file given for the exposure is used when ``do_apply_sky_corr`` is true.
     Otherwise a sky is fitted if ``fit['enabled']``, or always if the exposure's format leaves the
     sky in the image (``exposure.sky_subtracted`` false: DECam CP, generic FITS unless the config
-    says it is subtracted); otherwise the sky is left as it is.
+    says it is subtracted); otherwise the sky is left as it is. With ``fit['header_keyword']`` the
+    "fitted" sky is instead the constant that header card gives (e.g. the DECam CP's whole-CCD
+    ``AVSKY``), for cut-outs too small to measure their own sky.
 
     Parameters
     ----------
@@ -207,9 +209,26 @@ def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
             fmt = exposure.cards.get("EXPFMT", ("",))[0] if getattr(exposure, "cards", None) else ""
             log.info("%s: the sky is not subtracted in this %s image and no sky model is applied: fitting one "
                      "(sky_fit settings; sky_fit.enabled is false)", exposure.path, fmt or "exposure's")
-        options = {k: v for k, v in fit.items() if k != "enabled"}
+        keyword = fit.get("header_keyword", "")
+        if keyword:
+            return _header_sky(exposure, keyword)
+        options = {k: v for k, v in fit.items() if k not in ("enabled", "header_keyword")}
         return fit_sky(exposure, **options)
     return SkyModel("NONE", exposure.shape, source="none")
+
+
+def _header_sky(exposure, keyword):
+    """A constant sky from the exposure's header card *keyword* (sky_fit.header_keyword)."""
+    value = exposure.metadata.get(keyword)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = np.nan
+    if not np.isfinite(value):
+        msg = f"{exposure.path}: sky_fit.header_keyword {keyword}: the header has no finite {keyword} card"
+        raise InputError(msg)
+    log.info("%s: sky = %s = %.3f (constant)", exposure.path, keyword, value)
+    return SkyModel("BINNED", exposure.shape, binned=np.array([[value]]), source=f"header card {keyword}")
 
 
 def read_sky_model(path, *, shape):

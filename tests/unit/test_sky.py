@@ -85,3 +85,15 @@ def test_no_model_and_no_fit_leaves_the_sky():
                            fit={**FIT, "enabled": False})
     assert model.mode == "NONE"
     assert_array_equal(model.evaluate(0, 5, 0, 5), 0.0)
+
+
+def test_a_header_card_gives_a_constant_sky_that_survives_the_round_trip(tmp_path):
+    exp = _exposure(np.full((40, 30), 300.0))
+    exp.metadata["AVSKY"] = 212.5
+    model = make_sky_model(exp, sky_model_path=None, do_apply_sky_corr=True, fit={**FIT, "header_keyword": "AVSKY"})
+    assert_allclose(model.evaluate(3, 40, 0, 30), 212.5, rtol=1e-12)
+    write_sky_model(tmp_path / "sky.fits", model)
+    assert_allclose(read_sky_model(tmp_path / "sky.fits", shape=(40, 30)).evaluate(0, 40, 25, 30), 212.5, rtol=1e-12)
+    exp.metadata["AVSKY"] = "n/a"
+    with pytest.raises(InputError, match="test.fits: sky_fit.header_keyword AVSKY: the header has no finite AVSKY"):
+        make_sky_model(exp, sky_model_path=None, do_apply_sky_corr=True, fit={**FIT, "header_keyword": "AVSKY"})
