@@ -15,6 +15,19 @@ if _ROOT not in sys.path:
 from brightstamps.errors import InputError  # noqa: E402
 
 
+def _peak_mb():
+    """Peak resident memory of this job. VmHWM is this program's own; ru_maxrss would include the
+    peak of the process that started it, when that one started it directly."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # not Linux
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def run(main, smk):
     """Run ``main(smk)`` with stderr, logging and warnings sent to the rule's log.
 
@@ -29,8 +42,7 @@ def run(main, smk):
     logging.captureWarnings(True)
     try:
         main(smk)
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-        logging.getLogger("brightstamps").info("peak memory %.0f MB", peak_mb)
+        logging.getLogger("brightstamps").info("peak memory %.0f MB", _peak_mb())
     except InputError as err:
         line = f"brightstamps: error in rule {smk.rule}: {err}"
         print(line, file=log_file)
