@@ -602,27 +602,25 @@ def main():
 if __name__ == "__main__" and len(sys.argv) == 1:
     main()
 
-if __name__ == "__main__" and sys.argv[1:2] == ["hats"]:
-    res = hats_lookup(int(sys.argv[2]) if len(sys.argv) > 2 else 10_000_000)
+def _print_and_record(key, res):
+    """Print one measurement run on its own and put it into bench/results.json, if there is one."""
     print(json.dumps(res, indent=2))
     path = OUT / "results.json"
     if path.exists():
         data = json.loads(path.read_text())
-        data["hats"] = res
+        data[key] = res
         path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["hats"]:
+    _print_and_record("hats", hats_lookup(int(sys.argv[2]) if len(sys.argv) > 2 else 10_000_000))
 
 if __name__ == "__main__" and sys.argv[1:] == ["warp"]:
     print(json.dumps(bench_warp(), indent=2))
 
 if __name__ == "__main__" and sys.argv[1:2] == ["grouping"]:
     # kept apart from the default run: it starts a SLURM (root) and takes about 10 minutes
-    res = grouping(int(sys.argv[2]) if len(sys.argv) > 2 else 40)
-    print(json.dumps(res, indent=2))
-    path = OUT / "results.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        data["grouping"] = res
-        path.write_text(json.dumps(data, indent=2) + "\n")
+    _print_and_record("grouping", grouping(int(sys.argv[2]) if len(sys.argv) > 2 else 40))
 
 
 def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
