@@ -18,8 +18,9 @@ detector's number of quarter turns (``np.rot90(k=-n)``). With ``orientation="rad
 successor) a rotation is composed into each star's map instead, ``d -> R(phi) d``, so there is still
 one resampling: ``phi`` is the star's polar angle about the boresight in the distortion-free frame,
 and after the warp the direction pointing away from the boresight is +x (the boresight lies towards
--x, to the left of the centre) for every star. The resampling runs in a compiled kernel (``_warp_kernel``, numba) with tabulated Lanczos weights;
-the tests hold it to an exact-weight numpy implementation (``tests/warp_reference.py``).
+-x, to the left of the centre) for every star. The resampling runs in a compiled kernel
+(``_warp_kernel``, numba) with tabulated Lanczos weights; the tests hold it to an exact-weight
+numpy implementation (``tests/warp_reference.py``).
 """
 
 import logging
@@ -201,9 +202,9 @@ def _frame(wcs, boresight):
     """The gnomonic projection about the boresight and its pixel Jacobian J0 there (and J0^-1)."""
     proj = _gnomonic(boresight)
     crval = np.asarray(wcs.wcs.crval, dtype=np.float64)
-    if np.allclose(crval, boresight, rtol=0, atol=1e-10):
-        p0 = wcs.wcs.crpix - 1.0  # exact for TAN(-SIP) about the boresight
-    else:
+    p0 = wcs.wcs.crpix - 1.0  # the boresight's pixel for TAN(-SIP) about the boresight, not for TPV
+    if not (np.allclose(crval, boresight, rtol=0, atol=1e-10)
+            and np.allclose(wcs.all_pix2world([p0], 0)[0], boresight, rtol=0, atol=1e-10)):
         p0 = wcs.all_world2pix([boresight], 0, quiet=True)[0]
     if not np.isfinite(p0).all():
         raise InputError("the WCS cannot be inverted at the boresight; cannot define the distortion-free frame")

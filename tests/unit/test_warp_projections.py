@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+from numpy.testing import assert_allclose
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
@@ -106,3 +107,17 @@ def test_distortion_free_map_matches_the_wcs_at_the_stamp_corners(case):
             assert np.hypot(*(tan_pixels(exact) - tan_pixels(c) - d)) < 1e-5
             ours = c + a @ d + q @ np.array([d[0] ** 2, d[0] * d[1], d[1] ** 2])
             assert np.hypot(*(ours - exact)) < 5e-3, (case, c, d, ours - exact)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_map_of_a_star_on_the_boresight_is_the_identity(case):
+    """The frame is scaled by the WCS Jacobian at the boresight's own pixel: a star there has A = I.
+    For TPV that pixel is not CRPIX (the PV terms move it by 16 px on this header)."""
+    make, _, bore = CASES[case]
+    if case == "TPV" and not DECAM_OOI:
+        pytest.skip("real DECam data not found")
+    wcs = make()
+    bore = tuple(wcs.wcs.crval) if bore is None else bore
+    p0 = wcs.all_world2pix([bore], 0, tolerance=1e-12, maxiter=200)[0]
+    maps, _ = distortion_free_maps(wcs, p0[None], boresight=bore)
+    assert_allclose(maps[0], np.eye(2), rtol=0, atol=1e-7)
