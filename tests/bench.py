@@ -13,7 +13,8 @@
 2. one 4k x 4k simulated exposure with 300 bright stars through the five steps (one core):
    seconds and peak memory per step, and the start-up (imports, compiled-kernel cache) per job;
 3. scaling with stars (30 / 300 / 3000 on 4k) and pixels (1k / 2k / 4k, 300 stars): marginal
-   cost per star and per megapixel, which must not grow;
+   cost per star and per megapixel, which must not grow; and the per-star work alone (the three
+   stamp steps in one process, without the start-up and exposure reading of every job);
 4. workflow overhead: 200 small exposures with --cores 2, wall time against the sum of the
    jobs' own times (Snakemake's benchmark files), and the dry run of 10,000 exposures;
 5. Gnuastro's astscript-psf-stamp on the same image, stars, stamp size and ring: seconds per
@@ -237,6 +238,55 @@ def scaling(repeats=3):
             (b["total_s"] - a["total_s"]) / ((b["size"] ** 2 - a["size"] ** 2) / 1e6)
             for a, b in zip(by_size, by_size[1:])
         ],
+    }
+
+
+def per_star_in_process(repeats=3):
+    """The per-star work alone: the three stamp steps of the scaling runs (30 / 300 / 3000 stars on
+    4k), each run in this process with its output written, without the job start-up and the
+    reading of the exposure, which are the same for every star count and whose run-to-run spread
+    (about 0.5 s a job) hides the cost of 270 stars in the Snakemake figures."""
+    from brightstamps import catalog, exposure, extract, normalize, sky, stampsfile, warp
+    from brightstamps.masks import LSST_BAD_MASK_PLANES
+
+    work = OUT / "per_star"
+    work.mkdir(exist_ok=True)
+    files = {k: work / f"{k}.fits" for k in ("cutouts", "warped", "normalized")}
+    warp.warp_cutout(np.ones((20, 20), np.float32), np.zeros((20, 20), np.int32), np.ones((20, 20), np.float32),
+                     center=(10.0, 10.0), affine=np.eye(2), out_shape=(11, 11), kernel="lanczos5", no_data_bit=1)
+    by_stars = {}
+    for n in (30, 300, 3000):
+        run = OUT / f"scale_4096_{n}"
+        exp = exposure.read_exposure(str(run / "x.fits"))
+        model = sky.read_sky_model(str(run / "results" / "x" / "sky_model.fits"), shape=exp.shape)
+        stars = catalog.read_stars(str(run / "results" / "x" / "stars.ecsv"))
+        steps = {
+            "stamp_extraction": lambda: stampsfile.write_stamps(files["cutouts"], extract.extract_stamps(
+                exp, stars, model, stamp_size=(250, 250), do_remove_detected=True)),
+            "warping": lambda: stampsfile.write_stamps(files["warped"], warp.warp_stamps(
+                stampsfile.read_stamps(files["cutouts"], memmap=True), exp.wcs, exp.metadata, kernel="lanczos5",
+                do_apply_transform=True, model_stamp_buffer=1.1, nb90_rots=0)),
+            "normalization": lambda: stampsfile.write_stamps(files["normalized"], normalize.normalize_stamps(
+                stampsfile.read_stamps(files["warped"], memmap=True), annular_flux_radii=(70, 80),
+                annular_flux_statistic="MEANCLIP", num_sigma_clip=4.0, num_iter=3,
+                bad_mask_planes=list(LSST_BAD_MASK_PLANES), min_valid_annulus_fraction=0.0,
+                discard_nan_flux_stars=False, normalize_variance=True)),
+        }
+        times = {k: [] for k in steps}
+        for _ in range(repeats):
+            for name, step in steps.items():  # in order: each reads the file the one before wrote
+                t0 = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - t0)
+        by_stars[n] = {k: statistics.median(v) for k, v in times.items()}
+    shutil.rmtree(work)
+    pairs = [(30, 300), (300, 3000)]
+    return {
+        "seconds": {str(n): v for n, v in by_stars.items()},
+        "ms_per_star": {str(n): {k: 1e3 * t / n for k, t in v.items()} for n, v in by_stars.items()},
+        "marginal_ms_per_star": {
+            f"{a}->{b}": 1e3 * sum(by_stars[b][k] - by_stars[a][k] for k in by_stars[a]) / (b - a) for a, b in pairs
+        },
     }
 
 
@@ -522,6 +572,10 @@ def _print_table(r):
         + ", ".join(f"{v:.2f}" for v in sc["marginal_s_per_mpix"])
         + " (1k->2k, 2k->4k)"
     )
+    p = r["per_star"]
+    print("   the stamp steps in one process (no start-up, exposure read once), ms per star: "
+          + ", ".join(f"{n} stars {sum(v.values()):.1f}" for n, v in p["ms_per_star"].items())
+          + "; marginal " + ", ".join(f"{k} {v:.1f}" for k, v in p["marginal_ms_per_star"].items()))
     o = r["overhead"]
     print(
         f"\n4. {o['exposures']} exposures ({o['jobs']} jobs), --cores {o['cores']}: wall {o['wall_s']:.0f} s, "
@@ -585,6 +639,7 @@ def main():
         ("exposure_4k_300", lambda: five_steps(OUT / "scale_4096_300", size=4096, n_stars=300, repeats=3)),
         ("startup", startup),
         ("scaling", scaling),
+        ("per_star", per_star_in_process),
         ("overhead", workflow_overhead),
         ("dag", dag_dry_run),
         ("hats", hats_lookup),
