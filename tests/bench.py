@@ -79,35 +79,12 @@ def bench_warp(repeats=21):
     affine = np.array([[1.002, 0.003], [-0.002, 0.998]])
     quad = np.array([[1e-6, -2e-6, 5e-7], [3e-7, 1e-6, -1e-6]])
     center = (125.3, 124.7)
+    same = {"center": center, "affine": affine, "quadratic": quad, "out_shape": (275, 275), "no_data_bit": 256}
     ms = {}
     for kernel in ("bilinear", "lanczos3", "lanczos5"):
-        ms[kernel] = 1e3 * _median_time(
-            lambda k=kernel: warp_cutout(
-                img,
-                msk,
-                var,
-                center=center,
-                affine=affine,
-                quadratic=quad,
-                out_shape=(275, 275),
-                kernel=k,
-                no_data_bit=256,
-            ),
-            repeats,
-        )
+        ms[kernel] = 1e3 * _median_time(lambda k=kernel: warp_cutout(img, msk, var, kernel=k, **same), repeats)
     ms["numpy_exact_lanczos5"] = 1e3 * _median_time(
-        lambda: warp_cutout_exact(
-            img,
-            msk,
-            var,
-            center=center,
-            affine=affine,
-            quadratic=quad,
-            out_shape=(275, 275),
-            kernel="lanczos5",
-            no_data_bit=256,
-        ),
-        max(3, repeats // 4),
+        lambda: warp_cutout_exact(img, msk, var, kernel="lanczos5", **same), max(3, repeats // 4)
     )
     ms["numpy_naive_lanczos5"] = 1e3 * _median_time(
         lambda: warp_cutout_naive(img, var, center=center, affine=affine, out_shape=(275, 275)),
