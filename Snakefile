@@ -22,3 +22,16 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+# A job's notices (a fallback, an empty result) would stay in its log: repeat them at the end.
+onstart:
+    mark_run_start()
+
+
+onsuccess:
+    print_notices()
+
+
+onerror:
+    print_notices()

@@ -12,6 +12,8 @@ lowest colour; masked pixels are overlaid in colour (see :data:`MASKED_COLOUR` a
 """
 
 import dataclasses
+import re
+import textwrap
 
 import matplotlib
 import numpy as np
@@ -58,11 +60,17 @@ def _figure(rows=1, columns=1, **kwargs):
     return fig, fig.subplots(rows, columns, squeeze=False)
 
 
-def _save(fig, path):
-    """Save *fig* as PNG to *path* atomically (no version or date in the file) and release it."""
+def _save(fig, path, description=None):
+    """Save *fig* as PNG to *path* atomically (no version or date in the file) and release it.
+
+    *description*, when given, is also written as the PNG's ``Description`` text (the figure's
+    message for readers that cannot see it)."""
+    save = _SAVE
+    if description is not None:
+        save = {**_SAVE, "metadata": {**_SAVE["metadata"], "Description": description}}
     try:
         with atomic_output(path) as tmp:
-            fig.savefig(tmp, format="png", **_SAVE)
+            fig.savefig(tmp, format="png", **save)
     finally:
         fig.clear()
 
@@ -292,14 +300,33 @@ def plot_extended_psf(models, path, *, band):
     path : str
         PNG to write.
     band : str
+
+    Notes
+    -----
+    A region that stacked no star (``nstars`` 0) is drawn as words, not as an all-grey image: "no
+    star was stacked" and why (``empty_reason``); the same words go into the PNG's Description.
     """
     if not models:
         _empty_figure(path, f"Extended PSF, band {band}", "no region model")
         return
     names = list(models)
     fig, axes = _figure(1, len(names), figsize=(5.8 * len(names), 5.2))
+    empty = []
     for ax, name in zip(axes.flat, names, strict=True):
         m = models[name]
+        dets = ", ".join(str(d) for d in m.get("detectors", []))
+        if m.get("nstars") == 0:
+            message = f"No star was stacked for band {band}, region {name}"
+            # one line per cause: "...: of the 9 stars of ...:", "2 <cut>;", "7 <cut>."
+            parts = [message + (":" if m.get("empty_reason") else "")]
+            parts += re.split(r"(?<=[:;]) ", f"{m['empty_reason']}.") if m.get("empty_reason") else []
+            empty.append(" ".join(parts))
+            ax.set_axis_off()
+            ax.set_title(f"region {name}: 0 stars\ndetectors {dets}", fontsize=10)
+            text = "\n".join(textwrap.fill(t, 44, subsequent_indent="  ") for t in parts)
+            ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11, color=FAILED_COLOUR,
+                    transform=ax.transAxes)
+            continue
         image = np.asarray(m["image"], dtype=np.float64)
         center = ((image.shape[1] - 1) // 2, (image.shape[0] - 1) // 2)
         norm = _model_norm(image)
@@ -307,14 +334,13 @@ def plot_extended_psf(models, path, *, band):
         shown = np.where(np.isfinite(image), np.maximum(image, norm.vmin), np.nan)
         im = ax.imshow(shown, origin="lower", cmap=cmap, norm=norm, extent=_extent(image.shape, center),
                        interpolation="nearest")
-        dets = ", ".join(str(d) for d in m.get("detectors", []))
         ax.set_title(f"region {name}: {m.get('nstars', '?')} stars\ndetectors {dets}", fontsize=10)
         ax.set_xlabel("x offset (pixels)")
         ax.set_ylabel("y offset (pixels)")
         cbar = fig.colorbar(im, ax=ax, shrink=0.85)
         cbar.set_label("normalized flux (log scale)")
-    fig.suptitle(f"Extended PSF, band {band} (grey: no data)")
-    _save(fig, path)
+    fig.suptitle(f"Extended PSF, band {band}" + (" (grey: no data)" if len(empty) < len(names) else ""))
+    _save(fig, path, description=" ".join(empty) or None)
 
 
 def _each_stamps(stamps_list, *, cubes=True):

@@ -24,6 +24,7 @@ from astropy.table import Table, vstack
 from .errors import InputError
 from .files import atomic_output, open_fits
 from .masks import ensure_planes, mask_plane_cards, plane_bits, read_mask_planes
+from .notices import notice
 from .stats import clipped_statistic
 
 __all__ = [
@@ -138,12 +139,60 @@ def select_stars(stars, *, min_valid_annulus_fraction, mag_limit, include_failed
     -------
     numpy.ndarray of bool
     """
-    keep = ~(np.asarray(stars["valid_annulus_fraction"], float) < min_valid_annulus_fraction)
+    return ~np.any(list(_selection_cuts(stars, min_valid_annulus_fraction=min_valid_annulus_fraction,
+                                        mag_limit=mag_limit, include_failed=include_failed).values()), axis=0)
+
+
+def _selection_cuts(stars, *, min_valid_annulus_fraction, mag_limit, include_failed):
+    """The stars each cut of :func:`select_stars` leaves out, by why (in words), in the order applied."""
+    cuts = {f"valid_annulus_fraction < stack.min_valid_annulus_fraction ({min_valid_annulus_fraction:g})":
+            np.asarray(stars["valid_annulus_fraction"], float) < min_valid_annulus_fraction}
     if mag_limit is not None:
-        keep &= np.asarray(stars["g_mag"], float) < mag_limit
+        brighter = np.asarray(stars["g_mag"], float) < mag_limit
+        cuts[f"not brighter than stack.mag_limit ({mag_limit:g})"] = ~brighter
     if not include_failed:
-        keep &= np.isfinite(np.asarray(stars["annular_flux"], float))
-    return keep
+        cuts["normalization failed (stack.include_failed_stars is false)"] = ~np.isfinite(
+            np.asarray(stars["annular_flux"], float))
+    return cuts
+
+
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _why_empty(members, *, detectors, selection, psf_fit=None, first_model=None):
+    """Why a region's stack holds no star, in words: no input, no star, or what left the stars out.
+
+    Each star the selection leaves out is counted once, under the first cut it fails. In psf_fit
+    mode (*psf_fit* given) the selected stars were left out by the fits: *first_model* of them made
+    the first model.
+    """
+    if not members:
+        return f"no stamps file of the band is from the region's detectors ({', '.join(map(str, detectors))})"
+    n_stars = sum(len(src.stars) for src in members)
+    files = _plural(len(members), "stamps file")
+    if n_stars == 0:
+        hold = f"its {files} {'holds' if len(members) == 1 else 'hold'} no star"
+        discarded = sum(int(src.header.get("NDISCARD", 0)) for src in members)
+        if discarded:
+            return f"{hold}: discard_nan_flux_stars dropped the {discarded} whose normalization failed"
+        return f"{hold}: no catalog star was matched to {'it' if len(members) == 1 else 'them'}"
+    counts = {}
+    for src in members:
+        left = np.zeros(len(src.stars), bool)
+        for why, cut in _selection_cuts(src.stars, **selection).items():
+            counts[why] = counts.get(why, 0) + int(np.count_nonzero(cut & ~left))
+            left |= cut
+    selected = n_stars - sum(counts.values())
+    if selected and psf_fit is not None:
+        if not first_model:
+            counts[f"annulus S/N below psf_fit.min_annulus_snr ({psf_fit['min_annulus_snr']:g}), so no first "
+                   "model"] = selected
+        else:
+            counts["fit rejected (masked flux fraction above psf_fit.max_masked_flux_fraction, too few "
+                   "pixels, or amplitude not positive)"] = selected
+    parts = [f"{n} {why}" for why, n in counts.items() if n]
+    return f"of the {_plural(n_stars, 'star')} of its {files}: " + "; ".join(parts)
 
 
 def assign_regions(sources, regions):
@@ -373,7 +422,8 @@ def fit_psf_amplitudes(sources, model, *, model_variance, min_model_snr, backgro
 
 
 def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, num_iter, bad_mask_planes,
-                 min_valid_annulus_fraction, mag_limit, include_failed, psf_fit, memory_mb):
+                 min_valid_annulus_fraction, mag_limit, include_failed, psf_fit, memory_mb, band=None,
+                 require_stars=False):
     """Step 6: the extended PSF of one band, one model per focal-plane region.
 
     Parameters
@@ -394,11 +444,17 @@ def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, nu
         pixels used in the fits) and ``subtract_background``, for psf_fit mode.
     memory_mb : float
         Working memory of the per-pixel statistic.
+    band : str, optional
+        The band, named in the notice of a region that stacks no star.
+    require_stars : bool
+        A region that stacks no star is an error (:class:`~brightstamps.errors.InputError`)
+        instead of an all-NaN model and an ``empty_extended_psf`` notice.
 
     Returns
     -------
     models : dict
-        Region name -> the :func:`stack_sources` maps plus ``detectors`` and ``nstars``.
+        Region name -> the :func:`stack_sources` maps plus ``detectors``, ``nstars`` and
+        ``empty_reason`` (why no star was stacked, in words; empty when some were).
     stars : astropy.table.Table
         One row per star of the inputs: ``exposure``, ``detector``, ``gaia_id``, ``g_mag``,
         ``annular_flux``, ``region``, ``used`` and, in psf_fit mode, the fit results.
@@ -418,7 +474,7 @@ def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, nu
                                         include_failed=include_failed or normalization == "psf_fit"))
             for src in members
         ]
-        fitted = None
+        fitted, first_model = None, None
         if normalization == "annulus":
             for src, rows in zip(members, candidates, strict=True):
                 src.rows, src.factors = rows, np.ones(len(rows))
@@ -432,6 +488,7 @@ def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, nu
                 src.rows = rows[snr >= psf_fit["min_annulus_snr"]]
                 src.factors = np.ones(len(src.rows))
             result = stack_sources(members, **options)
+            first_model = sum(len(src.rows) for src in members)
             for _ in range(int(psf_fit["iterations"])):
                 for src, rows in zip(members, candidates, strict=True):
                     src.rows = rows
@@ -458,6 +515,21 @@ def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, nu
         else:
             result["detectors"] = sorted({int(src.header["DETECTOR"]) for src in members})
         result["nstars"] = int(sum(len(src.rows) for src in members))
+        result["empty_reason"] = ""
+        if result["nstars"] == 0:
+            # an all-NaN model passes every later step: say so where the user looks (the end of the
+            # run, the report), not only in the file
+            result["empty_reason"] = _why_empty(
+                members, detectors=result["detectors"], first_model=first_model,
+                psf_fit=psf_fit if normalization == "psf_fit" else None,
+                selection={"min_valid_annulus_fraction": min_valid_annulus_fraction, "mag_limit": mag_limit,
+                           "include_failed": include_failed or normalization == "psf_fit"})
+            where = f"band {band}, region {region}" if band is not None else f"region {region}"
+            if require_stars:
+                raise InputError(f"{where}: no star was stacked ({result['empty_reason']}); "
+                                 "stack.require_stars is true")
+            notice(log, "empty_extended_psf", "%s: no star was stacked (%s); its extended PSF is NaN", where,
+                   result["empty_reason"])
         models[region] = result
         star_tables += [_star_rows(src, region, rows, None if fitted is None else fit)
                         for src, rows, fit in zip(members, candidates, fitted or [None] * len(members), strict=True)]
@@ -532,6 +604,8 @@ def write_extended_psf(path, models, stars, *, band, inputs, header):
         h[f"REGION{i}"] = name
         h[f"NSTARS{i}"] = (m["nstars"], f"stars stacked in {name}")
         h[f"DETS{i}"] = ",".join(str(d) for d in m["detectors"])
+        if m.get("empty_reason"):  # only in empty regions: other files keep their cards
+            h[f"EMPTY{i}"] = m["empty_reason"]
     hdus = [primary]
     for i, (name, m) in enumerate(models.items(), start=1):
         for ext, data in (("IMAGE", m["image"]), ("MASK", m["mask"]), ("VARIANCE", m["variance"]), ("N", m["n"])):
@@ -554,7 +628,8 @@ def read_extended_psf(path):
     -------
     models : dict
         Region name -> ``image``, ``mask``, ``variance``, ``n`` (numpy arrays), ``planes``,
-        ``detectors`` (list of int), ``nstars``.
+        ``detectors`` (list of int), ``nstars``, ``empty_reason`` (why no star was stacked, or
+        an empty string).
     stars : astropy.table.Table
     inputs : astropy.table.Table
     header : dict
@@ -574,6 +649,7 @@ def read_extended_psf(path):
                 "planes": read_mask_planes(hdul["MASK", i].header, source=f"{path} (MASK {i})"),
                 "detectors": [int(d) for d in dets.split(",") if d],
                 "nstars": int(h[f"NSTARS{i}"]),
+                "empty_reason": str(h.get(f"EMPTY{i}", "")),
             }
         stars = Table(hdul["STARS"].data)
         inputs = Table(hdul["INPUTS"].data)

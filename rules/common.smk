@@ -7,10 +7,12 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 # The workflow's own package, beside rules/ (as the scripts find it): its formats module (standard
@@ -19,8 +21,37 @@ _PACKAGE_ROOT = str(Path(workflow.current_basedir).parent)
 if _PACKAGE_ROOT not in sys.path:
     sys.path.insert(0, _PACKAGE_ROOT)
 from brightstamps import formats as bs_formats  # noqa: E402
+from brightstamps import notices as bs_notices  # noqa: E402
 from brightstamps.camera import detector_yaws  # noqa: E402
 from brightstamps.errors import InputError  # noqa: E402
+
+
+# When this run started, to tell the logs of its jobs from older ones: the time of parsing, on this
+# machine's clock, until onstart (before the first job, not in dry runs) replaces it with the
+# modification time of a marker written in logs/, on the clock of the file system the logs are on
+# (a shared one under SLURM, whose server stamps the compute nodes' logs). Nothing is scanned here.
+RUN_STARTED = {"time": time.time()}
+_RUN_MARKER = Path("logs") / ".run_started"
+
+
+def mark_run_start():
+    """onstart: take the start of the run from the log directory's file system."""
+    try:
+        _RUN_MARKER.parent.mkdir(parents=True, exist_ok=True)
+        _RUN_MARKER.write_text(f"{os.getpid()}\n")
+        RUN_STARTED["time"] = _RUN_MARKER.stat().st_mtime
+    except OSError:  # a read-only or odd log directory: keep the parse time
+        pass
+
+
+def print_notices():
+    """onsuccess and onerror: the notices of this run's jobs, one line per key, on the terminal and in
+    Snakemake's log. Never fails the run."""
+    try:
+        for line in bs_notices.summarize(bs_notices.read_notices("logs", since=RUN_STARTED["time"])):
+            logger.warning(line)
+    except Exception as err:  # noqa: BLE001 - a summary must not turn a finished run into a failed one
+        logger.warning(f"brightstamps: could not gather the jobs' notices from logs/: {err}")
 
 
 def _config_error(msg):

@@ -13,7 +13,8 @@ def main(smk):
         bad_mask_planes=list(options["bad_mask_planes"]),
         min_valid_annulus_fraction=options["min_valid_annulus_fraction"],
         mag_limit=options["mag_limit"] if options["do_mag_cut"] else None,
-        include_failed=options["include_failed_stars"], psf_fit=dict(p.psf_fit), memory_mb=options["memory_mb"])
+        include_failed=options["include_failed_stars"], psf_fit=dict(p.psf_fit),
+        memory_mb=options["memory_mb"], band=smk.wildcards.band, require_stars=options["require_stars"])
     inputs = stack.describe_inputs(list(smk.input.stamps))
     header = {"NORMMODE": p.normalization, "STACKSTA": options["statistic"], **files.software_cards()}
     stack.write_extended_psf(smk.output[0], models, stars, band=smk.wildcards.band, inputs=inputs, header=header)

@@ -1,6 +1,7 @@
 """Report figures: the radial-profile helper against analytic profiles, and every plot on tiny input."""
 
 import matplotlib.image as mpimg
+import matplotlib.text
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -177,6 +178,42 @@ def test_plots_of_a_band_whose_stack_is_empty(tmp_path):
     _assert_png(tmp_path / "profile.png")
     plots.plot_annular_flux(plots.band_stars([stamps], psf_stars), tmp_path / "flux.png", band="r")
     _assert_png(tmp_path / "flux.png")
+
+
+def test_extended_psf_figure_says_why_no_star_was_stacked(tmp_path, monkeypatch):
+    """A region with no star stacked is words, not an all-grey image: in the figure and in the PNG's
+    Description; a region with stars beside it is drawn as before."""
+    from PIL import Image
+
+    texts = []
+    original = plots._save
+
+    def recording_save(fig, path, description=None):
+        texts.extend(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+        original(fig, path, description=description)
+
+    monkeypatch.setattr(plots, "_save", recording_save)
+    why = "of the 2 stars of its 1 stamps file: 2 normalization failed (stack.include_failed_stars is false)"
+    models = {"DEFAULT": {"image": np.full(SHAPE, np.nan), "n": np.zeros(SHAPE, np.int32), "nstars": 0,
+                          "detectors": [0], "empty_reason": why}}
+    plots.plot_extended_psf(models, tmp_path / "psf.png", band="r")
+    _assert_png(tmp_path / "psf.png")
+    said = f"No star was stacked for band r, region DEFAULT: {why}."
+    assert said in [" ".join(t.split()) for t in texts]
+    assert Image.open(tmp_path / "psf.png").text["Description"] == said
+    # beside a region with stars; and a file written before the EMPTY card (no reason)
+    texts.clear()
+    models = {"A": {**models["DEFAULT"], "empty_reason": ""},
+              "B": {"image": _psf(), "n": np.ones(SHAPE, np.int32), "nstars": 3, "detectors": [1]}}
+    plots.plot_extended_psf(models, tmp_path / "two.png", band="r")
+    _assert_png(tmp_path / "two.png")
+    assert "No star was stacked for band r, region A" in [" ".join(t.split()) for t in texts]
+    assert "region B: 3 stars\ndetectors 1" in texts
+    described = Image.open(tmp_path / "two.png").text
+    assert described == {"Description": "No star was stacked for band r, region A"}
+    # an ordinary figure carries no Description
+    plots.plot_extended_psf({"B": models["B"]}, tmp_path / "one.png", band="r")
+    assert "Description" not in Image.open(tmp_path / "one.png").text
 
 
 def test_stamp_mosaic_shows_only_the_brightest_when_there_are_many(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ import pytest
 from astropy.table import Table
 from numpy.testing import assert_allclose, assert_array_equal
 
+from brightstamps.errors import InputError
 from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
 from brightstamps.stack import read_extended_psf, stack_stamps, write_extended_psf, describe_inputs
 from brightstamps.stampsfile import Stamps, write_stamps
@@ -180,3 +181,62 @@ def test_extended_psf_file_round_trip(tmp_path):
         assert back[name]["detectors"] == models[name]["detectors"]
         assert back[name]["nstars"] == 2
     assert list(inputs["exposure"]) == ["e0", "e1"] and len(stars2) == 4
+
+
+def _empty_notices(caplog):
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("[empty_extended_psf]")]
+
+
+def test_a_region_that_stacks_no_star_says_why_in_a_notice_and_in_the_file(tmp_path, caplog):
+    """Stars all left out by the selection: an all-NaN model, a notice naming band, region and why,
+    the reason in the file's EMPTY card; stack.require_stars makes it an error."""
+    stars = Table({"gaia_id": np.arange(4, dtype=np.int64), "g_mag": [8.0, 11.0, 12.0, 8.0],
+                   "annular_flux": [1, 1, np.nan, np.nan], "valid_annulus_fraction": [0.1, 1, 1, 1]})
+    path = _write(tmp_path / "a.fits", np.stack([_profile()] * 4), stars=stars)
+    options = {**OPTIONS, "min_valid_annulus_fraction": 0.5, "mag_limit": 10.0}
+    with caplog.at_level(logging.WARNING):
+        models, table = stack_stamps([path], **options, band="r")
+    m = models["DEFAULT"]
+    assert m["nstars"] == 0 and np.all(np.isnan(m["image"])) and not table["used"].any()
+    # each star counted once, under the first cut it fails
+    assert m["empty_reason"] == (
+        "of the 4 stars of its 1 stamps file: "
+        "1 valid_annulus_fraction < stack.min_valid_annulus_fraction (0.5); "
+        "2 not brighter than stack.mag_limit (10); "
+        "1 normalization failed (stack.include_failed_stars is false)")
+    assert _empty_notices(caplog) == [
+        f"[empty_extended_psf] band r, region DEFAULT: no star was stacked ({m['empty_reason']}); "
+        "its extended PSF is NaN"]
+    write_extended_psf(tmp_path / "r.fits", models, table, band="r", inputs=describe_inputs([path]),
+                       header={})
+    back, _, _, header = read_extended_psf(tmp_path / "r.fits")
+    assert header["NSTARS1"] == 0 and header["EMPTY1"] == m["empty_reason"]
+    assert back["DEFAULT"]["empty_reason"] == m["empty_reason"]
+    with pytest.raises(InputError, match=r"^band r, region DEFAULT: no star was stacked "
+                                         r"\(of the 4 stars .*\); stack.require_stars is true$"):
+        stack_stamps([path], **options, band="r", require_stars=True)
+
+
+def test_why_no_star_was_stacked_names_the_cause(tmp_path, caplog):
+    """A region with no input, stamps files without stars, and psf_fit without a first model."""
+    nothing = _write(tmp_path / "none.fits", np.zeros((0, 31, 31)), detector=0)
+    some = _write(tmp_path / "some.fits", np.stack([_profile()] * 2), detector=1)
+    with caplog.at_level(logging.WARNING):
+        models, _ = stack_stamps([nothing, some], **{**OPTIONS, "regions": {"A": [0], "B": [1], "C": [5, 6]}},
+                                 band="g")
+    assert models["A"]["empty_reason"] == "its 1 stamps file holds no star: no catalog star was matched to it"
+    assert models["B"]["nstars"] == 2 and models["B"]["empty_reason"] == ""
+    assert models["C"]["empty_reason"] == "no stamps file of the band is from the region's detectors (5, 6)"
+    assert [n.split(":")[0] for n in _empty_notices(caplog)] == ["[empty_extended_psf] band g, region A",
+                                                                 "[empty_extended_psf] band g, region C"]
+    # an ordinary region's file keeps its cards: no EMPTY card
+    write_extended_psf(tmp_path / "g.fits", models, Table(), band="g", inputs=describe_inputs([some]),
+                       header={})
+    header = read_extended_psf(tmp_path / "g.fits")[3]
+    assert "EMPTY1" in header and "EMPTY2" not in header and "EMPTY3" in header
+    # psf_fit: the stars' annuli too noisy for the first model
+    noisy = _write(tmp_path / "noisy.fits", np.stack([_profile()] * 3), variance=np.full((3, 31, 31), 1e6))
+    psf_fit = {**OPTIONS, "normalization": "psf_fit"}
+    m = stack_stamps([noisy], **psf_fit)[0]["DEFAULT"]
+    assert m["empty_reason"] == ("of the 3 stars of its 1 stamps file: 3 annulus S/N below "
+                                 "psf_fit.min_annulus_snr (10), so no first model")
