@@ -1,6 +1,7 @@
 """Safe file output: every product is written under a temporary name and renamed when complete."""
 
 import contextlib
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -85,7 +86,9 @@ def atomic_output(path):
     """Yield a temporary path next to *path*; rename it to *path* only if the block succeeds.
 
     A crash, an exception or a full disk inside the block leaves no file at *path* (and removes
-    the temporary one), so a reader never sees a partial product.
+    the temporary one), so a reader never sees a partial product. The temporary file is flushed
+    to disk (``fsync``) before the rename and the directory after it (on POSIX), so that after a
+    power cut *path* is either the old file or the whole new one, never an empty one.
 
     Parameters
     ----------
@@ -105,7 +108,32 @@ def atomic_output(path):
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
     try:
         yield tmp
+        _fsync_file(tmp)  # the data on disk before the name points to it
         os.replace(tmp, path)
+        _fsync_directory(path.parent)  # the rename itself on disk
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _fsync_file(path):
+    """Flush a file's data and metadata to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(directory):
+    """Flush a directory's entries to the disk (POSIX; Windows cannot open a directory)."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP):  # a file system that cannot sync a directory
+            raise
+    finally:
+        os.close(fd)
