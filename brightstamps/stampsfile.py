@@ -10,12 +10,12 @@ Layout (one FITS file per exposure):
   cut-out file its header carries the matched-star table's provenance: ``EXPOSURE`` (the image
   file), ``CATALOG``, ``CATSHA`` (its SHA-256), ``CATVERS`` (an installed catalog's version),
   ``PMCORR`` (proper motions applied) and ``MAGLIM`` (the magnitude limit).
-
-Cards naming a file (``INFILEn``, ``EXPOSURE`` and ``CATALOG`` of ``STARS``) are written by
-:func:`brightstamps.files.path_card_value`: read them with :func:`brightstamps.files.path_from_card`.
 - HDUs ``IMAGE`` (float32), ``MASK`` (int32, ``MP_<PLANE>`` cards) and ``VARIANCE`` (float32):
   cubes of shape ``(NSTAMPS, H, W)``. With no stamp the cubes have ``NSTAMPS = 0`` planes and
   the stamp shape is kept in ``STAMPNX``/``STAMPNY``.
+
+Cards naming a file (``INFILEn``, ``EXPOSURE`` and ``CATALOG`` of ``STARS``) are written by
+:func:`brightstamps.files.path_card_value`: read them with :func:`brightstamps.files.path_from_card`.
 
 The steps stream their stamps: a :class:`StampStream` knows its table and header up front and
 makes its pixels block by block, :func:`write_stamps` writes each block into its place in the
