@@ -315,9 +315,12 @@ def _read_fits(files, *, hdu, options):
         var, level, sigma = estimate_variance(img, gain=gain, usable=usable, source=image)
         cards = {
             "VARSRC": ("estimated", "variance estimated from the image"),
-            "VARGAIN": (float(gain), f"gain used for the Poisson term [e/ADU] ({origin})"),
+            # comments that fit on the card (astropy would truncate them, with a warning); the
+            # gain's origin, of any length, in a card of its own
+            "VARGAIN": (float(gain), "gain used for the Poisson term [e/ADU]"),
+            "VARGSRC": origin,
             "VARSKYSG": (float(sigma), "sky noise used (sigma-clipped) [ADU]"),
-            "VARSKYLV": (float(level), "sky level under the Poisson term (clipped median) [ADU]"),
+            "VARSKYLV": (float(level), "clipped-median sky under the Poisson term [ADU]"),
         }
         log.info("%s: no variance or weight file: variance estimated as (image - %.6g) / gain %g + %.6g^2 "
                  "(sky noise)", image, level, gain, sigma)

@@ -14,7 +14,7 @@ from scipy.interpolate import RectBivariateSpline
 from scipy.ndimage import distance_transform_edt
 
 from .errors import InputError
-from .files import atomic_output, open_fits, sha256_file
+from .files import atomic_output, open_fits, path_card_value, path_from_card, sha256_file
 from .masks import plane_bits
 from .skyfiles import read_given_sky
 from .stats import clipped_statistic
@@ -254,9 +254,11 @@ def read_sky_model(path, *, shape):
             if model_shape != tuple(shape):
                 raise InputError(f"{path}: sky model is for an image of shape {model_shape}, the exposure has {tuple(shape)}")
             if mode in ("FIT", "BINNED"):
-                return SkyModel(mode, shape, binned=hdul["SKYBINS"].data, source=hdul[0].header.get("SKYSRC", path))
+                source = hdul[0].header.get("SKYSRC")
+                return SkyModel(mode, shape, binned=hdul["SKYBINS"].data,
+                                source=path if source is None else path_from_card(source))
             if mode == "GIVEN":
-                return read_sky_model(hdul[0].header["SKYFILE"], shape=shape)
+                return read_sky_model(path_from_card(hdul[0].header["SKYFILE"]), shape=shape)
             return SkyModel("NONE", shape, source="none")
     kind, evaluator = read_given_sky(path, shape=shape)
     return SkyModel("GIVEN", shape, path=str(path), sha256=sha256_file(path), source=str(path), kind=kind,
@@ -265,6 +267,9 @@ def read_sky_model(path, *, shape):
 
 def write_sky_model(path, model):
     """Write *model* compactly: binned values, or a reference to a given full-size file.
+
+    ``SKYSRC`` (the model's origin) and ``SKYFILE`` (a given file) are written by
+    :func:`brightstamps.files.path_card_value`, so any path can be read back.
 
     Parameters
     ----------
@@ -276,14 +281,14 @@ def write_sky_model(path, model):
     h = primary.header
     h["SKYMODE"] = (model.mode, "NONE, FIT, BINNED or GIVEN")
     h["IMNY"], h["IMNX"] = model.shape
-    h["SKYSRC"] = str(model.source)  # origin of the model
+    h["SKYSRC"] = path_card_value(str(model.source))  # origin of the model: a description or a file
     hdus = [primary]
     if model.mode in ("FIT", "BINNED"):
         h["SKYINTRP"] = ("bicubic spline through bin centres", "interpolation")
         h["BINRULE"] = ("end_i=min(((i+1)*N+nb//2)//nb,N)", "afw bin edges")
         hdus.append(fits.ImageHDU(model.binned, name="SKYBINS"))
     elif model.mode == "GIVEN":
-        h["SKYFILE"] = model.path  # full-size sky model subtracted (long paths use CONTINUE cards)
+        h["SKYFILE"] = path_card_value(model.path)  # sky model subtracted (long paths use CONTINUE cards)
         h["SKYSHA"] = model.sha256  # sha256 of SKYFILE
         h["SKYKIND"] = (model.kind, "image, binned or skycorr")
     with atomic_output(path) as tmp:

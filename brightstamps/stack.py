@@ -22,7 +22,7 @@ from astropy.io import fits
 from astropy.table import Table, vstack
 
 from .errors import InputError
-from .files import atomic_output, open_fits
+from .files import atomic_output, open_fits, path_card_value, path_from_card
 from .masks import ensure_planes, mask_plane_cards, plane_bits, read_mask_planes
 from .notices import notice
 from .stats import clipped_statistic
@@ -564,12 +564,16 @@ def _concat_tables(tables):
 
 
 def describe_inputs(paths):
-    """The INPUTS table of an extended PSF file: each stamps file with its identity and config hash."""
+    """The INPUTS table of an extended PSF file: each stamps file with its identity and config hash.
+
+    ``file`` holds the path as :func:`brightstamps.files.path_card_value` writes it (FITS strings
+    are ASCII); :func:`read_extended_psf` gives it back as the path.
+    """
     rows = {"file": [], "exposure": [], "detector": [], "nstamps": [], "confhash": []}
     for path in paths:
         with open_fits(path, what="stamps file", memmap=True) as hdul:
             h = hdul[0].header
-            rows["file"].append(str(path))
+            rows["file"].append(path_card_value(path))
             rows["exposure"].append(str(h.get("EXPOSURE", "")))
             rows["detector"].append(int(h.get("DETECTOR", -1)))
             rows["nstamps"].append(int(h.get("NSTAMPS", 0)))
@@ -602,7 +606,9 @@ def write_extended_psf(path, models, stars, *, band, inputs, header):
         h[key] = value
     for i, (name, m) in enumerate(models.items(), start=1):
         h[f"REGION{i}"] = name
-        h[f"NSTARS{i}"] = (m["nstars"], f"stars stacked in {name}")
+        # the region's name when the comment fits (47 characters), else its card: never truncated
+        comment = f"stars stacked in {name}"
+        h[f"NSTARS{i}"] = (m["nstars"], comment if len(comment) <= 47 else f"stars stacked in REGION{i}")
         h[f"DETS{i}"] = ",".join(str(d) for d in m["detectors"])
         if m.get("empty_reason"):  # only in empty regions: other files keep their cards
             h[f"EMPTY{i}"] = m["empty_reason"]
@@ -658,4 +664,6 @@ def read_extended_psf(path):
         for col in t.colnames:
             if t[col].dtype.kind in "SU":
                 t[col] = t[col].astype(str)
+    if "file" in inputs.colnames:
+        inputs["file"] = np.array([path_from_card(f) for f in inputs["file"]], dtype=str)
     return models, stars, inputs, header

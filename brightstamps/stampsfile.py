@@ -6,10 +6,16 @@ Layout (one FITS file per exposure):
   ``EXPOSURE``, ``BAND``, ``DETECTOR``, ``NSTAMPS``, ``INNERRAD``, ``OUTERRAD``, ``NB90ROT``,
   ``KERNEL``, ``NORMSTAT``, ``NORMED``, ``CENTERX``, ``CENTERY`` (0-based central pixel),
   ``BSVERS`` and ``CONFHASH``; ``STAGE`` says which step wrote the file.
-- HDU ``STARS``: binary table, one row per stamp (row i describes plane i of the cubes).
+- HDU ``STARS``: binary table, one row per stamp (row i describes plane i of the cubes). In the
+  cut-out file its header carries the matched-star table's provenance: ``EXPOSURE`` (the image
+  file), ``CATALOG``, ``CATSHA`` (its SHA-256), ``CATVERS`` (an installed catalog's version),
+  ``PMCORR`` (proper motions applied) and ``MAGLIM`` (the magnitude limit).
 - HDUs ``IMAGE`` (float32), ``MASK`` (int32, ``MP_<PLANE>`` cards) and ``VARIANCE`` (float32):
   cubes of shape ``(NSTAMPS, H, W)``. With no stamp the cubes have ``NSTAMPS = 0`` planes and
   the stamp shape is kept in ``STAMPNX``/``STAMPNY``.
+
+Cards naming a file (``INFILEn``, ``EXPOSURE`` and ``CATALOG`` of ``STARS``) are written by
+:func:`brightstamps.files.path_card_value`: read them with :func:`brightstamps.files.path_from_card`.
 
 The steps stream their stamps: a :class:`StampStream` knows its table and header up front and
 makes its pixels block by block, :func:`write_stamps` writes each block into its place in the
@@ -26,10 +32,22 @@ from astropy.io import fits
 from astropy.table import Table
 
 from .errors import InputError
-from .files import atomic_output, open_fits
+from .files import atomic_output, open_fits, path_card_value
 from .masks import mask_plane_cards, read_mask_planes
 
 __all__ = ["BLOCK", "Stamps", "StampStream", "write_stamps", "read_stamps"]
+
+#: The matched-star table's meta (:func:`brightstamps.catalog.match_stars`) -> STARS keyword and
+#: comment: 8-character keywords (no HIERARCH card) and comments that fit on the card.
+_STARS_META = {
+    "exposure": ("EXPOSURE", None),
+    "catalog": ("CATALOG", None),
+    "catalog_sha256": ("CATSHA", None),
+    "catalog_version": ("CATVERS", None),
+    "proper_motion_applied": ("PMCORR", "proper motions applied (to the exposure epoch)"),
+    "mag_limit": ("MAGLIM", "faint limit of the matched stars [mag]"),
+}
+_STARS_META_PATHS = ("exposure", "catalog")
 
 #: Stamps per block when streaming: 32 stamps of 275 x 275 px are 29 MB in all three planes.
 BLOCK = 32
@@ -170,7 +188,7 @@ def write_stamps(path, stamps):
     primary.header["STAMPNY"] = (ny, "stamp height in pixels")
     plane_bytes = ny * nx * 4
     with atomic_output(path) as tmp, open(tmp, "wb") as f:
-        fits.HDUList([primary, fits.BinTableHDU(stream.stars, name="STARS")]).writeto(f)
+        fits.HDUList([primary, _stars_hdu(stream.stars)]).writeto(f)
         offsets = []
         for name, dtype in _CUBES:
             # a broadcast zero has the cube's shape and dtype without its memory
@@ -195,6 +213,19 @@ def write_stamps(path, stamps):
             done += m
         if done != n:
             raise ValueError(f"{done} stamps written for the {n} rows of the STARS table")
+
+
+def _stars_hdu(stars):
+    """The STARS HDU of *stars*, its meta written as cards of :data:`_STARS_META` (others as they are)."""
+    meta = {}
+    for key, value in stars.meta.items():
+        keyword, comment = _STARS_META.get(key, (key, None))
+        if key in _STARS_META_PATHS:
+            value = path_card_value(value)
+        meta[keyword] = value if comment is None else (value, comment)
+    table = stars.copy(copy_data=False)
+    table.meta = meta
+    return fits.BinTableHDU(table, name="STARS")
 
 
 def read_stamps(path, *, cubes=True, memmap=False):

@@ -19,7 +19,9 @@ def clipped_statistic(values, *, statistic, num_sigma_clip, num_iter, valid=None
     (quartiles by linear interpolation); each later iteration clips about the previous clipped
     mean with half-width ``num_sigma_clip * sqrt(previous clipped variance)`` (ddof=1). Every
     iteration re-selects from all values, inclusively (``|v - centre| <= half-width``). A NaN
-    centre or half-width (e.g. one survivor, whose ddof=1 variance is NaN) gives NaN.
+    centre or half-width gives NaN: in particular an iteration that leaves one survivor (whose
+    ddof=1 variance is NaN) makes the next one NaN, since afw updates the half-width whenever there
+    are at least two good values in all (write-up section 3.4.3, items 3 and 5).
 
     Parameters
     ----------
@@ -113,10 +115,14 @@ def _meanclip(v, good, nsig, niter):
     mean = np.full(np.shape(median), np.nan)
     var = np.full(np.shape(median), np.nan)
     n = np.zeros(np.shape(median), dtype=np.int64)
+    # afw tests n > 1 on the number of good values, not on the previous clip's survivors: a clip
+    # that leaves one value gives a NaN variance, hence a NaN half-width and a NaN result
+    total = good.sum(axis=0)
     for it in range(niter):
         if it > 0:
-            # afw: a negative variance is set to 0, the half-width is only updated when n > 1
-            half = np.where(n > 1, nsig * np.sqrt(np.maximum(var, 0.0)), half)
+            # afw: a negative variance is set to 0; with fewer than two good values the half-width
+            # stays the IQR one
+            half = np.where(total > 1, nsig * np.sqrt(np.maximum(var, 0.0)), half)
             centre = mean
         with np.errstate(invalid="ignore"):
             sel = good & (np.abs(v - centre) <= half)

@@ -452,10 +452,11 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         "STAGE": "warped",
         "KERNEL": kernel,
         **({"ORIENT": ("radial", "stamps turned so the boresight lies towards -x")} if radial else {}),
-        "NB90ROT": (nb90_rots, "quarter turns applied after warping (np.rot90 k=-n)"),
+        # comments of at most 47 characters: a longer one is truncated, with a warning in the log
+        "NB90ROT": (nb90_rots, "quarter turns after warping (np.rot90 k=-n)"),
         "TRANSFRM": (bool(do_apply_transform), "optical distortion removed"),
-        "BORERA": (boresight[0], "boresight RA used for the distortion-free frame [deg]"),
-        "BOREDEC": (boresight[1], "boresight Dec used for the distortion-free frame [deg]"),
+        "BORERA": (boresight[0], "boresight RA, distortion-free frame [deg]"),
+        "BOREDEC": (boresight[1], "boresight Dec, distortion-free frame [deg]"),
         "CENTERX": (rot_shape[1] // 2, "0-based x of the star's pixel"),
         "CENTERY": (rot_shape[0] // 2, "0-based y of the star's pixel"),
     })

@@ -246,14 +246,32 @@ def test_fits_estimated_variance_is_sky_noise_plus_poisson(tmp_path):
     path = write_fits(tmp_path / "img.fits", data.astype(np.float32), extra={"GAIN": 2.0})
     exp = exposure.read_exposure(path, fmt="fits")
     assert exp.cards["VARSRC"][0] == "estimated"
-    assert exp.cards["VARGAIN"][0] == 2.0 and "header GAIN" in exp.cards["VARGAIN"][1]
+    assert exp.cards["VARGAIN"][0] == 2.0 and exp.cards["VARGSRC"] == "header GAIN"
     sigma, level = exp.cards["VARSKYSG"][0], exp.cards["VARSKYLV"][0]
     assert sigma == pytest.approx(5.0, rel=0.03) and level == pytest.approx(100.0, abs=0.3)
     assert np.median(exp.variance[:50, :50]) == pytest.approx(25.0, rel=0.06)
     assert np.median(exp.variance[90:110, 90:110]) == pytest.approx(25.0 + 400.0 / 2.0, rel=0.03)
     # the config's gain wins over the header
     exp = exposure.read_exposure(path, fmt="fits", fits_options={"gain": 4.0})
-    assert exp.cards["VARGAIN"][0] == 4.0 and exp.cards["VARGAIN"][1].endswith("(fits_format.gain)")
+    assert exp.cards["VARGAIN"][0] == 4.0 and exp.cards["VARGSRC"] == "fits_format.gain"
+
+
+@pytest.mark.parametrize("options", [{"gain": 4.0}, {"gain_keyword": "DETECTOR GAIN OF THE LEFT AMPLIFIER"}])
+def test_estimated_variance_cards_need_no_truncation(tmp_path, options):
+    """Every comment fits on its card: astropy would truncate it with a VerifyWarning, which ended
+    up in every job's log (and is an error here)."""
+    data = 100.0 + np.random.default_rng(5).normal(0, 5.0, size=(100, 100))
+    path = write_fits(tmp_path / "img.fits", data.astype(np.float32),
+                      extra={"HIERARCH DETECTOR GAIN OF THE LEFT AMPLIFIER": 2.0})
+    exp = exposure.read_exposure(path, fmt="fits", fits_options=options)
+    header = fits.Header()
+    header.update(exp.cards)
+    back = fits.Header.fromstring(header.tostring())
+    for key, card in exp.cards.items():
+        value, comment = card if isinstance(card, tuple) else (card, "")
+        assert (back[key], back.comments[key]) == (value, comment)
+    origin = "fits_format.gain" if "gain" in options else "header DETECTOR GAIN OF THE LEFT AMPLIFIER"
+    assert back["VARGSRC"] == origin
 
 
 def test_fits_estimated_variance_needs_a_gain(tmp_path):

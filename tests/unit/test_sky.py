@@ -74,6 +74,26 @@ def test_given_full_size_model_is_referenced_and_subtracted_by_box(tmp_path):
     assert_array_equal(read_sky_model(tmp_path / "ref.fits", shape=(50, 60)).evaluate(0, 50, 0, 60), sky)
 
 
+def test_given_model_under_a_non_ascii_directory_is_referenced_and_read_back(tmp_path):
+    """SKYFILE and SKYSRC hold the path escaped (a FITS header is ASCII) and give it back."""
+    from brightstamps.files import path_from_card
+
+    (tmp_path / "données").mkdir()
+    given = tmp_path / "données" / "ciel.fits"
+    sky = np.arange(50 * 60, dtype=np.float32).reshape(50, 60)
+    fits.PrimaryHDU(sky).writeto(given)
+    model = make_sky_model(_exposure(np.zeros((50, 60))), sky_model_path=str(given), do_apply_sky_corr=True,
+                           fit=FIT)
+    write_sky_model(tmp_path / "ref.fits", model)
+    with fits.open(tmp_path / "ref.fits") as hdul:
+        h = hdul[0].header
+        assert h["SKYFILE"].startswith("pct-utf8:") and path_from_card(h["SKYFILE"]) == str(given)
+        assert path_from_card(h["SKYSRC"]) == str(given)
+    back = read_sky_model(tmp_path / "ref.fits", shape=(50, 60))
+    assert back.path == str(given) and back.source == str(given)
+    assert_array_equal(back.evaluate(0, 50, 0, 60), sky)
+
+
 def test_given_model_of_the_wrong_shape_is_a_clear_error(tmp_path):
     fits.PrimaryHDU(np.zeros((10, 10), np.float32)).writeto(tmp_path / "given.fits")
     with pytest.raises(InputError, match=r"given.fits: sky model has shape \(10, 10\)"):

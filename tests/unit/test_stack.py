@@ -240,3 +240,25 @@ def test_why_no_star_was_stacked_names_the_cause(tmp_path, caplog):
     m = stack_stamps([noisy], **psf_fit)[0]["DEFAULT"]
     assert m["empty_reason"] == ("of the 3 stars of its 1 stamps file: 3 annulus S/N below "
                                  "psf_fit.min_annulus_snr (10), so no first model")
+
+
+def test_extended_psf_file_names_non_ascii_inputs_and_long_region_names_without_truncation(tmp_path):
+    """INPUTS file names are escaped (FITS strings are ASCII) and read back as the paths; a region
+    name too long for the NSTARS comment gives a comment naming its REGION card instead of a
+    truncated one (a VerifyWarning, an error here)."""
+    from astropy.io import fits
+
+    (tmp_path / "données").mkdir()
+    paths = [_write(tmp_path / "données" / f"d{d}.fits", np.stack([_profile()] * 2), detector=d)
+             for d in range(2)]
+    long_name = "OUTER_RING_OF_DETECTORS_FAR_FROM_THE_AXIS"
+    models, stars = stack_stamps(paths, **{**OPTIONS, "regions": {"A": [0], long_name: [1]}})
+    write_extended_psf(tmp_path / "r.fits", models, stars, band="r", inputs=describe_inputs(paths),
+                       header={"NORMMODE": "annulus"})
+    back, _, inputs, header = read_extended_psf(tmp_path / "r.fits")
+    assert list(inputs["file"]) == paths and list(back) == ["A", long_name]
+    with fits.open(tmp_path / "r.fits") as hdul:
+        comments = hdul[0].header.comments
+        assert comments["NSTARS1"] == "stars stacked in A"
+        assert comments["NSTARS2"] == "stars stacked in REGION2"
+        assert hdul[0].header["REGION2"] == long_name

@@ -103,3 +103,56 @@ def test_a_stream_that_does_not_match_its_table_leaves_no_file(tmp_path):
     with pytest.raises(ValueError, match="IMAGE block has shape"):
         write_stamps(tmp_path / "s.fits", wrong)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_ascii_paths(tmp_path):
+    """The cut-out file's STARS header holds the matched-star table's meta as 8-character cards
+    (astropy wrote HIERARCH cards, with a warning each) and the warped file's comments fit (they
+    were truncated, with a warning): warnings are errors here. Paths under a non-ASCII directory
+    are written escaped and read back."""
+    from astropy.io import fits
+
+    from brightstamps import simulate
+    from brightstamps.catalog import match_stars, read_catalog, read_stars, write_stars
+    from brightstamps.exposure import Exposure
+    from brightstamps.extract import extract_stamps
+    from brightstamps.files import input_cards, path_from_card
+    from brightstamps.sky import SkyModel
+    from brightstamps.warp import warp_stamps
+
+    data = tmp_path / "données"
+    data.mkdir()
+    wcs = simulate.detector_wcs(detector=0, yaw_deg=90.0, size=200)
+    ra, dec = wcs.all_pix2world([100.3], [99.6], 0)
+    Table({"source_id": [7], "ra": ra, "dec": dec, "phot_g_mean_mag": [9.0], "pmra": [1.0], "pmdec": [0.0],
+           "ref_epoch": [2016.0]}).write(data / "catalog.fits")
+    columns = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "flux": "",
+               "pmra": "pmra", "pmdec": "pmdec", "epoch": "ref_epoch"}
+    catalog = read_catalog(str(data / "catalog.fits"), columns=columns)
+    image = str(data / "e1.fits")
+    header = fits.Header({"MJD-OBS": 61000.0})
+    matched = match_stars(catalog, wcs, header, shape=(200, 200), mag_limit=18.0, stamp_size=(41, 41),
+                          proper_motion=True, source=image)
+    write_stars(tmp_path / "stars.ecsv", matched)  # as the workflow: through the ECSV file
+    stars = read_stars(tmp_path / "stars.ecsv")
+    ones = np.ones((200, 200), np.float32)
+    exp = Exposure(ones, np.zeros((200, 200), np.int32), ones, wcs, dict(LSST_MASK_PLANES), header, image)
+    cutouts = extract_stamps(exp, stars, SkyModel("NONE", exp.shape), stamp_size=(41, 41),
+                             do_remove_detected=False)
+    cat = stars.meta["catalog"]
+    digests = {image: "0" * 64, cat: stars.meta["catalog_sha256"]}
+    cutouts.header.update(input_cards([image, cat], digests=digests))
+    write_stamps(tmp_path / "raw.fits", cutouts)
+    warped = warp_stamps(read_stamps(tmp_path / "raw.fits"), wcs, header, kernel="lanczos3",
+                         do_apply_transform=True, model_stamp_buffer=1.1, nb90_rots=1)
+    write_stamps(tmp_path / "warped.fits", warped)
+    with fits.open(tmp_path / "raw.fits") as raw, fits.open(tmp_path / "warped.fits") as warp:
+        h = raw["STARS"].header
+        assert path_from_card(h["EXPOSURE"]) == image
+        assert path_from_card(h["CATALOG"]) == str(data / "catalog.fits")
+        assert (h["CATSHA"], h["PMCORR"], h["MAGLIM"]) == (catalog.meta["sha256"], True, 18.0)
+        infiles = [path_from_card(raw[0].header[k]) for k in ("INFILE1", "INFILE2")]
+        assert infiles == [image, str(data / "catalog.fits")]
+        for hdu in (raw[0], raw["STARS"], warp[0], warp["STARS"]):  # (MASK has afw's HIERARCH MP_ cards)
+            assert all(len(card.keyword) <= 8 for card in hdu.header.cards)
+        assert warp[0].header.comments["BOREDEC"] == "boresight Dec, distortion-free frame [deg]"
