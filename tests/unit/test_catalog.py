@@ -1,5 +1,6 @@
 """Catalog: formats and column mapping, the flux limit, the overlap rule, proper motions."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,14 @@ from numpy.testing import assert_allclose
 from scipy import ndimage
 
 from brightstamps import simulate
-from brightstamps.catalog import VEGA_TO_AB_G, catalog_region, flux_limit_njy, match_stars, read_catalog
+from brightstamps.catalog import (
+    VEGA_TO_AB_G,
+    SkyCircle,
+    catalog_region,
+    flux_limit_njy,
+    match_stars,
+    read_catalog,
+)
 from brightstamps.errors import InputError
 from brightstamps.exposure import read_exposure_header
 
@@ -179,6 +187,47 @@ def test_vega_magnitudes_are_cut_on_the_lsst_refcat_scale(tmp_path):
     assert list(match_stars(vega, wcs, fits.Header(), **kw)["gaia_id"]) == [1000]
     assert list(match_stars(ab, wcs, fits.Header(), **kw)["gaia_id"]) == [1000, 2000]
     assert list(match_stars(vega, wcs, fits.Header(), **kw)["g_mag"]) == pytest.approx([10.626])
+
+
+# --- coordinates --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"dec": [177.95]}, r"1 row\(s\) with Dec outside \[-90, 90\] or NaN \(catalog.columns.dec = dec; id 2000\)"),
+    ({"dec": [-90.5, np.nan]}, r"2 row\(s\) with Dec outside \[-90, 90\] or NaN \(catalog.columns.dec = dec; "
+                               r"id 2000, 3000\)"),
+    ({"ra": [np.nan]}, r"1 row\(s\) with RA NaN or infinite \(catalog.columns.ra = ra; id 2000\)"),
+], ids=["dec_beyond_the_pole", "dec_below_the_pole_and_nan", "ra_nan"])
+def test_catalog_rows_off_the_sphere_are_one_line_naming_the_file_and_the_count(tmp_path, bad, message):
+    # Dec = 177.95 is a second copy of a star at Dec 2.05, RA + 180; a NaN one would vanish unsaid
+    t = _table_at_pixels(_wcs(), [[300, 300], [400, 400], [500, 500]], [10.0, 11.0, 12.0])
+    for col, values in bad.items():
+        t[col][1:1 + len(values)] = values
+    t.write(tmp_path / "cat.fits")
+    with pytest.raises(InputError, match=rf"^{re.escape(str(tmp_path / 'cat.fits'))}: {message}$"):
+        read_catalog(tmp_path / "cat.fits", columns="gaia")
+
+
+def test_nan_magnitudes_stay_valid_rows(tmp_path):
+    _table_at_pixels(_wcs(), [[300, 300], [400, 400]], [10.0, np.nan]).write(tmp_path / "cat.fits")
+    cat = read_catalog(tmp_path / "cat.fits", columns="gaia")
+    assert len(cat) == 2 and np.isnan(cat["flux"][1])
+
+
+def test_ra_is_wrapped_into_0_360_for_a_file_a_glob_and_hats(tmp_path):
+    from hats_catalog import write_hats
+
+    t = Table({"source_id": np.array([1, 2, 3, 4], np.int64), "ra": [-10.0, 370.0, 359.5, 0.0],
+               "dec": [1.0, 2.0, 3.0, 4.0], "phot_g_mean_mag": [12.0, 13.0, 14.0, 15.0]})
+    wrapped = {1: 350.0, 2: 10.0, 3: 359.5, 4: 0.0}
+    t.write(tmp_path / "one.fits")
+    t[:2].write(tmp_path / "chunk-0.fits")
+    t[2:].write(tmp_path / "chunk-1.fits")
+    write_hats(tmp_path / "hats", {c: np.asarray(t[c]) for c in t.colnames})
+    for path, kw in [(tmp_path / "one.fits", {}), (tmp_path / "chunk-*.fits", {}),
+                     (tmp_path / "hats", {"region": SkyCircle(0.0, 2.5, 15.0)})]:
+        cat = read_catalog(path, columns="gaia", **kw)
+        assert sorted(cat["id"]) == [1, 2, 3, 4], path
+        assert {int(i): float(r) for i, r in zip(cat["id"], cat["ra"], strict=True)} == pytest.approx(wrapped), path
 
 
 # --- many files at once -----------------------------------------------------------------------------
