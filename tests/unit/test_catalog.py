@@ -19,12 +19,14 @@ from brightstamps.catalog import (
     flux_limit_njy,
     match_stars,
     read_catalog,
+    resolve_columns,
 )
 from brightstamps.errors import InputError
 from brightstamps.exposure import read_exposure_header
 
 COLUMNS = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "flux": "",
            "pmra": "pmra", "pmdec": "pmdec", "epoch": "ref_epoch"}
+SCHEMA = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
 
 
 def _wcs():
@@ -187,6 +189,65 @@ def test_vega_magnitudes_are_cut_on_the_lsst_refcat_scale(tmp_path):
     assert list(match_stars(vega, wcs, fits.Header(), **kw)["gaia_id"]) == [1000]
     assert list(match_stars(ab, wcs, fits.Header(), **kw)["gaia_id"]) == [1000, 2000]
     assert list(match_stars(vega, wcs, fits.Header(), **kw)["g_mag"]) == pytest.approx([10.626])
+
+
+def _validated(catalog):
+    """The ``catalog`` section as the workflow sees it: validated by the schema, defaults filled in."""
+    from snakemake.utils import validate  # the workflow's own validation (the package never imports it)
+
+    config = {"catalog": catalog}
+    validate(config, schema=str(SCHEMA))
+    return config["catalog"]
+
+
+def _read_configured(cfg, **kw):
+    return read_catalog(cfg["path"], columns=cfg["columns"], mag_system=cfg["mag_system"], **kw)
+
+
+def test_a_mapping_of_id_ra_dec_and_mag_reads_a_table_without_proper_motions(tmp_path):
+    # the schema says these four are enough: the keys left out mean "none", not default column names
+    _table_at_pixels(_wcs(), [[10, 10]], [12.0]).write(tmp_path / "cat.fits")
+    cfg = _validated({"path": str(tmp_path / "cat.fits"), "mag_system": "ab",
+                      "columns": {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"}})
+    cat = _read_configured(cfg)
+    assert cat.colnames == ["id", "ra", "dec", "mag", "flux"] and cat["mag"][0] == 12.0
+
+
+def test_a_mapping_of_a_flux_needs_no_empty_mag(tmp_path):
+    Table({"n": np.array([7], np.int64), "a": [150.0], "d": [2.0], "f": [flux_limit_njy(15.0)]}).write(
+        tmp_path / "ref.fits")
+    cfg = _validated({"path": str(tmp_path / "ref.fits"), "columns": {"id": "n", "ra": "a", "dec": "d", "flux": "f"}})
+    cat = _read_configured(cfg)
+    assert cat["mag"][0] == pytest.approx(15.0)
+
+
+def test_the_default_columns_are_the_gaia_scheme_with_proper_motions_when_present(tmp_path, caplog):
+    cfg = _validated({})
+    assert cfg["columns"] == "gaia"
+    _table_at_pixels(_wcs(), [[10, 10]], [12.0], pmra=[3.0], pmdec=[-4.0], ref_epoch=[2016.0]).write(
+        tmp_path / "pm.fits")
+    _table_at_pixels(_wcs(), [[10, 10]], [12.0]).write(tmp_path / "nopm.fits")
+    assert _read_configured({**cfg, "path": str(tmp_path / "pm.fits")})["pmdec"][0] == -4.0
+    # a Gaia table without them is read, and the user is told (a notice, shown at the end of the run)
+    cat = _read_configured({**cfg, "path": str(tmp_path / "nopm.fits")})
+    assert "pmra" not in cat.colnames
+    assert "[catalog_no_proper_motions] " in caplog.text and "pmra, pmdec, ref_epoch not all present" in caplog.text
+
+
+def test_a_mapping_with_only_some_of_the_proper_motion_columns_is_an_error():
+    with pytest.raises(InputError, match=r"^catalog.columns: maps pmra, pmdec but not epoch; proper motions need "
+                                         r"pmra, pmdec and epoch \(map all three, or none\)$"):
+        resolve_columns({"id": "source_id", "ra": "ra", "dec": "dec", "mag": "g", "pmra": "pmra", "pmdec": "pmdec"})
+
+
+def test_a_mapping_without_id_is_a_config_error():
+    from jsonschema.exceptions import ValidationError
+    from snakemake.exceptions import WorkflowError
+
+    with pytest.raises(WorkflowError) as err:
+        _validated({"columns": {"ra": "ra", "dec": "dec", "mag": "g"}, "mag_system": "ab"})
+    assert isinstance(err.value.__context__, ValidationError)
+    assert err.value.__context__.message == "'id' is a required property"
 
 
 # --- coordinates --------------------------------------------------------------------------------------
