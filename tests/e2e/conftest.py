@@ -41,7 +41,7 @@ def small_config(**overrides):
     """A configuration for small exposures: 61 px cut-outs, annulus 20-25 px."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config.update({"exposures": "exposures.tsv", "stamp_size": [61, 61], "annular_flux_radii": [20, 25],
-                   "catalog": {"path": "catalog.fits", "columns": config["catalog"]["columns"]}})
+                   "catalog": {**config["catalog"], "path": "catalog.fits"}})
     config.update(overrides)
     return config
 

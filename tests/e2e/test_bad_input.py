@@ -117,6 +117,12 @@ def _off_detector(t):
     return t
 
 
+def _beyond_the_pole(t):
+    t["dec"][0] = 180.0 - t["dec"][0]  # the star seen again from the other side of the pole
+    t["ra"][0] = (t["ra"][0] + 180.0) % 360.0
+    return t
+
+
 def _duplicate_exposure(run):
     tsv = run / "exposures.tsv"
     lines = tsv.read_text().splitlines()
@@ -168,6 +174,9 @@ CASES = {
     "empty catalog": (_catalog(lambda t: t[:0]), _valid(_no_stamps)),
     "catalog of another part of the sky": (_catalog(_elsewhere), _valid(_no_stamps)),
     "stars all off the detector": (_catalog(_off_detector), _valid(_no_stamps)),
+    "catalog row with a Dec beyond the pole": (
+        _catalog(_beyond_the_pole),
+        _error("catalog.fits: 1 row(s) with Dec outside [-90, 90] or NaN (catalog.columns.dec = dec; id 1000)")),
     # configuration and table
     "stamp smaller than the annulus": (_config("- 61\n- 61", "- 31\n- 31"),
                                        _error("annular_flux_radii [20, 25]: the annulus does not fit in the 35x35")),
@@ -207,7 +216,7 @@ def test_bad_input_corpus(tmp_path, case):
 
 def test_corpus_counts():
     outcomes = [outcome for _, (outcome, _) in CASES.values()]
-    assert len(CASES) == 24 and outcomes.count("error") == 18 and outcomes.count("valid") == 6
+    assert len(CASES) == 25 and outcomes.count("error") == 19 and outcomes.count("valid") == 6
 
 
 def test_the_failing_step_writes_the_reason_in_its_log(tmp_path):

