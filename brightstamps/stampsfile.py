@@ -9,7 +9,8 @@ Layout (one FITS file per exposure):
 - HDU ``STARS``: binary table, one row per stamp (row i describes plane i of the cubes). In the
   cut-out file its header carries the matched-star table's provenance: ``EXPOSURE`` (the image
   file), ``CATALOG``, ``CATSHA`` (its SHA-256), ``CATVERS`` (an installed catalog's version),
-  ``PMCORR`` (proper motions applied) and ``MAGLIM`` (the magnitude limit).
+  ``PMCORR`` (proper motions applied), ``MAGLIM`` (the magnitude limit) and ``MAGSYS`` (the
+  system the catalog's magnitudes were read in).
 - HDUs ``IMAGE`` (float32), ``MASK`` (int32, ``MP_<PLANE>`` cards) and ``VARIANCE`` (float32):
   cubes of shape ``(NSTAMPS, H, W)``. With no stamp the cubes have ``NSTAMPS = 0`` planes and
   the stamp shape is kept in ``STAMPNX``/``STAMPNY``.
@@ -46,6 +47,7 @@ _STARS_META = {
     "catalog_version": ("CATVERS", None),
     "proper_motion_applied": ("PMCORR", "proper motions applied (to the exposure epoch)"),
     "mag_limit": ("MAGLIM", "faint limit of the matched stars [mag]"),
+    "mag_system": ("MAGSYS", "system of the catalog magnitudes (ab or vega)"),
 }
 _STARS_META_PATHS = ("exposure", "catalog")
 

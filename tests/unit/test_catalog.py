@@ -260,7 +260,6 @@ FLUX_MAP = {"id": "id", "ra": "ra", "dec": "dec", "flux": "f"}
 @pytest.mark.parametrize(("path", "columns", "mag_system", "system", "doubtful"), [
     ("cat.fits", "gaia", "", "vega", False),           # Gaia archive phot_g_mean_mag is Vega
     ("cat.fits", "gaia", "vega", "vega", False),
-    ("cat.fits", "gaia", "ab", "ab", True),            # the user's word, e.g. a simulated catalog
     ("cat.fits", "lsst_refcat", "", "ab", False),      # fluxes in nJy
     ("cat.fits", "lsst_refcat", "vega", "ab", True),   # does not apply to fluxes
     ("cat.fits", FLUX_MAP, "", "ab", False),
@@ -298,13 +297,12 @@ def test_the_gaia_scheme_reads_vega_g_and_the_system_is_logged_and_recorded(tmp_
     assert stars.meta["mag_system"] == "vega" and stars["g_mag"][0] == pytest.approx(10.626, abs=1e-6)
 
 
-def test_ab_on_the_gaia_scheme_is_the_users_word_and_a_notice(tmp_path, caplog):
+def test_ab_on_the_gaia_scheme_is_a_contradiction(tmp_path):
+    # e.g. `columns: gaia` in a config layered over the demo's, which says mag_system ab for its mapping
     _table_at_pixels(_wcs(), [[300, 300]], [10.52]).write(tmp_path / "cat.fits")
-    cat = read_catalog(tmp_path / "cat.fits", columns="gaia", mag_system="ab")
-    assert cat["mag"][0] == pytest.approx(10.52, abs=1e-6) and cat.meta["mag_system"] == "ab"
-    notices = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any(m.startswith("[catalog_mag_system] ") and "but catalog.mag_system ab takes it as LSST's AB-like G"
-               in m for m in notices), notices
+    with pytest.raises(InputError, match=r"^catalog.mag_system: ab contradicts catalog.columns gaia, whose "
+                                         r"phot_g_mean_mag is Gaia's Vega G; leave mag_system out"):
+        read_catalog(tmp_path / "cat.fits", columns="gaia", mag_system="ab")
 
 
 # --- coordinates --------------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
            "ref_epoch": [2016.0]}).write(data / "catalog.fits")
     columns = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "flux": "",
                "pmra": "pmra", "pmdec": "pmdec", "epoch": "ref_epoch"}
-    catalog = read_catalog(str(data / "catalog.fits"), columns=columns)
+    catalog = read_catalog(str(data / "catalog.fits"), columns=columns, mag_system="ab")
     image = str(data / "e1.fits")
     header = fits.Header({"MJD-OBS": 61000.0})
     matched = match_stars(catalog, wcs, header, shape=(200, 200), mag_limit=18.0, stamp_size=(41, 41),
