@@ -8,6 +8,8 @@ data-quality table): ``lsst_calexp``, ``decam_cp`` and ``fits``. Every reader re
 
 import dataclasses
 import logging
+import math
+import re
 import warnings
 
 import numpy as np
@@ -29,6 +31,7 @@ __all__ = [
     "read_exposure_header",
     "read_celestial_wcs",
     "check_wcs",
+    "check_header_cards",
     "decode_mask",
     "estimate_variance",
     "observation_epoch",
@@ -118,8 +121,51 @@ def _image_hdu(hdul, index, *, path, what, layout="lsst_calexp"):
     return data
 
 
+#: Cards of the primary WCS whose values wcslib needs as numbers (it skips any other value silently).
+_WCS_NUMBER_CARD = re.compile(r"^((CRVAL|CRPIX|CDELT|CROTA)\d|(PC|CD)\d_\d|PV\d_\d+|(A|B|AP|BP)_\d+_\d+"
+                              r"|LONPOLE|LATPOLE)$")
+
+
+def _card_value(card, *, source):
+    """The value of a header card, or one line naming it: not parsable, or a non-finite number."""
+    try:
+        value = card.value
+    except (fits.VerifyError, ValueError):  # (its text is not shown: astropy "fixes" the card to show it)
+        raise InputError(f"{source}: header card {card.keyword} cannot be parsed (its value is not a FITS "
+                         "number, string or logical)") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{source}: header card {card.keyword} = {value} is not a finite number")
+    return value
+
+
+def check_header_cards(header, *, source):
+    """Fail with one line naming the first card of *header* whose value cannot be parsed.
+
+    astropy parses a card's value only when it is used and then raises ``VerifyError`` (text such
+    as ``NAN``) or refuses to copy it (``1E999``, infinite), wherever that is; checking every card
+    once, where the header is read, names the file, the HDU and the card instead.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+    source : str
+        File (and HDU) for the message.
+    """
+    for card in header.cards:
+        _card_value(card, source=source)
+
+
 def read_celestial_wcs(header, *, source):
-    """Build a celestial WCS from *header*, or fail with one line naming *source*."""
+    """Build a celestial WCS from *header*, or fail with one line naming *source*.
+
+    The WCS's number cards (CRVAL, CRPIX, CDELT, PC, CD, PV, SIP, ...) must hold finite numbers:
+    wcslib silently replaces a card it cannot read (e.g. ``PC1_1 = 'NAN'``) by its default.
+    """
+    for card in header.cards:
+        if _WCS_NUMBER_CARD.match(card.keyword):
+            value = _card_value(card, source=source)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"{source}: WCS card {card.keyword} = {value!r} is not a number")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         try:
@@ -215,7 +261,7 @@ def _read_lsst_calexp(files):
     image = files["image"]
     with open_fits(image) as hdul:
         img = np.asarray(_image_hdu(hdul, 1, path=image, what="image"), dtype=np.float32)
-        metadata = _merged_metadata(hdul[0].header, hdul[1].header)
+        metadata = _metadata(hdul, 1, path=image)
         wcs = read_celestial_wcs(hdul[1].header, source=image)
         if "mask" not in files:
             msk = np.asarray(_image_hdu(hdul, 2, path=image, what="mask"), dtype=np.int32)
@@ -242,7 +288,7 @@ def _read_decam_cp(files, *, hdu):
     with open_fits(image, what="DECam CP image (ooi) file") as hdul:
         index = _resolve_hdu(hdul, hdu, path=image)
         img = np.asarray(_image_hdu(hdul, index, path=image, what="image", layout="decam_cp"), dtype=np.float32)
-        metadata = _merged_metadata(hdul[0].header, hdul[index].header)
+        metadata = _metadata(hdul, index, path=image)
         wcs = read_celestial_wcs(hdul[index].header, source=f"{image} (HDU {index})")
     with open_fits(files["mask"], what="DECam CP data-quality (ood) file") as hdul:
         dq_index = _resolve_hdu(hdul, hdu, path=files["mask"])
@@ -278,7 +324,7 @@ def _read_fits(files, *, hdu, options):
     with open_fits(image) as hdul:
         index = _resolve_hdu(hdul, hdu, path=image)
         img = np.asarray(_image_hdu(hdul, index, path=image, what="image", layout="fits"), dtype=np.float32)
-        metadata = _merged_metadata(hdul[0].header, hdul[index].header) if index else hdul[0].header.copy()
+        metadata = _metadata(hdul, index, path=image)
         wcs = read_celestial_wcs(hdul[index].header, source=f"{image} (HDU {index})")
     planes = {**LSST_MASK_PLANES}
     table = {int(k): v for k, v in (options.get("mask_table") or {}).items()}
@@ -558,11 +604,20 @@ def read_exposure_header(image, *, fmt="lsst_calexp", hdu=None):
         header = hdul[index].header
         if header.get("NAXIS", 0) != 2:
             raise InputError(f"{image}: HDU {index} should hold the 2-D image plane")
-        metadata = _merged_metadata(hdul[0].header, header) if index else header.copy()
+        metadata = _metadata(hdul, index, path=image)
         source = image if fmt == "lsst_calexp" else f"{image} (HDU {index})"
         wcs = read_celestial_wcs(header, source=source)
         check_wcs(wcs, (header["NAXIS2"], header["NAXIS1"]), source=image)
     return wcs, metadata
+
+
+def _metadata(hdul, index, *, path):
+    """The metadata of the image in HDU *index*: every card checked, the primary header merged in."""
+    check_header_cards(hdul[0].header, source=f"{path} (HDU 0)")
+    if not index:
+        return hdul[0].header.copy()
+    check_header_cards(hdul[index].header, source=f"{path} (HDU {index})")
+    return _merged_metadata(hdul[0].header, hdul[index].header)
 
 
 def _merged_metadata(primary, image_header):
@@ -578,10 +633,24 @@ def _merged_metadata(primary, image_header):
 
 
 def observation_epoch(metadata, *, source=""):
-    """Epoch of an exposure as an astropy Time, from MJD-OBS or DATE-OBS, or None."""
+    """Epoch of an exposure as an astropy Time, from MJD-OBS or DATE-OBS, or None.
+
+    Raises
+    ------
+    InputError
+        MJD-OBS that is not a finite number, or DATE-OBS that is not a date (naming *source*).
+    """
     md = metadata
     if "MJD-OBS" in md:
-        return Time(float(md["MJD-OBS"]), format="mjd", scale="tai")
+        value = md["MJD-OBS"]
+        try:  # (a number written as a string is taken; a logical is not a date)
+            mjd = math.nan if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            mjd = math.nan
+        if not math.isfinite(mjd):
+            msg = f"{source}: MJD-OBS = {value!r} is not a number (the observation's modified Julian date)"
+            raise InputError(msg)
+        return Time(mjd, format="mjd", scale="tai")
     if "DATE-OBS" in md:
         try:
             return Time(md["DATE-OBS"], scale="utc")

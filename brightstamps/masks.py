@@ -1,6 +1,7 @@
 """Mask planes: LSST-style named bit planes, and conversions between names and bit values."""
 
 import numpy as np
+from astropy.io import fits
 
 from .errors import InputError
 from .formats import EXTRA_MASK_PLANES
@@ -63,9 +64,15 @@ def read_mask_planes(header, *, source):
         If the header has no ``MP_*`` card, or a bit index is not an integer in 0..30.
     """
     planes = {}
-    for key, value in header.items():
+    for card in header.cards:  # (only the MP_* values are parsed: another card may be unparsable)
+        key = card.keyword
         if not key.startswith("MP_"):
             continue
+        try:
+            value = card.value
+        except (fits.VerifyError, ValueError):
+            msg = f"{source}: mask card {key} cannot be parsed (not a bit index in 0..30)"
+            raise InputError(msg) from None
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= 30:
             msg = f"{source}: mask card {key} = {value!r} is not a bit index in 0..30"
             raise InputError(msg)
