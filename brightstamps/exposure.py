@@ -22,7 +22,8 @@ from . import formats
 from .errors import InputError
 from .files import atomic_output, open_fits
 from .formats import FORMATS
-from .masks import LSST_MASK_PLANES, ensure_planes, mask_plane_cards, read_mask_planes
+from .masks import LSST_MASK_PLANES, check_mask_bits, ensure_planes, mask_plane_cards, read_mask_planes
+from .notices import notice
 
 __all__ = [
     "Exposure",
@@ -34,6 +35,7 @@ __all__ = [
     "check_header_cards",
     "decode_mask",
     "estimate_variance",
+    "noise_plane",
     "observation_epoch",
     "write_exposure",
 ]
@@ -266,20 +268,23 @@ def _read_lsst_calexp(files):
         if "mask" not in files:
             msk = np.asarray(_image_hdu(hdul, 2, path=image, what="mask"), dtype=np.int32)
             planes = read_mask_planes(hdul[2].header, source=f"{image} (HDU 2)")
+            check_mask_bits(msk, planes, source=f"{image} (HDU 2)")
         if "variance" not in files and "weight" not in files:
-            var = np.asarray(_image_hdu(hdul, 3, path=image, what="variance"), dtype=np.float32)
+            var = _image_hdu(hdul, 3, path=image, what="variance")
+            _check_shape(var, img, image, "variance")
+            var, no_data = noise_plane(var, kind="variance", source=f"{image} (HDU 3)")
             cards = {"VARSRC": ("variance plane", "variance: the image file's HDU 3")}
     if "mask" in files:
         msk, header = _separate_plane(files["mask"], "mask", img.shape)
         msk = np.asarray(msk, dtype=np.int32)
         planes = read_mask_planes(header, source=files["mask"])
+        check_mask_bits(msk, planes, source=files["mask"])
     if "variance" in files or "weight" in files:
         var, no_data, cards = _noise_from_files(files, img.shape)
-        if "weight" in files:  # a variance file is taken as it is, as before weights were read
-            planes = ensure_planes(planes, ["NO_DATA"])
-            msk[no_data] |= np.int32(1 << planes["NO_DATA"])
     _check_shape(msk, img, files.get("mask", image), "mask")
-    _check_shape(var, img, files.get("variance", image), "variance")
+    if "weight" in files or no_data.any():  # (otherwise the planes stay as the MP_* cards name them)
+        planes = ensure_planes(planes, ["NO_DATA"])
+        msk[no_data] |= np.int32(1 << planes["NO_DATA"])
     return Exposure(img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=True, cards=cards)
 
 
@@ -311,7 +316,7 @@ def _read_decam_cp(files, *, hdu):
             w_index = _resolve_hdu(hdul, hdu, path=files["weight"])
             weight = _image_hdu(hdul, w_index, path=files["weight"], what="weight", layout="decam_cp")
         _check_shape(weight, img, files["weight"], "weight (oow)")
-        var, no_data = variance_from_weight(weight)
+        var, no_data = noise_plane(weight, kind="weight", source=f"{files['weight']} (HDU {w_index})")
         cards = {"VARSRC": ("weight", "variance = 1 / the weight (oow) file")}
     no_data |= ~np.isfinite(img)
     var[no_data] = np.inf
@@ -387,11 +392,23 @@ def _header_or_config(options, name, metadata):
     return None, ""
 
 
-def variance_from_weight(weight):
-    """Variance and no-data flags from an inverse-variance (weight) plane.
+def noise_plane(values, *, kind, source):
+    """Variance and no-data flags from a variance or weight plane: the one rule of every format.
 
-    Weight 0, negative or not finite gives variance +inf and no data (as the warp marks pixels
-    without data).
+    A pixel whose variance is not a finite positive number has no data: it is flagged (``NO_DATA``
+    in the reader) and its variance is +inf, as the warp marks pixels without data. Weight
+    (inverse variance) 0 is the usual mark of no data and passes silently; a variance that is 0,
+    negative or not finite, and a weight that is negative or not finite, are not expected in
+    calibrated data and are counted in a ``bad_variance`` notice.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The plane as read.
+    kind : {'variance', 'weight'}
+        What the plane holds.
+    source : str
+        File (and HDU) for the notice.
 
     Returns
     -------
@@ -400,11 +417,22 @@ def variance_from_weight(weight):
     no_data : numpy.ndarray
         bool.
     """
-    w = np.asarray(weight, dtype=np.float64)
-    good = np.isfinite(w) & (w > 0)
-    var = np.full(w.shape, np.inf, dtype=np.float32)
-    var[good] = (1.0 / w[good]).astype(np.float32)
-    return var, ~good
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        var = (1.0 / v if kind == "weight" else v).astype(np.float32)  # (a tiny weight overflows: no data)
+        good = np.isfinite(var) & (var > 0)
+    no_data = ~good
+    unexpected = no_data & (v != 0) if kind == "weight" else no_data
+    if unexpected.any():
+        odd = v[unexpected]
+        with np.errstate(invalid="ignore"):
+            parts = {"0": odd == 0, "negative": odd < 0, "NaN": np.isnan(odd), "infinite": np.isinf(odd),
+                     "too small to invert": (odd > 0) & np.isfinite(odd)}
+        counts = ", ".join(f"{int(m.sum())} {name}" for name, m in parts.items() if m.any())
+        notice(log, "bad_variance", "%s: %d pixels with a %s that is not usable (%s): flagged NO_DATA, "
+               "variance +inf", source, int(unexpected.sum()), kind, counts)
+    var[no_data] = np.inf
+    return var, no_data
 
 
 def estimate_variance(image, *, gain, usable, source=""):
@@ -541,11 +569,10 @@ def _noise_from_files(files, shape):
     """Variance, no-data flags and provenance cards from a separate variance or weight file."""
     if "variance" in files:
         var, _ = _separate_plane(files["variance"], "variance", shape)
-        var = np.asarray(var, dtype=np.float32)
-        no_data = ~(np.isfinite(var) & (var >= 0))
+        var, no_data = noise_plane(var, kind="variance", source=files["variance"])
         return var, no_data, {"VARSRC": ("variance file", "variance read from a separate file")}
     weight, _ = _separate_plane(files["weight"], "weight", shape)
-    var, no_data = variance_from_weight(weight)
+    var, no_data = noise_plane(weight, kind="weight", source=files["weight"])
     return var, no_data, {"VARSRC": ("weight", "variance = 1 / a weight (inverse variance) file")}
 
 

@@ -2,6 +2,7 @@
 mask bits without a name, unusable variances (issue 13, items 9 and 12)."""
 
 import gzip
+import logging
 import shutil
 import tracemalloc
 from pathlib import Path
@@ -191,3 +192,104 @@ def test_mjd_obs_written_as_a_number_or_a_numeric_string_gives_the_epoch():
     assert exposure.observation_epoch(fits.Header({"MJD-OBS": 60000.5})).mjd == 60000.5
     assert exposure.observation_epoch(fits.Header({"MJD-OBS": "60000.5"})).mjd == 60000.5
     assert exposure.observation_epoch(fits.Header({"MJD-OBS": 60000})).mjd == 60000
+
+
+# --- item 9: mask bits and variances --------------------------------------------------------------------
+
+def test_calexp_mask_bit_without_an_mp_card_is_one_line(tmp_path):
+    """As formats fits and decam_cp stop on a value their table does not map."""
+    mask = np.zeros(SHAPE, np.int32)
+    mask[1, 1:4] = 1 << 12
+    mask[2, 2] = (1 << 12) | 1
+    mask[3, 3] = -2**31  # bit 31
+    path = write_calexp(tmp_path / "e.fits", mask=mask)
+    one_line(lambda: exposure.read_exposure(path),
+             r"e.fits \(HDU 2\): mask bits 12 \(value 4096, 4 pixels\), 31 \(value 2147483648, 1 pixels\) "
+             r"have no MP_\* card naming a plane \(the cards name BAD 0, SAT 1, INTRP 2, CR 3, EDGE 4, "
+             r"DETECTED 5, DETECTED_NEGATIVE 6, SUSPECT 7, NO_DATA 8, CROSSTALK 9, UNMASKEDNAN 10\)")
+    # the same in a separate mask file
+    fits.PrimaryHDU(mask, header=fits.Header([("MP_BAD", 0), ("MP_SAT", 1)])).writeto(tmp_path / "m.fits")
+    one_line(lambda: exposure.read_exposure(path, mask=str(tmp_path / "m.fits")),
+             r"m.fits: mask bits 12 .* have no MP_\* card naming a plane \(the cards name BAD 0, SAT 1\)")
+    mask[3, 3] = 0
+    mask[mask != 0] = 1 << 12
+    path = write_calexp(tmp_path / "e1.fits", mask=mask)
+    one_line(lambda: exposure.read_exposure(path),
+             r"\(HDU 2\): mask bit 12 \(value 4096, 4 pixels\) has no MP_\* card")
+
+
+def test_calexp_mask_with_named_bits_only_is_read_as_it_is(tmp_path):
+    mask = np.zeros(SHAPE, np.int32)
+    mask[1, 1] = (1 << 12) | 1
+    path = write_calexp(tmp_path / "e.fits", mask=mask, planes={**LSST_MASK_PLANES, "STREAK": 12})
+    exp = exposure.read_exposure(path)
+    assert exp.mask[1, 1] == (1 << 12) | 1 and exp.mask_planes["STREAK"] == 12
+
+
+def bad_variance():
+    var = np.full(SHAPE, 25.0, np.float32)
+    var[1, 1], var[1, 2], var[2, 1], var[2, 2], var[3, 3] = 0.0, -4.0, np.nan, np.inf, -1.0
+    return var
+
+
+BAD = [(1, 1), (1, 2), (2, 1), (2, 2), (3, 3)]
+
+
+def assert_no_data_where_bad(exp):
+    no_data = (exp.mask & (1 << exp.mask_planes["NO_DATA"])) != 0
+    expected = np.zeros(SHAPE, bool)
+    expected[tuple(np.array(BAD).T)] = True
+    assert (no_data == expected).all()
+    assert (exp.variance[expected] == np.inf).all() and (exp.variance[~expected] == 25).all()
+
+
+def test_calexp_variance_that_is_zero_negative_or_not_finite_is_no_data_with_a_notice(tmp_path, caplog):
+    path = write_calexp(tmp_path / "e.fits", variance=bad_variance())
+    with caplog.at_level(logging.WARNING, logger="brightstamps"):
+        exp = exposure.read_exposure(path)
+    assert_no_data_where_bad(exp)
+    assert caplog.messages == [f"[bad_variance] {path} (HDU 3): 5 pixels with a variance that is not usable "
+                               "(1 0, 2 negative, 1 NaN, 1 infinite): flagged NO_DATA, variance +inf"]
+    # a calexp whose mask names no NO_DATA plane gets one on a free bit
+    planes = {**{k: v for k, v in LSST_MASK_PLANES.items() if k != "NO_DATA"}, "STREAK": 8}
+    exp = exposure.read_exposure(write_calexp(tmp_path / "e2.fits", variance=bad_variance(), planes=planes))
+    assert exp.mask_planes["NO_DATA"] == 11
+    assert_no_data_where_bad(exp)
+
+
+@pytest.mark.parametrize("fmt", ["lsst_calexp", "fits"])
+def test_separate_variance_file_that_is_zero_negative_or_not_finite_is_no_data(tmp_path, caplog, fmt):
+    """Zero was taken as a variance (weight +inf) and an LSST calexp took the file as it was."""
+    path = write_calexp(tmp_path / "e.fits")
+    fits.PrimaryHDU(bad_variance()).writeto(tmp_path / "v.fits")
+    with caplog.at_level(logging.WARNING, logger="brightstamps"):
+        exp = exposure.read_exposure(path, variance=str(tmp_path / "v.fits"), fmt=fmt,
+                                     hdu=1 if fmt == "fits" else None)
+    assert_no_data_where_bad(exp)
+    assert len(caplog.messages) == 1 and "v.fits: 5 pixels with a variance that is not usable" in caplog.text
+
+
+def test_weight_zero_is_no_data_silently_and_a_negative_or_nan_weight_with_a_notice(tmp_path, caplog):
+    path = write_calexp(tmp_path / "e.fits")
+    weight = np.full(SHAPE, 0.04, np.float32)
+    weight[1, 1] = 0.0
+    fits.PrimaryHDU(weight).writeto(tmp_path / "w.fits")
+    with caplog.at_level(logging.WARNING, logger="brightstamps"):
+        exp = exposure.read_exposure(path, weight=str(tmp_path / "w.fits"))
+    assert exp.variance[1, 1] == np.inf and exp.mask[1, 1] == 1 << exp.mask_planes["NO_DATA"]
+    assert exp.variance[0, 0] == np.float32(1 / np.float64(np.float32(0.04))) and not caplog.messages
+    weight[2, 2], weight[3, 3], weight[4, 4] = -1.0, np.nan, 1e-39
+    fits.PrimaryHDU(weight).writeto(tmp_path / "w2.fits")
+    with caplog.at_level(logging.WARNING, logger="brightstamps"):
+        exp = exposure.read_exposure(path, weight=str(tmp_path / "w2.fits"))
+    assert caplog.messages == [f"[bad_variance] {tmp_path / 'w2.fits'}: 3 pixels with a weight that is not "
+                               "usable (1 negative, 1 NaN, 1 too small to invert): flagged NO_DATA, "
+                               "variance +inf"]
+    assert (exp.variance[[1, 2, 3, 4], [1, 2, 3, 4]] == np.inf).all()
+
+
+def test_positive_variances_are_read_unchanged_without_a_notice(tmp_path, caplog):
+    var = np.random.default_rng(1).uniform(1e-3, 1e3, SHAPE).astype(np.float32)
+    with caplog.at_level(logging.INFO, logger="brightstamps"):
+        exp = exposure.read_exposure(write_calexp(tmp_path / "e.fits", variance=var))
+    assert np.array_equal(exp.variance, var) and not exp.mask.any() and "bad_variance" not in caplog.text
