@@ -8,6 +8,8 @@ data-quality table): ``lsst_calexp``, ``decam_cp`` and ``fits``. Every reader re
 
 import dataclasses
 import logging
+import math
+import re
 import warnings
 
 import numpy as np
@@ -20,7 +22,8 @@ from . import formats
 from .errors import InputError
 from .files import atomic_output, open_fits
 from .formats import FORMATS
-from .masks import LSST_MASK_PLANES, ensure_planes, mask_plane_cards, read_mask_planes
+from .masks import LSST_MASK_PLANES, check_mask_bits, ensure_planes, mask_plane_cards, read_mask_planes
+from .notices import notice
 
 __all__ = [
     "Exposure",
@@ -29,8 +32,10 @@ __all__ = [
     "read_exposure_header",
     "read_celestial_wcs",
     "check_wcs",
+    "check_header_cards",
     "decode_mask",
     "estimate_variance",
+    "noise_plane",
     "observation_epoch",
     "write_exposure",
 ]
@@ -118,8 +123,51 @@ def _image_hdu(hdul, index, *, path, what, layout="lsst_calexp"):
     return data
 
 
+#: Cards of the primary WCS whose values wcslib needs as numbers (it skips any other value silently).
+_WCS_NUMBER_CARD = re.compile(r"^((CRVAL|CRPIX|CDELT|CROTA)\d|(PC|CD)\d_\d|PV\d_\d+|(A|B|AP|BP)_\d+_\d+"
+                              r"|LONPOLE|LATPOLE)$")
+
+
+def _card_value(card, *, source):
+    """The value of a header card, or one line naming it: not parsable, or a non-finite number."""
+    try:
+        value = card.value
+    except (fits.VerifyError, ValueError):  # (its text is not shown: astropy "fixes" the card to show it)
+        raise InputError(f"{source}: header card {card.keyword} cannot be parsed (its value is not a FITS "
+                         "number, string or logical)") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{source}: header card {card.keyword} = {value} is not a finite number")
+    return value
+
+
+def check_header_cards(header, *, source):
+    """Fail with one line naming the first card of *header* whose value cannot be parsed.
+
+    astropy parses a card's value only when it is used and then raises ``VerifyError`` (text such
+    as ``NAN``) or refuses to copy it (``1E999``, infinite), wherever that is; checking every card
+    once, where the header is read, names the file, the HDU and the card instead.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+    source : str
+        File (and HDU) for the message.
+    """
+    for card in header.cards:
+        _card_value(card, source=source)
+
+
 def read_celestial_wcs(header, *, source):
-    """Build a celestial WCS from *header*, or fail with one line naming *source*."""
+    """Build a celestial WCS from *header*, or fail with one line naming *source*.
+
+    The WCS's number cards (CRVAL, CRPIX, CDELT, PC, CD, PV, SIP, ...) must hold finite numbers:
+    wcslib silently replaces a card it cannot read (e.g. ``PC1_1 = 'NAN'``) by its default.
+    """
+    for card in header.cards:
+        if _WCS_NUMBER_CARD.match(card.keyword):
+            value = _card_value(card, source=source)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"{source}: WCS card {card.keyword} = {value!r} is not a number")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         try:
@@ -215,25 +263,28 @@ def _read_lsst_calexp(files):
     image = files["image"]
     with open_fits(image) as hdul:
         img = np.asarray(_image_hdu(hdul, 1, path=image, what="image"), dtype=np.float32)
-        metadata = _merged_metadata(hdul[0].header, hdul[1].header)
+        metadata = _metadata(hdul, 1, path=image)
         wcs = read_celestial_wcs(hdul[1].header, source=image)
         if "mask" not in files:
             msk = np.asarray(_image_hdu(hdul, 2, path=image, what="mask"), dtype=np.int32)
             planes = read_mask_planes(hdul[2].header, source=f"{image} (HDU 2)")
+            check_mask_bits(msk, planes, source=f"{image} (HDU 2)")
         if "variance" not in files and "weight" not in files:
-            var = np.asarray(_image_hdu(hdul, 3, path=image, what="variance"), dtype=np.float32)
+            var = _image_hdu(hdul, 3, path=image, what="variance")
+            _check_shape(var, img, image, "variance")
+            var, no_data = noise_plane(var, kind="variance", source=f"{image} (HDU 3)")
             cards = {"VARSRC": ("variance plane", "variance: the image file's HDU 3")}
     if "mask" in files:
         msk, header = _separate_plane(files["mask"], "mask", img.shape)
         msk = np.asarray(msk, dtype=np.int32)
         planes = read_mask_planes(header, source=files["mask"])
+        check_mask_bits(msk, planes, source=files["mask"])
     if "variance" in files or "weight" in files:
         var, no_data, cards = _noise_from_files(files, img.shape)
-        if "weight" in files:  # a variance file is taken as it is, as before weights were read
-            planes = ensure_planes(planes, ["NO_DATA"])
-            msk[no_data] |= np.int32(1 << planes["NO_DATA"])
     _check_shape(msk, img, files.get("mask", image), "mask")
-    _check_shape(var, img, files.get("variance", image), "variance")
+    if "weight" in files or no_data.any():  # (otherwise the planes stay as the MP_* cards name them)
+        planes = ensure_planes(planes, ["NO_DATA"])
+        msk[no_data] |= np.int32(1 << planes["NO_DATA"])
     return Exposure(img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=True, cards=cards)
 
 
@@ -242,7 +293,7 @@ def _read_decam_cp(files, *, hdu):
     with open_fits(image, what="DECam CP image (ooi) file") as hdul:
         index = _resolve_hdu(hdul, hdu, path=image)
         img = np.asarray(_image_hdu(hdul, index, path=image, what="image", layout="decam_cp"), dtype=np.float32)
-        metadata = _merged_metadata(hdul[0].header, hdul[index].header)
+        metadata = _metadata(hdul, index, path=image)
         wcs = read_celestial_wcs(hdul[index].header, source=f"{image} (HDU {index})")
     with open_fits(files["mask"], what="DECam CP data-quality (ood) file") as hdul:
         dq_index = _resolve_hdu(hdul, hdu, path=files["mask"])
@@ -265,7 +316,7 @@ def _read_decam_cp(files, *, hdu):
             w_index = _resolve_hdu(hdul, hdu, path=files["weight"])
             weight = _image_hdu(hdul, w_index, path=files["weight"], what="weight", layout="decam_cp")
         _check_shape(weight, img, files["weight"], "weight (oow)")
-        var, no_data = variance_from_weight(weight)
+        var, no_data = noise_plane(weight, kind="weight", source=f"{files['weight']} (HDU {w_index})")
         cards = {"VARSRC": ("weight", "variance = 1 / the weight (oow) file")}
     no_data |= ~np.isfinite(img)
     var[no_data] = np.inf
@@ -278,7 +329,7 @@ def _read_fits(files, *, hdu, options):
     with open_fits(image) as hdul:
         index = _resolve_hdu(hdul, hdu, path=image)
         img = np.asarray(_image_hdu(hdul, index, path=image, what="image", layout="fits"), dtype=np.float32)
-        metadata = _merged_metadata(hdul[0].header, hdul[index].header) if index else hdul[0].header.copy()
+        metadata = _metadata(hdul, index, path=image)
         wcs = read_celestial_wcs(hdul[index].header, source=f"{image} (HDU {index})")
     planes = {**LSST_MASK_PLANES}
     table = {int(k): v for k, v in (options.get("mask_table") or {}).items()}
@@ -344,11 +395,23 @@ def _header_or_config(options, name, metadata):
     return None, ""
 
 
-def variance_from_weight(weight):
-    """Variance and no-data flags from an inverse-variance (weight) plane.
+def noise_plane(values, *, kind, source):
+    """Variance and no-data flags from a variance or weight plane: the one rule of every format.
 
-    Weight 0, negative or not finite gives variance +inf and no data (as the warp marks pixels
-    without data).
+    A pixel whose variance is not a finite positive number has no data: it is flagged (``NO_DATA``
+    in the reader) and its variance is +inf, as the warp marks pixels without data. Weight
+    (inverse variance) 0 is the usual mark of no data and passes silently; a variance that is 0,
+    negative or not finite, and a weight that is negative or not finite, are not expected in
+    calibrated data and are counted in a ``bad_variance`` notice.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The plane as read.
+    kind : {'variance', 'weight'}
+        What the plane holds.
+    source : str
+        File (and HDU) for the notice.
 
     Returns
     -------
@@ -357,11 +420,22 @@ def variance_from_weight(weight):
     no_data : numpy.ndarray
         bool.
     """
-    w = np.asarray(weight, dtype=np.float64)
-    good = np.isfinite(w) & (w > 0)
-    var = np.full(w.shape, np.inf, dtype=np.float32)
-    var[good] = (1.0 / w[good]).astype(np.float32)
-    return var, ~good
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        var = (1.0 / v if kind == "weight" else v).astype(np.float32)  # (a tiny weight overflows: no data)
+        good = np.isfinite(var) & (var > 0)
+    no_data = ~good
+    unexpected = no_data & (v != 0) if kind == "weight" else no_data
+    if unexpected.any():
+        odd = v[unexpected]
+        with np.errstate(invalid="ignore"):
+            parts = {"0": odd == 0, "negative": odd < 0, "NaN": np.isnan(odd), "infinite": np.isinf(odd),
+                     "too small to invert": (odd > 0) & np.isfinite(odd)}
+        counts = ", ".join(f"{int(m.sum())} {name}" for name, m in parts.items() if m.any())
+        notice(log, "bad_variance", "%s: %d pixels with a %s that is not usable (%s): flagged NO_DATA, "
+               "variance +inf", source, int(unexpected.sum()), kind, counts)
+    var[no_data] = np.inf
+    return var, no_data
 
 
 def estimate_variance(image, *, gain, usable, source=""):
@@ -498,11 +572,10 @@ def _noise_from_files(files, shape):
     """Variance, no-data flags and provenance cards from a separate variance or weight file."""
     if "variance" in files:
         var, _ = _separate_plane(files["variance"], "variance", shape)
-        var = np.asarray(var, dtype=np.float32)
-        no_data = ~(np.isfinite(var) & (var >= 0))
+        var, no_data = noise_plane(var, kind="variance", source=files["variance"])
         return var, no_data, {"VARSRC": ("variance file", "variance read from a separate file")}
     weight, _ = _separate_plane(files["weight"], "weight", shape)
-    var, no_data = variance_from_weight(weight)
+    var, no_data = noise_plane(weight, kind="weight", source=files["weight"])
     return var, no_data, {"VARSRC": ("weight", "variance = 1 / a weight (inverse variance) file")}
 
 
@@ -561,11 +634,20 @@ def read_exposure_header(image, *, fmt="lsst_calexp", hdu=None):
         header = hdul[index].header
         if header.get("NAXIS", 0) != 2:
             raise InputError(f"{image}: HDU {index} should hold the 2-D image plane")
-        metadata = _merged_metadata(hdul[0].header, header) if index else header.copy()
+        metadata = _metadata(hdul, index, path=image)
         source = image if fmt == "lsst_calexp" else f"{image} (HDU {index})"
         wcs = read_celestial_wcs(header, source=source)
         check_wcs(wcs, (header["NAXIS2"], header["NAXIS1"]), source=image)
     return wcs, metadata
+
+
+def _metadata(hdul, index, *, path):
+    """The metadata of the image in HDU *index*: every card checked, the primary header merged in."""
+    check_header_cards(hdul[0].header, source=f"{path} (HDU 0)")
+    if not index:
+        return hdul[0].header.copy()
+    check_header_cards(hdul[index].header, source=f"{path} (HDU {index})")
+    return _merged_metadata(hdul[0].header, hdul[index].header)
 
 
 def _merged_metadata(primary, image_header):
@@ -581,10 +663,24 @@ def _merged_metadata(primary, image_header):
 
 
 def observation_epoch(metadata, *, source=""):
-    """Epoch of an exposure as an astropy Time, from MJD-OBS or DATE-OBS, or None."""
+    """Epoch of an exposure as an astropy Time, from MJD-OBS or DATE-OBS, or None.
+
+    Raises
+    ------
+    InputError
+        MJD-OBS that is not a finite number, or DATE-OBS that is not a date (naming *source*).
+    """
     md = metadata
     if "MJD-OBS" in md:
-        return Time(float(md["MJD-OBS"]), format="mjd", scale="tai")
+        value = md["MJD-OBS"]
+        try:  # (a number written as a string is taken; a logical is not a date)
+            mjd = math.nan if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            mjd = math.nan
+        if not math.isfinite(mjd):
+            msg = f"{source}: MJD-OBS = {value!r} is not a number (the observation's modified Julian date)"
+            raise InputError(msg)
+        return Time(mjd, format="mjd", scale="tai")
     if "DATE-OBS" in md:
         try:
             return Time(md["DATE-OBS"], scale="utc")

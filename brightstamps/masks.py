@@ -1,6 +1,7 @@
 """Mask planes: LSST-style named bit planes, and conversions between names and bit values."""
 
 import numpy as np
+from astropy.io import fits
 
 from .errors import InputError
 from .formats import EXTRA_MASK_PLANES
@@ -9,6 +10,7 @@ __all__ = [
     "LSST_MASK_PLANES",
     "LSST_BAD_MASK_PLANES",
     "read_mask_planes",
+    "check_mask_bits",
     "mask_plane_cards",
     "ensure_planes",
     "plane_bits",
@@ -63,9 +65,15 @@ def read_mask_planes(header, *, source):
         If the header has no ``MP_*`` card, or a bit index is not an integer in 0..30.
     """
     planes = {}
-    for key, value in header.items():
+    for card in header.cards:  # (only the MP_* values are parsed: another card may be unparsable)
+        key = card.keyword
         if not key.startswith("MP_"):
             continue
+        try:
+            value = card.value
+        except (fits.VerifyError, ValueError):
+            msg = f"{source}: mask card {key} cannot be parsed (not a bit index in 0..30)"
+            raise InputError(msg) from None
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= 30:
             msg = f"{source}: mask card {key} = {value!r} is not a bit index in 0..30"
             raise InputError(msg)
@@ -74,6 +82,43 @@ def read_mask_planes(header, *, source):
         msg = f"{source}: the mask HDU has no MP_* cards naming its planes"
         raise InputError(msg)
     return planes
+
+
+def check_mask_bits(mask, planes, *, source):
+    """Fail with one line if a pixel of *mask* has a bit that no plane of *planes* names.
+
+    An LSST mask names each plane it uses in an ``MP_*`` card; a bit without a name cannot be
+    told to be bad or harmless (``bad_mask_planes`` names planes), so it stops the job, as a
+    value missing from a format's table does.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        int32 mask.
+    planes : dict of str to int
+        Plane name to bit, from :func:`read_mask_planes`.
+    source : str
+        File (and HDU) for the message.
+
+    Raises
+    ------
+    InputError
+        Naming the unnamed bits (value and pixel count) and the planes the cards name.
+    """
+    bits = np.asarray(mask).view(np.uint32)
+    present = int(np.bitwise_or.reduce(bits.ravel())) if bits.size else 0
+    unnamed = present & ~sum(1 << b for b in set(planes.values()))
+    if not unnamed:
+        return
+    found = []
+    for bit in range(32):
+        if (unnamed >> bit) & 1:
+            count = int(np.count_nonzero(bits & np.uint32(1 << bit)))
+            found.append(f"{bit} (value {1 << bit}, {count} pixels)")
+    named = ", ".join(f"{name} {bit}" for name, bit in sorted(planes.items(), key=lambda kv: kv[1]))
+    bits_have = ("bit {} has" if len(found) == 1 else "bits {} have").format(", ".join(found))
+    msg = f"{source}: mask {bits_have} no MP_* card naming a plane (the cards name {named})"
+    raise InputError(msg)
 
 
 def mask_plane_cards(planes):

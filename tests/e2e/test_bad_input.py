@@ -85,6 +85,38 @@ def _mismatched_variance(run):
     hdus.writeto(run / "e1.fits", overwrite=True)
 
 
+def _set_cards(hdu, **cards):
+    """Overwrite cards of e1.fits in its bytes, as a corrupt write would (astropy refuses to)."""
+    def mutate(run):
+        path = run / "e1.fits"
+        with fits.open(path) as hdul:
+            start, end = hdul[hdu].fileinfo()["hdrLoc"], hdul[hdu].fileinfo()["datLoc"]
+        data = bytearray(path.read_bytes())
+        for at in range(start, end, 80):
+            key = data[at:at + 8].decode().rstrip()
+            if key in cards:
+                data[at:at + 80] = f"{key:<8}= {cards.pop(key):>20}".ljust(80).encode()
+        assert not cards
+        path.write_bytes(bytes(data))
+    return mutate
+
+
+def _mjd_obs_not_a_number(run):
+    with fits.open(run / "e1.fits", mode="update") as hdul:
+        hdul[0].header["MJD-OBS"] = "yesterday"
+
+
+def _unnamed_mask_bit(run):
+    with fits.open(run / "e1.fits", mode="update") as hdul:
+        hdul[2].data[10, 10:13] |= np.int32(1 << 12)  # the simulated calexp names bits 0-10
+
+
+def _bad_variances(run):
+    with fits.open(run / "e1.fits", mode="update") as hdul:
+        hdul[3].data[140:145, 140:145] = 0.0  # in the star's stamp
+        hdul[3].data[5, 5] = -1.0
+
+
 def _catalog(edit):
     def mutate(run):
         t = Table.read(run / "catalog.fits")
@@ -144,6 +176,16 @@ def _even_stamp_size(run):
     assert stamps.image.shape == (1, 67, 67) and stamps.header["CENTERX"] == 33  # int(60 * 1.1) = 66 -> 67
 
 
+def _bad_variances_are_no_data(run):
+    stamps = read_stamps(run / "results" / "e1" / "bright_star_stamps.fits")
+    no_data = (stamps.mask[0] & (1 << stamps.mask_planes["NO_DATA"])) != 0
+    cy, cx = stamps.header["CENTERY"], stamps.header["CENTERX"]
+    assert no_data[cy - 8:cy - 6, cx - 8:cx - 6].all()  # pixels (140-144, 140-144) of the exposure
+    log = (run / "logs" / "stamp_extraction" / "e1.log").read_text()
+    assert "[bad_variance] e1.fits (HDU 3): 26 pixels with a variance that is not usable (25 0, 1 negative)" \
+        in log
+
+
 def _error(message):
     return ("error", message)
 
@@ -165,6 +207,19 @@ CASES = {
     "mask without MP_ cards": (_strip_mask_planes, _error("e1.fits (HDU 2): the mask HDU has no MP_* cards")),
     "mismatched image/variance shapes": (_mismatched_variance,
                                          _error("e1.fits: variance plane has shape (299, 300), the image (300, 300)")),
+    "BITPIX changed from -32 to 16": (
+        _set_cards(1, BITPIX="16"),
+        _error("e1.fits: HDU 1 (BITPIX = 16, NAXIS1 = 300, NAXIS2 = 300): the 1440 bytes after its 180000 "
+               "bytes of data, which pad it to a 2880-byte block, are not zeros")),
+    "NAXIS1/2 enlarged to 100000": (
+        _set_cards(1, NAXIS1="100000", NAXIS2="100000"),
+        _error("e1.fits: HDU 1 (BITPIX = -32, NAXIS1 = 100000, NAXIS2 = 100000) needs 40000000000 bytes of "
+               "data but the file ends")),
+    "MJD-OBS not a number": (_mjd_obs_not_a_number, _error("e1.fits: MJD-OBS = 'yesterday' is not a number")),
+    "mask bit without an MP_ card": (
+        _unnamed_mask_bit,
+        _error("e1.fits (HDU 2): mask bit 12 (value 4096, 3 pixels) has no MP_* card naming a plane")),
+    "zero and negative variances": (_bad_variances, _valid(_bad_variances_are_no_data)),
     # catalogs
     "catalog without the configured column": (
         _catalog_without_mag,
@@ -216,7 +271,7 @@ def test_bad_input_corpus(tmp_path, case):
 
 def test_corpus_counts():
     outcomes = [outcome for _, (outcome, _) in CASES.values()]
-    assert len(CASES) == 25 and outcomes.count("error") == 19 and outcomes.count("valid") == 6
+    assert len(CASES) == 30 and outcomes.count("error") == 23 and outcomes.count("valid") == 7
 
 
 def test_the_failing_step_writes_the_reason_in_its_log(tmp_path):
