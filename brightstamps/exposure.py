@@ -20,6 +20,7 @@ from . import formats
 from .errors import InputError
 from .files import atomic_output, open_fits
 from .formats import FORMATS
+from .frames import wcs_frame
 from .masks import LSST_MASK_PLANES, ensure_planes, mask_plane_cards, read_mask_planes
 
 __all__ = [
@@ -119,7 +120,8 @@ def _image_hdu(hdul, index, *, path, what, layout="lsst_calexp"):
 
 
 def read_celestial_wcs(header, *, source):
-    """Build a celestial WCS from *header*, or fail with one line naming *source*."""
+    """Build a celestial WCS from *header*, or fail with one line naming *source* (also for a celestial
+    frame that the ICRS catalog cannot be converted to, see :func:`brightstamps.frames.wcs_frame`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         try:
@@ -130,7 +132,9 @@ def read_celestial_wcs(header, *, source):
     if not wcs.has_celestial:
         msg = f"{source}: the image header has no celestial WCS (CTYPE1/CTYPE2 with RA/DEC)"
         raise InputError(msg)
-    return wcs.celestial
+    celestial = wcs.celestial
+    wcs_frame(celestial, source=source)  # a frame the ICRS catalog cannot be converted to stops here
+    return celestial
 
 
 def check_wcs(wcs, shape, *, source):
