@@ -34,11 +34,13 @@ from astropy.wcs import WCS
 from .errors import InputError
 from .frames import frame_name, from_icrs, to_icrs, wcs_frame
 from .masks import ensure_planes
+from .notices import notice
 from .stampsfile import BLOCK, StampStream
 
 __all__ = [
     "KERNELS",
     "ORIENTATIONS",
+    "Boresight",
     "boresight_of",
     "boresight_polar_angles",
     "distortion_free_maps",
@@ -128,6 +130,30 @@ def kernel_weights(frac, kernel):
     return w / raw[:, None], raw
 
 
+class Boresight(tuple):
+    """A boresight ``(ra, dec)`` in ICRS degrees that says where it came from.
+
+    A 2-tuple (unpacks and compares as ``(ra, dec)``) with the attributes ``source``, the text
+    of the stamps' ``BORESRC`` card, and ``fallback``, true when it is the WCS reference point
+    because the header has no usable boresight cards.
+
+    Examples
+    --------
+    >>> b = Boresight(10.0, -5.0, "config boresight.ra/dec")
+    >>> b == (10.0, -5.0), b.source, b.fallback
+    (True, 'config boresight.ra/dec', False)
+    """
+
+    def __new__(cls, ra, dec, source, *, fallback=False):
+        self = super().__new__(cls, (float(ra), float(dec)))
+        self.source = str(source)
+        self.fallback = bool(fallback)
+        return self
+
+    def __getnewargs_ex__(self):
+        return (self[0], self[1], self.source), {"fallback": self.fallback}
+
+
 def boresight_of(wcs, metadata, *, ra_key="BORE-RA", dec_key="BORE-DEC", ra_unit="deg", fixed=None, source=""):
     """Boresight (ra, dec) in ICRS degrees: *fixed*, else the header cards, else the WCS reference point.
 
@@ -146,6 +172,12 @@ def boresight_of(wcs, metadata, *, ra_key="BORE-RA", dec_key="BORE-DEC", ra_unit
     source : str
         File named in errors.
 
+    Returns
+    -------
+    Boresight
+        ``(ra, dec)``; its ``source`` says which of the three it is (``config boresight.ra/dec``,
+        ``header <ra_key>,<dec_key>`` or ``WCS CRVAL (...)``) and ``fallback`` whether it is CRVAL.
+
     Examples
     --------
     >>> ra, dec = boresight_of(None, {"TELRA": "07:20:54.0", "TELDEC": "-23:47:09"}, ra_key="TELRA",
@@ -154,17 +186,19 @@ def boresight_of(wcs, metadata, *, ra_key="BORE-RA", dec_key="BORE-DEC", ra_unit
     (110.225, -23.785833333)
     """
     if fixed is not None:
-        return float(fixed[0]), float(fixed[1])
+        return Boresight(fixed[0], fixed[1], "config boresight.ra/dec")
+    why = f"no {ra_key},{dec_key} cards"
     if metadata is not None and ra_key in metadata and dec_key in metadata:
         ra = _angle_deg(metadata[ra_key], ra_unit, key=ra_key, source=source)
         dec = _angle_deg(metadata[dec_key], "deg", key=dec_key, source=source)
         if np.isfinite(ra) and np.isfinite(dec):
-            return ra, dec
+            return Boresight(ra, dec, f"header {ra_key},{dec_key}")
+        why = f"{ra_key},{dec_key} not finite"
     ra, dec = (float(v) for v in wcs.wcs.crval)
     frame = wcs_frame(wcs, source=source)
     if frame is not None:  # CRVAL is in the WCS's frame; the boresight is ICRS
         (ra,), (dec,) = to_icrs([ra], [dec], frame)
-    return float(ra), float(dec)
+    return Boresight(ra, dec, f"WCS CRVAL ({why})", fallback=True)
 
 
 def _angle_deg(value, unit, *, key, source):
@@ -392,7 +426,7 @@ _TABLES = {}
 
 
 def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots,
-                orientation="quarter_turns", boresight=None, block=BLOCK):
+                orientation="quarter_turns", boresight=None, block=BLOCK, source=""):
     """Step 4 (warping): resample every cut-out onto the common grid and orient it.
 
     Parameters
@@ -418,10 +452,14 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         2026): rotate each stamp inside the warp so that the boresight lies towards -x (the
         outward radial direction is +x); STARS gains ``orient_angle`` (deg), the star's polar
         angle about the boresight by which its stamp was turned.
-    boresight : tuple of float, optional
+    boresight : Boresight or tuple of float, optional
         ``(ra, dec)`` in ICRS degrees; default :func:`boresight_of` the header's BORE-RA/BORE-DEC.
+        A :class:`Boresight` says where it came from (header ``BORESRC``); when it is the WCS
+        reference point and the warp uses it, a ``boresight_fallback`` notice is logged.
     block : int
         Stamps read and warped at a time.
+    source : str
+        The exposure's file, named in the notice.
 
     Returns
     -------
@@ -429,8 +467,8 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         Warped, rotated stamps, made as the stream is consumed. STARS gains the map from output
         offsets ``d`` (before any quarter turns; radial rotations are part of it) to exposure pixels, ``s = (x, y) + A d + Q (dx^2, dx dy, dy^2)``: ``warp_a11 .. warp_a22``
         (A) and ``warp_qx_xx .. warp_qy_yy`` (Q), and ``rel_area`` = ``|det A|``. The header
-        records the boresight (``BORERA``, ``BOREDEC``, ICRS) and, for a WCS not in ICRS, the
-        WCS's frame (``WCSFRAME``).
+        records the boresight (``BORERA``, ``BOREDEC``, ICRS), where it came from (``BORESRC``)
+        and, for a WCS not in ICRS, the WCS's frame (``WCSFRAME``).
     """
     if kernel not in KERNELS:
         raise InputError(f"warping_kernel: unknown kernel {kernel!r}; use one of {sorted(KERNELS)}")
@@ -444,8 +482,18 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
     n = len(cutouts)
     stars = cutouts.stars.copy()
     centers = np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)]) if n else np.zeros((0, 2))
-    boresight = boresight_of(wcs, metadata) if boresight is None else (float(boresight[0]), float(boresight[1]))
-    frame = wcs_frame(wcs)
+    if boresight is None:
+        boresight = boresight_of(wcs, metadata, source=source)
+    elif not isinstance(boresight, Boresight):
+        boresight = Boresight(boresight[0], boresight[1], "given to warp_stamps")
+    if boresight.fallback and n and (do_apply_transform or radial):
+        notice(log, "boresight_fallback",
+               "%s: the boresight is the %s, RA %.6f Dec %.6f: if that is not the optical axis (e.g. it "
+               "is the detector's own centre), the distortion-free frame's scale and the radial angles are "
+               "wrong; name the header's boresight cards in boresight.ra_key/dec_key, or give "
+               "boresight.ra/dec",
+               source or "the exposure", boresight.source, boresight[0], boresight[1])
+    frame = wcs_frame(wcs, source=source)
     if do_apply_transform and n:
         half = (out_w // 2, out_h // 2)
         if radial:  # rotated offsets reach the circumscribed circle: fit the map over all of it
@@ -477,6 +525,7 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         "TRANSFRM": (bool(do_apply_transform), "optical distortion removed"),
         "BORERA": (boresight[0], "boresight RA used for the distortion-free frame [deg]"),
         "BOREDEC": (boresight[1], "boresight Dec used for the distortion-free frame [deg]"),
+        "BORESRC": (boresight.source, "where BORERA/BOREDEC came from"),
         # only for a WCS not in ICRS, so that ordinary headers keep their cards
         **({"WCSFRAME": (frame_name(frame), "the WCS's frame; BORERA/BOREDEC, STARS ra/dec: ICRS")}
            if frame is not None else {}),

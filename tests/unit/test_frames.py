@@ -123,6 +123,7 @@ def test_the_fallback_boresight_is_the_reference_point_in_icrs(name):
     """Without boresight cards the WCS's CRVAL is used: converted from the WCS's frame to ICRS."""
     wcs, other = _copy(name)
     boresight = boresight_of(other, {})
+    assert boresight.fallback
     assert_allclose(boresight, wcs.wcs.crval, rtol=0, atol=1e-9)
 
 
