@@ -41,31 +41,38 @@ def _tangent_plane(crval):
 def reexpress(wcs, name, *, shape, mjdobs=None):
     """A copy of the ICRS *wcs* in frame *name* that describes the same sky over *shape* (ny, nx).
 
-    CRPIX and the SIP terms stay; CRVAL is converted, and the CD matrix is turned (and, for FK4's
-    E-terms, very slightly sheared) by the linear map between the two frames' tangent planes at
-    the reference point, fitted over the detector. For galactic and FK5 that map is a rotation
-    and the copy is exact to rounding.
+    CRPIX and the SIP terms stay; CRVAL is converted, and the linear part (CD) is turned (and, for
+    FK4's E-terms, very slightly sheared) by the linear map between the two frames' tangent planes
+    at the reference point, fitted over the detector. For galactic and FK5 that map is a rotation
+    and the copy is exact to rounding. Returns the WCS and its header cards.
     """
     (lon, lat), radesys, equinox = FRAMES[name]
     frame = astropy_frame(name, mjdobs)
-    new = wcs.deepcopy()
-    new.wcs.ctype = [lon + str(wcs.wcs.ctype[0])[4:], lat + str(wcs.wcs.ctype[1])[4:]]
-    new.wcs.radesys = radesys
-    new.wcs.equinox = equinox
-    if mjdobs is not None:
-        new.wcs.mjdobs = mjdobs
-    new.wcs.crval = _lonlat(SkyCoord(*wcs.wcs.crval, unit="deg", frame="icrs").transform_to(frame))[0]
+    crval = _lonlat(SkyCoord(*wcs.wcs.crval, unit="deg", frame="icrs").transform_to(frame))[0]
     ny, nx = shape
     gx, gy = np.meshgrid(np.linspace(-0.2 * nx, 1.2 * nx, 9), np.linspace(-0.2 * ny, 1.2 * ny, 9))
     world = wcs.all_pix2world(np.column_stack([gx.ravel(), gy.ravel()]), 0)
     there = _lonlat(SkyCoord(world[:, 0], world[:, 1], unit="deg", frame="icrs").transform_to(frame))
     # the points' intermediate world coordinates (CD times SIP-corrected pixels) in each frame
     here_img = _tangent_plane(wcs.wcs.crval).wcs_world2pix(world, 1)
-    there_img = _tangent_plane(new.wcs.crval).wcs_world2pix(there, 1)
+    there_img = _tangent_plane(crval).wcs_world2pix(there, 1)
     b, *_ = np.linalg.lstsq(here_img, there_img, rcond=None)  # there = here @ b, i.e. M = b.T
-    new.wcs.cd = b.T @ wcs.wcs.cd
-    new.wcs.set()
-    return new
+    cd = b.T @ wcs.pixel_scale_matrix
+    header = wcs.to_header(relax=True)
+    for key in ("LATPOLE", "RADESYS", "EQUINOX", "PC1_1", "PC1_2", "PC2_1", "PC2_2", "CD1_1", "CD1_2", "CD2_1",
+                "CD2_2"):
+        header.remove(key, ignore_missing=True)
+    header["CTYPE1"] = lon + header["CTYPE1"][4:]
+    header["CTYPE2"] = lat + header["CTYPE2"][4:]
+    header["CRVAL1"], header["CRVAL2"] = (float(v) for v in crval)
+    header["CDELT1"] = header["CDELT2"] = 1.0
+    for (i, j), value in np.ndenumerate(cd):
+        header[f"PC{i + 1}_{j + 1}"] = float(value)
+    if radesys:
+        header["RADESYS"], header["EQUINOX"] = radesys, equinox
+    if mjdobs is not None:
+        header["MJD-OBS"] = mjdobs
+    return WCS(header), header
 
 
 def sky_offset_mas(wcs, other, name, *, shape, mjdobs=None):
