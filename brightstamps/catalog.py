@@ -14,6 +14,7 @@ from astropy.time import Time
 from .catalog_config import COLUMN_SCHEMES, GAIA_CATALOG, MagSystem, effective_mag_system, resolve_columns
 from .errors import InputError
 from .files import atomic_output, sha256_file
+from .frames import from_icrs, to_icrs, wcs_frame
 from .notices import notice
 
 __all__ = [
@@ -376,7 +377,8 @@ def footprint_circle(wcs, shape, *, margin):
     Returns
     -------
     SkyCircle
-        Centred on the detector centre; radius 1.05 x the farthest padded corner.
+        In ICRS, as the catalog (whatever the WCS's frame); centred on the detector centre;
+        radius 1.05 x the farthest padded corner.
     """
     ny, nx = shape
     cx, cy = (nx - 1) / 2, (ny - 1) / 2
@@ -384,6 +386,10 @@ def footprint_circle(wcs, shape, *, margin):
                         [nx - 1 + margin, ny - 1 + margin]])
     c_ra, c_dec = wcs.all_pix2world([[cx, cy]], 0)[0]
     k_ra, k_dec = wcs.all_pix2world(corners, 0).T
+    frame = wcs_frame(wcs)
+    if frame is not None:  # a WCS in FK5, FK4 or galactic coordinates: the circle in the catalog's ICRS
+        (c_ra,), (c_dec,) = to_icrs([c_ra], [c_dec], frame)
+        k_ra, k_dec = to_icrs(k_ra, k_dec, frame)
     radius = _angular_distance(c_ra, c_dec, k_ra, k_dec).max() * 1.05
     return SkyCircle(float(c_ra), float(c_dec), float(radius))
 
@@ -428,7 +434,8 @@ def match_stars(catalog, wcs, metadata, *, shape, mag_limit, stamp_size, proper_
     catalog : astropy.table.Table
         From :func:`read_catalog`.
     wcs : astropy.wcs.WCS
-        The exposure's WCS.
+        The exposure's WCS, in any frame :func:`brightstamps.frames.wcs_frame` accepts (the
+        catalog's ICRS positions are converted to it).
     metadata : astropy.io.fits.Header
         The exposure's header (MJD-OBS or DATE-OBS give its epoch).
     shape : tuple of int
@@ -446,7 +453,7 @@ def match_stars(catalog, wcs, metadata, *, shape, mag_limit, stamp_size, proper_
     Returns
     -------
     astropy.table.Table
-        ``gaia_id``, ``ra``, ``dec`` (deg, at the exposure epoch when corrected), ``g_mag``,
+        ``gaia_id``, ``ra``, ``dec`` (ICRS deg, at the exposure epoch when corrected), ``g_mag``,
         ``flux_njy``, ``x``, ``y`` (0-based exposure pixels).
     """
     from .exposure import observation_epoch
@@ -468,7 +475,9 @@ def match_stars(catalog, wcs, metadata, *, shape, mag_limit, stamp_size, proper_
     near = _in_region(ra, dec, footprint_circle(wcs, shape, margin=float(size.max())))
     cat, ra, dec = cat[near], ra[near], dec[near]
     if len(cat):
-        xy = wcs.all_world2pix(np.column_stack([ra, dec]), 0, quiet=True)
+        # the catalog is ICRS: positions in the WCS's own frame (FK5, FK4, galactic) before its inversion
+        lon, lat = from_icrs(ra, dec, wcs_frame(wcs, source=source))
+        xy = wcs.all_world2pix(np.column_stack([lon, lat]), 0, quiet=True)
     else:
         xy = np.zeros((0, 2))
     corner = cutout_corner(xy, size) if len(cat) else np.zeros((0, 2), dtype=np.int64)

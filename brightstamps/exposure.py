@@ -22,6 +22,7 @@ from . import formats
 from .errors import InputError
 from .files import atomic_output, open_fits
 from .formats import FORMATS
+from .frames import wcs_frame
 from .masks import LSST_MASK_PLANES, check_mask_bits, ensure_planes, mask_plane_cards, read_mask_planes
 from .notices import notice
 
@@ -158,7 +159,8 @@ def check_header_cards(header, *, source):
 
 
 def read_celestial_wcs(header, *, source):
-    """Build a celestial WCS from *header*, or fail with one line naming *source*.
+    """Build a celestial WCS from *header*, or fail with one line naming *source* (also for a celestial
+    frame that the ICRS catalog cannot be converted to, see :func:`brightstamps.frames.wcs_frame`).
 
     The WCS's number cards (CRVAL, CRPIX, CDELT, PC, CD, PV, SIP, ...) must hold finite numbers:
     wcslib silently replaces a card it cannot read (e.g. ``PC1_1 = 'NAN'``) by its default.
@@ -178,7 +180,9 @@ def read_celestial_wcs(header, *, source):
     if not wcs.has_celestial:
         msg = f"{source}: the image header has no celestial WCS (CTYPE1/CTYPE2 with RA/DEC)"
         raise InputError(msg)
-    return wcs.celestial
+    celestial = wcs.celestial
+    wcs_frame(celestial, source=source)  # a frame the ICRS catalog cannot be converted to stops here
+    return celestial
 
 
 def check_wcs(wcs, shape, *, source):

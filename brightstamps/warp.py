@@ -18,7 +18,10 @@ detector's number of quarter turns (``np.rot90(k=-n)``). With ``orientation="rad
 successor) a rotation is composed into each star's map instead, ``d -> R(phi) d``, so there is still
 one resampling: ``phi`` is the star's polar angle about the boresight in the distortion-free frame,
 and after the warp the direction pointing away from the boresight is +x (the boresight lies towards
--x, to the left of the centre) for every star. The resampling runs in a compiled kernel
+-x, to the left of the centre) for every star. The boresight is given in ICRS (configuration,
+header cards) and converted to the WCS's own frame (FK5, FK4, galactic: :mod:`brightstamps.frames`);
+the distortion-free frame does not depend on the frame of the WCS, only on the boresight's place on
+the sky. The resampling runs in a compiled kernel
 (``_warp_kernel``, numba) with tabulated Lanczos weights; the tests hold it to an exact-weight
 numpy implementation (``tests/warp_reference.py``).
 """
@@ -29,12 +32,15 @@ import numpy as np
 from astropy.wcs import WCS
 
 from .errors import InputError
+from .frames import frame_name, from_icrs, to_icrs, wcs_frame
 from .masks import ensure_planes
+from .notices import notice
 from .stampsfile import BLOCK, StampStream
 
 __all__ = [
     "KERNELS",
     "ORIENTATIONS",
+    "Boresight",
     "boresight_of",
     "boresight_polar_angles",
     "distortion_free_maps",
@@ -124,13 +130,37 @@ def kernel_weights(frac, kernel):
     return w / raw[:, None], raw
 
 
+class Boresight(tuple):
+    """A boresight ``(ra, dec)`` in ICRS degrees that says where it came from.
+
+    A 2-tuple (unpacks and compares as ``(ra, dec)``) with the attributes ``source``, the text
+    of the stamps' ``BORESRC`` card, and ``fallback``, true when it is the WCS reference point
+    because the header has no usable boresight cards.
+
+    Examples
+    --------
+    >>> b = Boresight(10.0, -5.0, "config boresight.ra/dec")
+    >>> b == (10.0, -5.0), b.source, b.fallback
+    (True, 'config boresight.ra/dec', False)
+    """
+
+    def __new__(cls, ra, dec, source, *, fallback=False):
+        self = super().__new__(cls, (float(ra), float(dec)))
+        self.source = str(source)
+        self.fallback = bool(fallback)
+        return self
+
+    def __getnewargs_ex__(self):
+        return (self[0], self[1], self.source), {"fallback": self.fallback}
+
+
 def boresight_of(wcs, metadata, *, ra_key="BORE-RA", dec_key="BORE-DEC", ra_unit="deg", fixed=None, source=""):
-    """Boresight (ra, dec) in degrees: *fixed*, else the header cards, else the WCS reference point.
+    """Boresight (ra, dec) in ICRS degrees: *fixed*, else the header cards, else the WCS reference point.
 
     Parameters
     ----------
     wcs : astropy.wcs.WCS
-        The exposure's WCS (its ``crval`` is the last resort).
+        The exposure's WCS (its ``crval``, converted to ICRS, is the last resort).
     metadata : astropy.io.fits.Header or dict or None
         Exposure header.
     ra_key, dec_key : str
@@ -142,6 +172,12 @@ def boresight_of(wcs, metadata, *, ra_key="BORE-RA", dec_key="BORE-DEC", ra_unit
     source : str
         File named in errors.
 
+    Returns
+    -------
+    Boresight
+        ``(ra, dec)``; its ``source`` says which of the three it is (``config boresight.ra/dec``,
+        ``header <ra_key>,<dec_key>`` or ``WCS CRVAL (...)``) and ``fallback`` whether it is CRVAL.
+
     Examples
     --------
     >>> ra, dec = boresight_of(None, {"TELRA": "07:20:54.0", "TELDEC": "-23:47:09"}, ra_key="TELRA",
@@ -150,13 +186,19 @@ def boresight_of(wcs, metadata, *, ra_key="BORE-RA", dec_key="BORE-DEC", ra_unit
     (110.225, -23.785833333)
     """
     if fixed is not None:
-        return float(fixed[0]), float(fixed[1])
+        return Boresight(fixed[0], fixed[1], "config boresight.ra/dec")
+    why = f"no {ra_key},{dec_key} cards"
     if metadata is not None and ra_key in metadata and dec_key in metadata:
         ra = _angle_deg(metadata[ra_key], ra_unit, key=ra_key, source=source)
         dec = _angle_deg(metadata[dec_key], "deg", key=dec_key, source=source)
         if np.isfinite(ra) and np.isfinite(dec):
-            return ra, dec
-    return tuple(float(v) for v in wcs.wcs.crval)
+            return Boresight(ra, dec, f"header {ra_key},{dec_key}")
+        why = f"{ra_key},{dec_key} not finite"
+    ra, dec = (float(v) for v in wcs.wcs.crval)
+    frame = wcs_frame(wcs, source=source)
+    if frame is not None:  # CRVAL is in the WCS's frame; the boresight is ICRS
+        (ra,), (dec,) = to_icrs([ra], [dec], frame)
+    return Boresight(ra, dec, f"WCS CRVAL ({why})", fallback=True)
 
 
 def _angle_deg(value, unit, *, key, source):
@@ -199,7 +241,15 @@ def _tan_pixels(wcs, proj, j0_inv, points):
 
 
 def _frame(wcs, boresight):
-    """The gnomonic projection about the boresight and its pixel Jacobian J0 there (and J0^-1)."""
+    """The gnomonic projection about the boresight and its pixel Jacobian J0 there (and J0^-1).
+
+    The projection is in the WCS's own frame, about the (ICRS) boresight converted to it: the
+    tangent planes of two frames about one point differ by a rotation, which J0 takes out.
+    """
+    frame = wcs_frame(wcs)
+    if frame is not None:
+        (lon,), (lat,) = from_icrs([boresight[0]], [boresight[1]], frame)
+        boresight = (float(lon), float(lat))
     proj = _gnomonic(boresight)
     crval = np.asarray(wcs.wcs.crval, dtype=np.float64)
     p0 = wcs.wcs.crpix - 1.0  # the boresight's pixel for TAN(-SIP) about the boresight, not for TPV
@@ -221,10 +271,11 @@ def boresight_polar_angles(wcs, centers, *, boresight):
     Parameters
     ----------
     wcs : astropy.wcs.WCS
+        Celestial WCS of the exposure, in any frame :func:`brightstamps.frames.wcs_frame` accepts.
     centers : numpy.ndarray
         ``(N, 2)`` pixel centres (x, y).
     boresight : tuple of float
-        ``(ra, dec)`` in degrees.
+        ``(ra, dec)`` in ICRS degrees.
 
     Returns
     -------
@@ -281,11 +332,12 @@ def distortion_free_maps(wcs, centers, *, boresight, half_size=(137, 137), itera
     Parameters
     ----------
     wcs : astropy.wcs.WCS
-        Celestial WCS of the exposure (any projection and distortion astropy supports).
+        Celestial WCS of the exposure (any projection and distortion astropy supports, in any
+        frame :func:`brightstamps.frames.wcs_frame` accepts).
     centers : numpy.ndarray
         ``(N, 2)`` pixel centres (x, y).
     boresight : tuple of float
-        ``(ra, dec)`` in degrees.
+        ``(ra, dec)`` in ICRS degrees.
     half_size : tuple of int
         Half-widths (x, y) of the output stamp: the nodes span ``[-half, +half]``.
     iterations : int
@@ -374,7 +426,7 @@ _TABLES = {}
 
 
 def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots,
-                orientation="quarter_turns", boresight=None, block=BLOCK):
+                orientation="quarter_turns", boresight=None, block=BLOCK, source=""):
     """Step 4 (warping): resample every cut-out onto the common grid and orient it.
 
     Parameters
@@ -400,17 +452,23 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         2026): rotate each stamp inside the warp so that the boresight lies towards -x (the
         outward radial direction is +x); STARS gains ``orient_angle`` (deg), the star's polar
         angle about the boresight by which its stamp was turned.
-    boresight : tuple of float, optional
-        ``(ra, dec)`` in degrees; default :func:`boresight_of` the header's BORE-RA/BORE-DEC.
+    boresight : Boresight or tuple of float, optional
+        ``(ra, dec)`` in ICRS degrees; default :func:`boresight_of` the header's BORE-RA/BORE-DEC.
+        A :class:`Boresight` says where it came from (header ``BORESRC``); when it is the WCS
+        reference point and the warp uses it, a ``boresight_fallback`` notice is logged.
     block : int
         Stamps read and warped at a time.
+    source : str
+        The exposure's file, named in the notice.
 
     Returns
     -------
     brightstamps.stampsfile.StampStream
         Warped, rotated stamps, made as the stream is consumed. STARS gains the map from output
         offsets ``d`` (before any quarter turns; radial rotations are part of it) to exposure pixels, ``s = (x, y) + A d + Q (dx^2, dx dy, dy^2)``: ``warp_a11 .. warp_a22``
-        (A) and ``warp_qx_xx .. warp_qy_yy`` (Q), and ``rel_area`` = ``|det A|``.
+        (A) and ``warp_qx_xx .. warp_qy_yy`` (Q), and ``rel_area`` = ``|det A|``. The header
+        records the boresight (``BORERA``, ``BOREDEC``, ICRS), where it came from (``BORESRC``)
+        and, for a WCS not in ICRS, the WCS's frame (``WCSFRAME``).
     """
     if kernel not in KERNELS:
         raise InputError(f"warping_kernel: unknown kernel {kernel!r}; use one of {sorted(KERNELS)}")
@@ -424,7 +482,18 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
     n = len(cutouts)
     stars = cutouts.stars.copy()
     centers = np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)]) if n else np.zeros((0, 2))
-    boresight = boresight_of(wcs, metadata) if boresight is None else (float(boresight[0]), float(boresight[1]))
+    if boresight is None:
+        boresight = boresight_of(wcs, metadata, source=source)
+    elif not isinstance(boresight, Boresight):
+        boresight = Boresight(boresight[0], boresight[1], "given to warp_stamps")
+    if boresight.fallback and n and (do_apply_transform or radial):
+        notice(log, "boresight_fallback",
+               "%s: the boresight is the %s, RA %.6f Dec %.6f: if that is not the optical axis (e.g. it "
+               "is the detector's own centre), the distortion-free frame's scale and the radial angles are "
+               "wrong; name the header's boresight cards in boresight.ra_key/dec_key, or give "
+               "boresight.ra/dec",
+               source or "the exposure", boresight.source, boresight[0], boresight[1])
+    frame = wcs_frame(wcs, source=source)
     if do_apply_transform and n:
         half = (out_w // 2, out_h // 2)
         if radial:  # rotated offsets reach the circumscribed circle: fit the map over all of it
@@ -457,6 +526,10 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         "TRANSFRM": (bool(do_apply_transform), "optical distortion removed"),
         "BORERA": (boresight[0], "boresight RA, distortion-free frame [deg]"),
         "BOREDEC": (boresight[1], "boresight Dec, distortion-free frame [deg]"),
+        "BORESRC": (boresight.source, "BORERA/BOREDEC origin"),
+        # only for a WCS not in ICRS, so that ordinary headers keep their cards
+        **({"WCSFRAME": (frame_name(frame), "WCS frame; BORE*, STARS ra/dec are ICRS")}
+           if frame is not None else {}),
         "CENTERX": (rot_shape[1] // 2, "0-based x of the star's pixel"),
         "CENTERY": (rot_shape[0] // 2, "0-based y of the star's pixel"),
     })

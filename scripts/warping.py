@@ -16,7 +16,7 @@ def main(smk):
                               do_apply_transform=smk.params.do_apply_transform,
                               model_stamp_buffer=smk.params.model_stamp_buffer,
                               nb90_rots=warp.nb90_rotations(smk.params.yaw_deg),
-                              orientation=smk.params.orientation, boresight=boresight)
+                              orientation=smk.params.orientation, boresight=boresight, source=e["image"])
     stampsfile.write_stamps(smk.output[0], warped)
 
 

@@ -15,12 +15,41 @@ from conftest import run_snakemake, write_small_run
 ONE_STAR = [{"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 9.0)]}]
 
 
+WCS_KEY = re.compile(r"^(CTYPE|CRVAL|CRPIX|CDELT|CUNIT|CD\d_|PC\d_|A_|B_|AP_|BP_|WCSAXES|LONPOLE|LATPOLE"
+                     r"|RADESYS|EQUINOX|MJDREF)")
+
+
 def _strip_wcs(run):
     with fits.open(run / "e1.fits", mode="update") as hdul:
-        wcs_key = re.compile(r"^(CTYPE|CRVAL|CRPIX|CDELT|CUNIT|CD\d_|PC\d_|A_|B_|AP_|BP_|WCSAXES|LONPOLE|LATPOLE"
-                             r"|RADESYS|EQUINOX|MJDREF)")
-        for key in [k for k in hdul[1].header if wcs_key.match(k)]:
+        for key in [k for k in hdul[1].header if WCS_KEY.match(k)]:
             del hdul[1].header[key]
+
+
+def _wcs_in(name):
+    """The exposure's WCS (image, mask and variance HDUs) re-expressed in *name*: the same sky."""
+    def mutate(run):
+        from astropy.wcs import WCS
+
+        from frame_wcs import reexpress
+
+        with fits.open(run / "e1.fits", mode="update") as hdul:
+            _, cards = reexpress(WCS(hdul[1].header), name, shape=hdul[1].data.shape)
+            for hdu in hdul[1:]:
+                for key in [k for k in hdu.header if WCS_KEY.match(k)]:
+                    del hdu.header[key]
+                hdu.header.update(cards)
+    return mutate
+
+
+def _ecliptic_wcs(run):
+    with fits.open(run / "e1.fits", mode="update") as hdul:
+        for hdu in hdul[1:]:
+            hdu.header["CTYPE1"], hdu.header["CTYPE2"] = "ELON-TAN-SIP", "ELAT-TAN-SIP"
+
+
+def _strip_boresight(run):
+    with fits.open(run / "e1.fits", mode="update") as hdul:
+        del hdul[0].header["BORE-RA"], hdul[0].header["BORE-DEC"]
 
 
 def _strip_mask_planes(run):
@@ -186,6 +215,20 @@ def _bad_variances_are_no_data(run):
         in log
 
 
+def _same_star_same_pixel(run):
+    stamps = read_stamps(run / "results" / "e1" / "bright_star_stamps.fits")
+    assert list(stamps.stars["gaia_id"]) == [1000] and stamps.header["WCSFRAME"] == "galactic"
+    assert abs(stamps.stars["x"][0] - 150.3) < 1e-6 and abs(stamps.stars["y"][0] - 149.6) < 1e-6
+    assert (stamps.stars["ra"][0], stamps.stars["dec"][0]) == tuple(Table.read(run / "catalog.fits")[0]["ra", "dec"])
+
+
+def _boresight_from_crval(run):
+    stamps = read_stamps(run / "results" / "e1" / "bright_star_stamps.fits")
+    assert len(stamps) == 1 and stamps.header["BORESRC"] == "WCS CRVAL (no BORE-RA,BORE-DEC cards)"
+    log = (run / "logs" / "warping" / "e1.log").read_text()
+    assert "WARNING brightstamps.warp: [boresight_fallback] e1.fits: the boresight is the WCS CRVAL" in log
+
+
 def _error(message):
     return ("error", message)
 
@@ -202,6 +245,10 @@ CASES = {
     "image without celestial WCS": (_strip_wcs, _error("e1.fits: the image header has no celestial WCS")),
     "WCS not invertible over the detector": (_divergent_wcs,
                                              _error("e1.fits: the WCS cannot be inverted over the detector")),
+    "WCS in galactic coordinates": (_wcs_in("galactic"), _valid(_same_star_same_pixel)),
+    "WCS in ecliptic coordinates": (_ecliptic_wcs, _error("e1.fits: the WCS's celestial frame (CTYPE 'ELON-TAN-SIP', "
+                                                          "'ELAT-TAN-SIP') cannot be converted to the catalog's ICRS")),
+    "no boresight cards": (_strip_boresight, _valid(_boresight_from_crval)),
     "image all NaN": (_all_nan, _error("e1.fits: the image has no finite pixel")),
     "all-masked exposure": (_all_masked, _valid(_one_unnormalized_stamp)),
     "mask without MP_ cards": (_strip_mask_planes, _error("e1.fits (HDU 2): the mask HDU has no MP_* cards")),
@@ -271,7 +318,7 @@ def test_bad_input_corpus(tmp_path, case):
 
 def test_corpus_counts():
     outcomes = [outcome for _, (outcome, _) in CASES.values()]
-    assert len(CASES) == 30 and outcomes.count("error") == 23 and outcomes.count("valid") == 7
+    assert len(CASES) == 33 and outcomes.count("error") == 24 and outcomes.count("valid") == 9
 
 
 def test_the_failing_step_writes_the_reason_in_its_log(tmp_path):

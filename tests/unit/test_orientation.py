@@ -1,5 +1,7 @@
 """Stamp orientation: camera tables, boresight cards, and the radial alignment composed into the warp."""
 
+import logging
+
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -9,6 +11,7 @@ from brightstamps import simulate as sim
 from brightstamps.camera import detector_yaws, load_camera
 from brightstamps.errors import InputError
 from brightstamps.masks import LSST_MASK_PLANES
+from brightstamps.notices import NOTICE_LINE
 from brightstamps.stampsfile import Stamps
 from brightstamps.warp import (
     boresight_of,
@@ -140,6 +143,46 @@ def test_boresight_from_configurable_cards_and_fixed_values():
     assert boresight_of(None, header, fixed=(3.0, 4.0)) == (3.0, 4.0)
     with pytest.raises(InputError, match="x.fits: header card TELRA"):
         boresight_of(None, {"TELRA": "noon", "TELDEC": 1.0}, ra_key="TELRA", dec_key="TELDEC", source="x.fits")
+
+
+def test_the_boresight_says_where_it_came_from():
+    wcs = sim.detector_wcs(detector=0, yaw_deg=0.0, size=300)
+    header = {"TELRA": "07:20:54.319", "TELDEC": "23:47:09.398"}
+    fixed = boresight_of(wcs, header, fixed=(3.0, 4.0))
+    assert fixed == (3.0, 4.0) and fixed.source == "config boresight.ra/dec" and not fixed.fallback
+    cards = boresight_of(wcs, header, ra_key="TELRA", dec_key="TELDEC", ra_unit="hourangle")
+    assert cards.source == "header TELRA,TELDEC" and not cards.fallback
+    crval = boresight_of(wcs, header)  # no BORE-RA/BORE-DEC
+    assert crval == tuple(wcs.wcs.crval) and crval.fallback
+    assert crval.source == "WCS CRVAL (no BORE-RA,BORE-DEC cards)"
+    nan = boresight_of(wcs, {"BORE-RA": float("nan"), "BORE-DEC": 2.0})
+    assert nan.fallback and nan.source == "WCS CRVAL (BORE-RA,BORE-DEC not finite)"
+
+
+def test_a_boresight_fallback_is_a_notice_and_the_stamps_header_says_where_the_boresight_came_from(caplog):
+    wcs = sim.detector_wcs(detector=1, yaw_deg=90.0, size=2048)
+    centers = np.array([[300.3, 400.6], [1700.2, 350.8]])
+    cutouts, _ = _cutouts(centers, np.random.default_rng(6).normal(size=(2, 61, 61)), 61)
+
+    def warp(metadata, **options):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="brightstamps"):
+            out = warp_stamps(cutouts, wcs, metadata, nb90_rots=1, source="e1.fits", **{**OPTIONS, **options}).collect()
+        # as the rule scripts' log writes them
+        lines = [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records]
+        return out.header["BORESRC"][0], [m.groupdict() for m in map(NOTICE_LINE.match, lines) if m]
+
+    source, notices = warp({})
+    assert source == "WCS CRVAL (no BORE-RA,BORE-DEC cards)"
+    assert [(n["logger"], n["key"]) for n in notices] == [("brightstamps.warp", "boresight_fallback")]
+    message = notices[0]["message"]
+    assert message.startswith("e1.fits: the boresight is the WCS CRVAL (no BORE-RA,BORE-DEC cards), RA 150.000000")
+    assert "scale and the radial angles are wrong" in message and "boresight.ra_key/dec_key" in message
+    assert warp({}, orientation="radial")[1]  # radial angles about CRVAL: a notice too
+    assert warp({"BORE-RA": 150.0, "BORE-DEC": 2.0}) == ("header BORE-RA,BORE-DEC", [])
+    assert warp({}, boresight=boresight_of(wcs, {}, fixed=(150.0, 2.0))) == ("config boresight.ra/dec", [])
+    # a boresight the warp does not use (no distortion removed, quarter turns) is only recorded
+    assert warp({}, do_apply_transform=False) == ("WCS CRVAL (no BORE-RA,BORE-DEC cards)", [])
 
 
 REAL = "/work/shared/data/real"
