@@ -138,6 +138,34 @@ def _even_stamp_size(run):
     assert stamps.image.shape == (1, 67, 67) and stamps.header["CENTERX"] == 33  # int(60 * 1.1) = 66 -> 67
 
 
+def _unknown_column(run):
+    tsv = run / "exposures.tsv"
+    header, row = tsv.read_text().splitlines()
+    tsv.write_text(f"{header}\tvaraince\n{row}\tvariance.fits\n")  # a misspelt optional column
+
+
+def _image_named(name):
+    def mutate(run):
+        (run / "e1.fits").rename(run / name)
+        tsv = run / "exposures.tsv"
+        tsv.write_text(tsv.read_text().replace("\te1.fits\t", f"\t{name}\t"))
+    return mutate
+
+
+def _read_from(name):
+    def check(run):
+        header = fits.getheader(run / "results" / "e1" / "bright_star_stamps.fits")
+        assert header["INFILE1"] == name and header["NSTAMPS"] == 1
+    return check
+
+
+def _band(value):
+    def mutate(run):
+        tsv = run / "exposures.tsv"
+        tsv.write_text(tsv.read_text().replace("\tr\t0\n", f"\t{value}\t0\n"))
+    return mutate
+
+
 def _error(message):
     return ("error", message)
 
@@ -183,6 +211,17 @@ CASES = {
     "two rows with the same exposure id": (_duplicate_exposure, _error("exposure id(s) e1 appear more than once")),
     "config value of the wrong type": (_config("mag_limit: 18.0", "mag_limit: bright"),
                                        _error("mag_limit: 'bright' is not of type 'number'")),
+    "unknown (misspelt) column": (_unknown_column, _error(
+        "exposures.tsv: unknown column(s) varaince; allowed: exposure, image, band, detector, mask, "
+        "variance,")),
+    "'#' and '{}' in a file name": (_image_named("e#1{}.fits"), _valid(_read_from("e#1{}.fits"))),
+    "a name in braces in a file name": (_image_named("e{1}.fits"), _error(
+        "exposures.tsv row 2 (e1): image e{1}.fits: Snakemake would read '{1}' (a name in braces) as a "
+        "wildcard")),
+    "band with a space": (_band("r i"), _error(
+        "exposures.tsv row 2 (e1): column band: 'r i' does not match")),
+    "unknown (misspelt) config field": (_config("mag_limit: 18.0", "mag_limit: 18.0\nmag_limt: 17.0"), _error(
+        "brightstamps config: unknown field(s) mag_limt; allowed: exposures, ")),
 }
 
 
@@ -207,7 +246,7 @@ def test_bad_input_corpus(tmp_path, case):
 
 def test_corpus_counts():
     outcomes = [outcome for _, (outcome, _) in CASES.values()]
-    assert len(CASES) == 24 and outcomes.count("error") == 18 and outcomes.count("valid") == 6
+    assert len(CASES) == 29 and outcomes.count("error") == 22 and outcomes.count("valid") == 7
 
 
 def test_the_failing_step_writes_the_reason_in_its_log(tmp_path):
@@ -226,3 +265,4 @@ def test_a_target_for_an_exposure_not_in_the_table_is_named(tmp_path):
     proc = run_snakemake(tmp_path, "--cores", "2", "results/e2/bright_star_stamps.fits", configfile=config, check=False)
     assert proc.returncode != 0
     assert "exposure 'e2' is not in the exposures table exposures.tsv" in proc.stderr + proc.stdout
+
