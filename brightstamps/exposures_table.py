@@ -1,28 +1,38 @@
-"""The exposures table: reading it and checking its columns.
+"""The exposures table: reading it, checking its columns, resolving detector ids.
 
 The workflow's rules (``rules/common.smk``) use this module while building the DAG, so it imports
-nothing heavier than the standard library and PyYAML.
+nothing heavier than the standard library and PyYAML; astropy is imported only by
+:func:`header_detector`, which reads an image header.
 
 The table is tab-separated text with a header line. Whole lines that start with ``#`` are comments
 and blank lines are skipped; a ``#`` anywhere else is part of a value, as file names may hold one.
 """
 
 import csv
+import re
 from pathlib import Path
 
 import yaml
 
+from . import formats
+from .camera import camera_names, load_detector_names
 from .errors import InputError
 
 __all__ = [
     "TABLE_SCHEMA",
+    "HEADER_DETECTOR_CARDS",
     "read_table",
     "table_columns",
     "check_columns",
+    "resolve_detector",
+    "header_detector",
 ]
 
 #: The row schema of the exposures table, shipped with the workflow.
 TABLE_SCHEMA = Path(__file__).resolve().parents[1] / "config" / "exposures.schema.yaml"
+
+#: Header cards that give the detector id when the table's ``detector`` cell is empty, in order.
+HEADER_DETECTOR_CARDS = ("CCDNUM", "DETECTOR")
 
 
 def read_table(path):
@@ -126,3 +136,122 @@ def check_columns(columns, *, source, schema=TABLE_SCHEMA):
     missing = [c for c in required if c not in columns]
     if missing:
         raise InputError(f"{source}: missing column(s) {', '.join(missing)}; it has {', '.join(columns)}")
+
+
+def _cameras_naming(name):
+    return [cam for cam in camera_names() if name.upper() in {k.upper() for k in load_detector_names(cam)}]
+
+
+def resolve_detector(value, *, camera=""):
+    """The integer detector id that a ``detector`` cell (or a header card's text) gives.
+
+    Parameters
+    ----------
+    value : str
+        An integer id, a detector name of camera *camera*'s table (``detector_names``; case does
+        not matter), or empty.
+    camera : str
+        The config's ``camera`` (``""`` for none).
+
+    Returns
+    -------
+    int or None
+        None for an empty *value* (the caller reads the image header).
+
+    Raises
+    ------
+    InputError
+        If *value* is a name that the camera table does not list (or no camera is set).
+
+    Examples
+    --------
+    >>> resolve_detector("S4", camera="decam"), resolve_detector("28"), resolve_detector("")
+    (28, 28, None)
+    """
+    text = str(value).strip()
+    if not text:
+        return None
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    if camera:
+        names = {k.upper(): v for k, v in load_detector_names(camera).items()}
+        if text.upper() in names:
+            return names[text.upper()]
+        msg = (f"detector {text!r} is neither an integer id nor a detector name of camera {camera} "
+               f"(detector_names of config/cameras/{camera}.yaml)")
+        raise InputError(msg)
+    others = _cameras_naming(text)
+    hint = f"set camera to {' or '.join(others)}, whose table names it" if others else "no camera names it"
+    raise InputError(f"detector {text!r} is not an integer id and camera is not set ({hint})")
+
+
+def _header_card(header, key, *, source):
+    try:
+        return header.get(key)
+    except Exception as err:  # astropy raises several types for a card it cannot parse
+        raise InputError(f"{source}: card {key} cannot be read ({err})") from None
+
+
+def header_detector(image, *, fmt="lsst_calexp", hdu=None, camera=""):
+    """The detector id of an exposure from its image header: ``CCDNUM``, else ``DETECTOR``.
+
+    The header is the one each format reads (:func:`brightstamps.exposure.read_exposure_header`):
+    the primary header merged with the image HDU's (``lsst_calexp`` HDU 1; ``decam_cp`` the
+    ``hdu``, default 1; ``fits`` the ``hdu``, default the first 2-D HDU). A card may hold an
+    integer, or a detector name of camera *camera*'s table.
+
+    Parameters
+    ----------
+    image : str
+        The image file.
+    fmt : str
+        Its format.
+    hdu : str, int or None
+        The ``hdu`` column.
+    camera : str
+        The config's ``camera``, for names.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read, or neither card is there or gives an id (one line naming
+        the file, the HDU and the cards).
+    """
+    from .exposure import _merged_metadata, _resolve_hdu  # astropy: only when a header is read
+    from .files import open_fits
+
+    if fmt not in formats.FORMATS:
+        msg = f"{image}: format {fmt!r} is not supported (supported: {', '.join(formats.FORMATS)})"
+        raise InputError(msg)
+    hdu = formats.parse_hdu(hdu)
+    with open_fits(image) as hdul:
+        if fmt == "lsst_calexp":
+            if len(hdul) < 2:
+                msg = (f"{image}: HDU 1 should hold the 2-D image plane (LSST calexp layout: 1 image, "
+                       "2 mask, 3 variance)")
+                raise InputError(msg)
+            index = 1
+        else:
+            index = _resolve_hdu(hdul, 1 if (hdu is None and fmt == "decam_cp") else hdu, path=image)
+        header = _merged_metadata(hdul[0].header, hdul[index].header) if index else hdul[0].header
+        source = f"{image} (HDU {index})"
+        for key in HEADER_DETECTOR_CARDS:
+            value = _header_card(header, key, source=source)
+            if value is None:
+                continue
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            try:
+                found = resolve_detector(value, camera=camera) if isinstance(value, str) else None
+            except InputError as err:
+                raise InputError(f"{source}: card {key} = {value!r}: {err}") from None
+            if found is None:
+                raise InputError(f"{source}: card {key} = {value!r} is not a detector id")
+            return found
+    cards = " or ".join(HEADER_DETECTOR_CARDS)
+    msg = f"{source}: the detector cell is empty and the header has no {cards} card; give the detector"
+    raise InputError(msg)

@@ -116,7 +116,7 @@ CATALOG_INPUTS = _catalog_inputs(config["catalog"]["path"])
 
 
 def _read_exposures(path):
-    """The exposures table, checked."""
+    """The exposures table, checked, with every detector resolved to its integer id (a string)."""
     if not Path(path).is_file():
         _config_error(f"exposures: table {path} not found")
     try:
@@ -137,6 +137,7 @@ def _read_exposures(path):
         _config_error(f"{path}: exposure id(s) {', '.join(dupes)} appear more than once")
     _validate(table, "../config/exposures.schema.yaml", f"{path}: column ",
               row_prefix=lambda i: f"{path} row {lines[i]} ({table['exposure'].iloc[i]}): column ")
+    detectors = []
     for i, row in table.iterrows():
         where = f"{path} row {lines[i]} ({row['exposure']})"
         fmt = row.get("format", "") or "lsst_calexp"
@@ -160,6 +161,18 @@ def _read_exposures(path):
                     f"{where}: {role} {file}: Snakemake would read '{braces.group(0)}' (a name in braces) as "
                     "a wildcard; rename the file or link it under a name without it (other '{', '}' work)"
                 )
+        try:
+            detector = bs_table.resolve_detector(row["detector"], camera=config["camera"])
+            if detector is None:
+                if not Path(row["image"]).is_file():
+                    raise InputError(f"the detector cell is empty and the image {row['image']} is not there "
+                                     "to read it from (CCDNUM or DETECTOR card); give the detector")
+                detector = bs_table.header_detector(row["image"], fmt=fmt, hdu=row.get("hdu", ""),
+                                                    camera=config["camera"])
+        except InputError as err:
+            _config_error(f"{where}: {err}")
+        detectors.append(str(detector))
+    table["detector"] = detectors
     return table.set_index("exposure", drop=False).sort_index()
 
 

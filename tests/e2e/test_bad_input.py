@@ -159,11 +159,24 @@ def _read_from(name):
     return check
 
 
+def _detector_cell(value):
+    def mutate(run):
+        tsv = run / "exposures.tsv"
+        tsv.write_text(tsv.read_text().replace("\tr\t0\n", f"\tr\t{value}\n"))
+    return mutate
+
+
 def _band(value):
     def mutate(run):
         tsv = run / "exposures.tsv"
         tsv.write_text(tsv.read_text().replace("\tr\t0\n", f"\t{value}\t0\n"))
     return mutate
+
+
+def _no_detector_anywhere(run):
+    _detector_cell("")(run)
+    with fits.open(run / "e1.fits", mode="update") as hdul:
+        del hdul[0].header["DETECTOR"]
 
 
 def _error(message):
@@ -218,10 +231,16 @@ CASES = {
     "a name in braces in a file name": (_image_named("e{1}.fits"), _error(
         "exposures.tsv row 2 (e1): image e{1}.fits: Snakemake would read '{1}' (a name in braces) as a "
         "wildcard")),
+    "detector name the camera does not know": (_detector_cell("S4"), _error(
+        "exposures.tsv row 2 (e1): detector 'S4' is neither an integer id nor a detector name of camera "
+        "demo")),
     "band with a space": (_band("r i"), _error(
         "exposures.tsv row 2 (e1): column band: 'r i' does not match")),
     "unknown (misspelt) config field": (_config("mag_limit: 18.0", "mag_limit: 18.0\nmag_limt: 17.0"), _error(
         "brightstamps config: unknown field(s) mag_limt; allowed: exposures, ")),
+    "empty detector and no CCDNUM or DETECTOR card": (_no_detector_anywhere, _error(
+        "exposures.tsv row 2 (e1): e1.fits (HDU 1): the detector cell is empty and the header has no "
+        "CCDNUM or DETECTOR card; give the detector")),
 }
 
 
@@ -246,7 +265,7 @@ def test_bad_input_corpus(tmp_path, case):
 
 def test_corpus_counts():
     outcomes = [outcome for _, (outcome, _) in CASES.values()]
-    assert len(CASES) == 29 and outcomes.count("error") == 22 and outcomes.count("valid") == 7
+    assert len(CASES) == 31 and outcomes.count("error") == 24 and outcomes.count("valid") == 7
 
 
 def test_the_failing_step_writes_the_reason_in_its_log(tmp_path):
@@ -266,3 +285,13 @@ def test_a_target_for_an_exposure_not_in_the_table_is_named(tmp_path):
     assert proc.returncode != 0
     assert "exposure 'e2' is not in the exposures table exposures.tsv" in proc.stderr + proc.stdout
 
+
+def test_an_empty_detector_cell_takes_the_id_of_the_header(tmp_path):
+    """At DAG build: the simulated calexp's primary DETECTOR card, 7, is not in the demo camera."""
+    config = write_small_run(tmp_path, ONE_STAR)
+    _detector_cell("")(tmp_path)
+    with fits.open(tmp_path / "e1.fits", mode="update") as hdul:
+        hdul[0].header["DETECTOR"] = 7
+    proc = run_snakemake(tmp_path, "-n", configfile=config, check=False)
+    assert proc.returncode != 0
+    assert "camera demo: no yaw for detector(s) 7 of exposures.tsv" in proc.stdout + proc.stderr

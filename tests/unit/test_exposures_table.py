@@ -1,15 +1,22 @@
-"""The exposures table: reading (comments, '#' in values) and columns."""
+"""The exposures table: reading (comments, '#' in values), columns, detector ids by name or header."""
 
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from astropy.io import fits
 
 from brightstamps import exposures_table as bs_table
+from brightstamps.camera import CAMERA_DIR, load_camera, load_detector_names
 from brightstamps.errors import InputError
+
+DECAM = Path("/work/shared/data/real/decam_testcase6/images")
+HSC = Path("/work/shared/data/real/lsst_calexp_layout/HSC-0908120-056-small.fits")
+needs_real = pytest.mark.skipif(not DECAM.is_dir(), reason="real DECam data not found")
 
 
 # reading
@@ -51,26 +58,130 @@ def test_short_rows_get_empty_cells_and_long_rows_are_named(tmp_path):
 def test_an_unknown_column_is_named_with_the_allowed_ones():
     allowed, required = bs_table.table_columns()
     assert allowed[:4] == ["exposure", "image", "band", "detector"] and "variance" in allowed
-    assert required == ["exposure", "image", "band", "detector"]
+    assert required == ["exposure", "image", "band"]
     msg = ("t.tsv: unknown column(s) varaince; allowed: exposure, image, band, detector, mask, variance, "
            "weight, hdu, sky_model, format")
     with pytest.raises(InputError, match=re.escape(msg)):
         bs_table.check_columns(["exposure", "image", "band", "detector", "varaince"], source="t.tsv")
     with pytest.raises(InputError, match=r"t.tsv: unknown column\(s\) 'band ', Band; allowed"):
         bs_table.check_columns(["exposure", "image", "band ", "Band"], source="t.tsv")
-    with pytest.raises(InputError, match=r"t.tsv: missing column\(s\) band, detector; it has exposure, image"):
+    with pytest.raises(InputError, match=r"t.tsv: missing column\(s\) band; it has exposure, image"):
         bs_table.check_columns(["exposure", "image"], source="t.tsv")
     with pytest.raises(InputError, match=r"t.tsv: column\(s\) image appear more than once in the header"):
         bs_table.check_columns(["exposure", "image", "band", "image"], source="t.tsv")
+    bs_table.check_columns(["exposure", "image", "band"], source="t.tsv")  # detector may be left out
 
 
 def test_the_schema_rejects_unknown_columns_itself():
     schema = yaml.safe_load(bs_table.TABLE_SCHEMA.read_text())
     assert schema["additionalProperties"] is False
+    assert re.fullmatch(schema["properties"]["detector"]["pattern"], "")
+    assert re.fullmatch(schema["properties"]["detector"]["pattern"], "S4")
+    assert re.fullmatch(schema["properties"]["detector"]["pattern"], "1_53")
+
+
+# detectors
+
+
+def test_detector_names_map_to_the_ids_of_the_camera_tables():
+    decam = load_detector_names("decam")
+    assert (decam["S4"], decam["S9"], decam["S29"], decam["N1"], decam["N31"]) == (28, 20, 1, 32, 62)
+    assert sorted(decam.values()) == sorted(load_camera("decam")) == list(range(1, 63))
+    hsc = load_detector_names("hsc")
+    assert (hsc["1_53"], hsc["0_09"], hsc["0_48"]) == (0, 56, 111)
+    assert sorted(hsc.values()) == list(range(112))
+    assert load_detector_names("demo") == {}
+    assert bs_table.resolve_detector("S4", camera="decam") == 28
+    assert bs_table.resolve_detector("n31", camera="decam") == 62  # case does not matter
+    assert bs_table.resolve_detector("0_09", camera="hsc") == 56
+    assert bs_table.resolve_detector("20", camera="decam") == 20  # an integer is an id, not a name
+    assert bs_table.resolve_detector("-3") == -3
+    assert bs_table.resolve_detector("") is None
+
+
+def test_names_in_the_tables_agree_with_the_comments_of_the_yaw_tables():
+    """Each yaw line names its detector in a comment (copied from LSST's camera.py); the map agrees."""
+    for camera in ("decam", "hsc"):
+        text = (CAMERA_DIR / f"{camera}.yaml").read_text()
+        yaws, names = text.split("\ndetector_names:\n")
+        commented = {m[1]: int(m[0]) for m in re.findall(r"^  (\d+): \S+\s+# (\S+)", yaws, re.M)}
+        written = re.findall(r'^  "([^"]+)": (\d+)$', names, re.M)
+        # no name written twice (YAML would keep the last)
+        assert len(written) == len({n for n, _ in written}), camera
+        assert load_detector_names(camera) == commented, camera
+
+
+def test_an_unknown_detector_name_is_one_line():
+    with pytest.raises(InputError, match=r"detector 'S40' is neither an integer id nor a detector name of "
+                                         r"camera decam \(detector_names of config/cameras/decam.yaml\)"):
+        bs_table.resolve_detector("S40", camera="decam")
+    with pytest.raises(InputError, match="detector 'S4' is not an integer id and camera is not set "
+                                         r"\(set camera to decam, whose table names it\)"):
+        bs_table.resolve_detector("S4")
+    with pytest.raises(InputError, match=r"detector 'X9' is not an integer id .*\(no camera names it\)"):
+        bs_table.resolve_detector("X9")
+
+
+def test_malformed_detector_names_are_refused(tmp_path):
+    yaw = "camera: c\ndetector_yaw_deg: {1: 0.0, 2: 0.0}\n"
+    for names, message in (('{"7": 1}', "name '7' is an integer"),
+                           ('{a: 1, A: 2}', r"name\(s\) A appear more"),
+                           ('{a: 3}', r"id\(s\) 3 are not in detector_yaw_deg"),
+                           ('{a: b}', "must map detector")):
+        (tmp_path / "c.yaml").write_text(yaw + f"detector_names: {names}\n")
+        with pytest.raises(InputError, match=f"c.yaml: detector_names.*{message}|c.yaml: {message}"):
+            load_detector_names("c", directory=tmp_path)
+
+
+@needs_real
+def test_the_detector_is_read_from_the_real_decam_headers():
+    """DECam CP files carry CCDNUM (and a DETECTOR card that is the CCD's serial, not an id)."""
+    for path in sorted(DECAM.glob("*_ooi_*.fits")):
+        expected = {"S4": 28, "S9": 20}[path.name.split(".")[-2]]
+        assert bs_table.header_detector(str(path), fmt="decam_cp") == expected
+        assert bs_table.header_detector(str(path), fmt="decam_cp", hdu="1") == expected
+        assert bs_table.header_detector(str(path), fmt="fits") == expected  # first 2-D HDU
+        assert fits.getheader(path, 1)["DETECTOR"].startswith("S3-")  # the serial
+
+
+def _write_calexp(path, primary_cards, image_cards=()):
+    primary = fits.PrimaryHDU()
+    for k, v in primary_cards:
+        primary.header[k] = v
+    image = fits.ImageHDU(np.zeros((4, 4), np.float32))
+    for k, v in image_cards:
+        image.header[k] = v
+    fits.HDUList([primary, image]).writeto(path)
+    return str(path)
+
+
+def test_the_detector_from_ccdnum_then_detector_of_the_header_each_format_reads(tmp_path):
+    assert bs_table.header_detector(_write_calexp(tmp_path / "a.fits", [("DETECTOR", 3)])) == 3
+    assert bs_table.header_detector(_write_calexp(tmp_path / "b.fits", [], [("DETECTOR", 5)])) == 5
+    both = _write_calexp(tmp_path / "c.fits", [("DETECTOR", 5)], [("CCDNUM", 7)])
+    assert bs_table.header_detector(both) == 7
+    named = _write_calexp(tmp_path / "d.fits", [("DETECTOR", "S4")])
+    assert bs_table.header_detector(named, camera="decam") == 28
+    with pytest.raises(InputError, match=r"d.fits \(HDU 1\): card DETECTOR = 'S4': detector 'S4' is not an "):
+        bs_table.header_detector(named)
+    serial = _write_calexp(tmp_path / "e.fits", [("DETECTOR", "S3-358_135960-19-4")])
+    with pytest.raises(InputError, match=r"e.fits \(HDU 1\): card DETECTOR = 'S3-358_135960-19-4': detector"):
+        bs_table.header_detector(serial, camera="decam")
+    flag = _write_calexp(tmp_path / "f.fits", [("CCDNUM", True)])
+    with pytest.raises(InputError, match=r"f.fits \(HDU 1\): card CCDNUM = True is not a detector id"):
+        bs_table.header_detector(flag)
+
+
+@needs_real
+def test_a_header_without_either_card_is_one_line():
+    """The real HSC calexp carries neither card."""
+    msg = f"{HSC} (HDU 1): the detector cell is empty and the header has no CCDNUM or DETECTOR card; give the"
+    with pytest.raises(InputError, match=re.escape(msg)):
+        bs_table.header_detector(str(HSC), fmt="lsst_calexp")
 
 
 def test_the_module_imports_no_astropy_or_snakemake():
-    """rules/common.smk imports it to build the DAG."""
+    """rules/common.smk imports it to build the DAG: reading headers loads astropy only when needed."""
     code = ("import sys; import brightstamps.exposures_table; "
             "print(sorted(m for m in ('astropy', 'snakemake', 'numpy', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
