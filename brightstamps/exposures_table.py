@@ -1,4 +1,5 @@
-"""The exposures table: reading it, checking its columns, resolving detector ids.
+"""The exposures table: reading it, checking its columns, resolving detector ids, finding images
+listed twice.
 
 The workflow's rules (``rules/common.smk``) use this module while building the DAG, so it imports
 nothing heavier than the standard library and PyYAML; astropy is imported only by
@@ -9,7 +10,10 @@ and blank lines are skipped; a ``#`` anywhere else is part of a value, as file n
 """
 
 import csv
+import hashlib
+import os
 import re
+import stat
 from pathlib import Path
 
 import yaml
@@ -26,6 +30,7 @@ __all__ = [
     "check_columns",
     "resolve_detector",
     "header_detector",
+    "duplicate_images",
 ]
 
 #: The row schema of the exposures table, shipped with the workflow.
@@ -33,6 +38,9 @@ TABLE_SCHEMA = Path(__file__).resolve().parents[1] / "config" / "exposures.schem
 
 #: Header cards that give the detector id when the table's ``detector`` cell is empty, in order.
 HEADER_DETECTOR_CARDS = ("CCDNUM", "DETECTOR")
+
+# duplicate_images reads this much of each end of a same-size candidate before hashing it whole
+_EDGE = 1 << 16
 
 
 def read_table(path):
@@ -255,3 +263,91 @@ def header_detector(image, *, fmt="lsst_calexp", hdu=None, camera=""):
     cards = " or ".join(HEADER_DETECTOR_CARDS)
     msg = f"{source}: the detector cell is empty and the header has no {cards} card; give the detector"
     raise InputError(msg)
+
+
+def _read_key(path, size, part):
+    """A digest of *part* (``head``, ``tail`` or ``all``) of a file of *size* bytes; None if unreadable."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            if part == "tail":
+                f.seek(max(0, size - _EDGE))
+            if part == "all":
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            else:
+                h.update(f.read(_EDGE))
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _split(groups, key):
+    """Each group split by *key*; parts of one member, or whose key is None, dropped."""
+    out = []
+    for group in groups:
+        parts = {}
+        for member in group:
+            k = key(member)
+            if k is not None:
+                parts.setdefault(k, []).append(member)
+        out += [p for p in parts.values() if len(p) > 1]
+    return out
+
+
+def _hdu_read(fmt, hdu):
+    """Which HDU a row reads, as written (an index and an EXTNAME of one HDU compare unequal)."""
+    hdu = formats.parse_hdu(hdu)
+    if fmt == "lsst_calexp":
+        return 1
+    if fmt == "decam_cp" and hdu is None:
+        return 1
+    return hdu.upper() if isinstance(hdu, str) else hdu
+
+
+def duplicate_images(images):
+    """Groups of exposures that read the same image: one file, or files with identical bytes.
+
+    Only files that could be equal are read: files are grouped by size (a path, symbolic link or
+    hard link to one file is the same file outright), and same-size files are compared by the
+    SHA-256 of their first 64 KiB, then of their last 64 KiB, and only then of their whole bytes.
+    Rows that read different HDUs of one file (the ``hdu`` column) are different exposures.
+
+    Parameters
+    ----------
+    images : iterable of tuple
+        ``(exposure, path, fmt, hdu)`` per row: the exposure id, image file, format and ``hdu``
+        column. Files that do not exist (yet) are left out.
+
+    Returns
+    -------
+    list of list of tuple
+        Each group's ``(exposure, path)`` pairs, sorted; groups sorted by their first exposure.
+    """
+    files = {}  # (device, inode) -> [(exposure, path, hdu read), ...]
+    sizes, paths = {}, {}
+    for exposure, path, fmt, hdu in images:
+        try:
+            st = os.stat(path)
+        except OSError:  # not there (yet): Snakemake names it, or a rule makes it
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        ident = (st.st_dev, st.st_ino)
+        files.setdefault(ident, []).append((exposure, str(path), _hdu_read(fmt, hdu)))
+        sizes[ident] = st.st_size
+        paths.setdefault(ident, str(path))
+    groups = _split([list(files)], lambda i: sizes[i])
+    groups = _split(groups, lambda i: _read_key(paths[i], sizes[i], "head"))
+    # the head already covers a file of up to 64 KiB, the head and tail one of up to 128 KiB
+    groups = _split(groups, lambda i: _read_key(paths[i], sizes[i], "tail") if sizes[i] > _EDGE else "")
+    groups = _split(groups, lambda i: _read_key(paths[i], sizes[i], "all") if sizes[i] > 2 * _EDGE else "")
+    grouped = {i for g in groups for i in g}
+    found = []
+    for idents in groups + [[i] for i in files if i not in grouped]:
+        by_hdu = {}
+        for ident in idents:
+            for exposure, path, hdu in files[ident]:
+                by_hdu.setdefault(hdu, []).append((exposure, path))
+        found += [sorted(rows) for rows in by_hdu.values() if len(rows) > 1]
+    return sorted(found)

@@ -173,6 +173,19 @@ def _read_exposures(path):
             _config_error(f"{where}: {err}")
         detectors.append(str(detector))
     table["detector"] = detectors
+    # the same image twice would be stacked twice: a warning, not an error (a user may mean it),
+    # given once, by the main process (a cluster job parses this file again)
+    if workflow.is_main_process:
+        rows = table.to_dict("records")
+        for group in bs_table.duplicate_images(
+            (r["exposure"], r["image"], r.get("format", "") or "lsst_calexp", r.get("hdu", "")) for r in rows
+        ):
+            ids = ", ".join(e for e, _ in group)
+            files = sorted({f for _, f in group})
+            what = (f"the image {files[0]}" if len(files) == 1
+                    else f"images with identical bytes ({', '.join(files)})")
+            print(f"brightstamps: warning: {path}: exposures {ids} read {what}; their stars would be stacked "
+                  "more than once", file=sys.stderr)
     return table.set_index("exposure", drop=False).sort_index()
 
 

@@ -286,6 +286,21 @@ def test_a_target_for_an_exposure_not_in_the_table_is_named(tmp_path):
     assert "exposure 'e2' is not in the exposures table exposures.tsv" in proc.stderr + proc.stdout
 
 
+def test_an_image_listed_under_two_ids_is_warned_about_once(tmp_path):
+    """One line per group at DAG build, naming the ids and files, once per run (jobs run too)."""
+    config = write_small_run(tmp_path, ONE_STAR)
+    (tmp_path / "copy.fits").write_bytes((tmp_path / "e1.fits").read_bytes())
+    (tmp_path / "other.fits").write_bytes((tmp_path / "e1.fits").read_bytes()[:-2880])  # not the same
+    with open(tmp_path / "exposures.tsv", "a") as f:
+        f.write("e2\te1.fits\tr\t0\ne3\tcopy.fits\tr\t0\ne4\tother.fits\tr\t0\n")
+    proc = run_snakemake(tmp_path, "--cores", "2", "results/e1/stars.ecsv", "results/e3/stars.ecsv",
+                         configfile=config)
+    warnings = [line for line in (proc.stdout + proc.stderr).splitlines() if "brightstamps: warning" in line]
+    assert warnings == ["brightstamps: warning: exposures.tsv: exposures e1, e2, e3 read images with "
+                        "identical bytes (copy.fits, e1.fits); their stars would be stacked more than once"]
+    assert (tmp_path / "results" / "e3" / "stars.ecsv").is_file()  # a warning, not an error
+
+
 def test_an_empty_detector_cell_takes_the_id_of_the_header(tmp_path):
     """At DAG build: the simulated calexp's primary DETECTOR card, 7, is not in the demo camera."""
     config = write_small_run(tmp_path, ONE_STAR)

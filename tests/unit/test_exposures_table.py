@@ -1,5 +1,7 @@
-"""The exposures table: reading (comments, '#' in values), columns, detector ids by name or header."""
+"""The exposures table: reading (comments, '#' in values), columns, detector ids by name or header,
+and images listed under two exposure ids."""
 
+import os
 import re
 import subprocess
 import sys
@@ -187,3 +189,59 @@ def test_the_module_imports_no_astropy_or_snakemake():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2]).stdout
     assert out.strip() == "[]"
+
+
+# the same image twice
+
+
+def _bytes(n, seed):
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+def test_the_same_file_under_two_ids_is_reported(tmp_path):
+    (tmp_path / "a.fits").write_bytes(_bytes(300_000, 1))
+    os.symlink(tmp_path / "a.fits", tmp_path / "link.fits")
+    a, link = str(tmp_path / "a.fits"), str(tmp_path / "link.fits")
+    rows = [("e1", a, "lsst_calexp", ""), ("e2", link, "lsst_calexp", ""), ("e3", a, "lsst_calexp", ""),
+            ("e4", str(tmp_path / "missing.fits"), "lsst_calexp", "")]
+    assert bs_table.duplicate_images(rows) == [[("e1", a), ("e2", link), ("e3", a)]]
+
+
+def test_two_copies_with_identical_bytes_are_reported(tmp_path):
+    for size in (1000, 100_000, 300_000):  # within the head, head and tail, and beyond both
+        data = _bytes(size, size)
+        (tmp_path / f"a{size}.fits").write_bytes(data)
+        (tmp_path / f"b{size}.fits").write_bytes(data)
+        rows = [(e, str(tmp_path / f"{n}{size}.fits"), "fits", "") for e, n in (("x", "a"), ("y", "b"))]
+        assert bs_table.duplicate_images(rows) == [[("x", rows[0][1]), ("y", rows[1][1])]], size
+
+
+def test_files_of_one_size_that_differ_only_in_the_middle_are_not_reported(tmp_path):
+    data = bytearray(_bytes(400_000, 2))
+    (tmp_path / "a.fits").write_bytes(bytes(data))
+    data[200_000] ^= 1  # outside the first and last 64 KiB
+    (tmp_path / "b.fits").write_bytes(bytes(data))
+    rows = [("x", str(tmp_path / "a.fits"), "fits", ""), ("y", str(tmp_path / "b.fits"), "fits", "")]
+    assert bs_table.duplicate_images(rows) == []
+
+
+def test_only_same_size_candidates_are_read_and_whole_only_when_their_ends_agree(tmp_path, monkeypatch):
+    reads = []
+    real = bs_table._read_key
+    monkeypatch.setattr(bs_table, "_read_key", lambda path, size, part: reads.append((Path(path).name, part))
+                        or real(path, size, part))
+    (tmp_path / "a.fits").write_bytes(_bytes(300_000, 3))
+    (tmp_path / "b.fits").write_bytes(_bytes(300_000, 4))  # same size, other bytes from the start
+    (tmp_path / "c.fits").write_bytes(_bytes(200_000, 5))  # a size of its own: never read
+    rows = [(n, str(tmp_path / f"{n}.fits"), "fits", "") for n in "abc"]
+    assert bs_table.duplicate_images(rows) == []
+    assert sorted(reads) == [("a.fits", "head"), ("b.fits", "head")]
+
+
+def test_different_hdus_of_one_file_are_different_exposures(tmp_path):
+    path = str(tmp_path / "whole.fits")
+    Path(path).write_bytes(_bytes(1000, 6))
+    rows = [("s4", path, "decam_cp", "S4"), ("s9", path, "decam_cp", "S9"), ("s4b", path, "decam_cp", "s4"),
+            ("one", path, "decam_cp", ""), ("one_b", path, "decam_cp", "1")]
+    expected = [[("one", path), ("one_b", path)], [("s4", path), ("s4b", path)]]
+    assert bs_table.duplicate_images(rows) == expected
