@@ -2,7 +2,9 @@
 
 A table holds ``camera`` (its name) and ``detector_yaw_deg`` (integer detector id -> yaw in
 degrees, the rotation of the detector's x axis in the focal plane, as in LSST's camera
-descriptions). The config's ``detector_yaw_deg`` overrides single entries.
+descriptions). The config's ``detector_yaw_deg`` overrides single entries. A table may also hold
+``detector_names`` (detector name, e.g. DECam's ``S4``, -> detector id), so that the exposures
+table can name a detector as the camera's files do.
 """
 
 from pathlib import Path
@@ -11,7 +13,7 @@ import yaml
 
 from .errors import InputError
 
-__all__ = ["CAMERA_DIR", "camera_names", "detector_yaws", "load_camera"]
+__all__ = ["CAMERA_DIR", "camera_names", "detector_yaws", "load_camera", "load_detector_names"]
 
 #: The camera tables shipped with the workflow.
 CAMERA_DIR = Path(__file__).resolve().parents[1] / "config" / "cameras"
@@ -20,6 +22,16 @@ CAMERA_DIR = Path(__file__).resolve().parents[1] / "config" / "cameras"
 def camera_names(directory=CAMERA_DIR):
     """Names of the camera tables in *directory* (file stems), sorted."""
     return sorted(p.stem for p in Path(directory).glob("*.yaml"))
+
+
+def _read_table(name, directory):
+    path = Path(directory) / f"{name}.yaml"
+    if not path.is_file():
+        msg = f"camera: no table {path}; available: {', '.join(camera_names(directory)) or 'none'}"
+        raise InputError(msg)
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    return path, data if isinstance(data, dict) else {}
 
 
 def load_camera(name, *, directory=CAMERA_DIR):
@@ -41,18 +53,61 @@ def load_camera(name, *, directory=CAMERA_DIR):
     InputError
         If the table is missing or malformed (one line naming the file).
     """
-    path = Path(directory) / f"{name}.yaml"
-    if not path.is_file():
-        raise InputError(f"camera: no table {path}; available: {', '.join(camera_names(directory)) or 'none'}")
-    with open(path) as f:
-        data = yaml.safe_load(f)
-    table = data.get("detector_yaw_deg") if isinstance(data, dict) else None
+    path, data = _read_table(name, directory)
+    table = data.get("detector_yaw_deg")
     if not isinstance(table, dict) or not table:
         raise InputError(f"{path}: needs a non-empty mapping detector_yaw_deg (detector id -> yaw in degrees)")
     try:
         return {int(k): float(v) for k, v in table.items()}
     except (TypeError, ValueError):
         raise InputError(f"{path}: detector_yaw_deg must map integer detector ids to numbers") from None
+
+
+def load_detector_names(name, *, directory=CAMERA_DIR):
+    """Read camera table *name*'s detector names: name (str) -> detector id (int).
+
+    Parameters
+    ----------
+    name : str
+        Camera name, the table's file stem.
+    directory : str or pathlib.Path
+        Where the tables are.
+
+    Returns
+    -------
+    dict of str to int
+        As the table writes the names; empty if the table has no ``detector_names``.
+
+    Raises
+    ------
+    InputError
+        If the table is missing, or its names are not unique (ignoring case), are integers (they
+        would be taken for ids) or map to ids that ``detector_yaw_deg`` does not list.
+
+    Examples
+    --------
+    >>> load_detector_names("decam")["S4"]
+    28
+    """
+    path, data = _read_table(name, directory)
+    table = data.get("detector_names", {})
+    if not (isinstance(table, dict) and all(isinstance(k, str) and type(v) is int for k, v in table.items())):
+        msg = f"{path}: detector_names must map detector names (quoted strings) to integer detector ids"
+        raise InputError(msg)
+    digits = sorted(k for k in table if k.strip().lstrip("-").isdigit())
+    if digits:
+        msg = f"{path}: detector_names: name {digits[0]!r} is an integer and would be read as an id"
+        raise InputError(msg)
+    upper = [k.upper() for k in table]
+    repeated = sorted({k for k in upper if upper.count(k) > 1})
+    if repeated:
+        msg = f"{path}: detector_names: name(s) {', '.join(repeated)} appear more than once (ignoring case)"
+        raise InputError(msg)
+    unknown = sorted(set(table.values()) - set(load_camera(name, directory=directory)))
+    if unknown:
+        msg = f"{path}: detector_names: id(s) {', '.join(map(str, unknown))} are not in detector_yaw_deg"
+        raise InputError(msg)
+    return dict(table)
 
 
 def detector_yaws(camera, overrides, *, directory=CAMERA_DIR):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 from snakemake.exceptions import WorkflowError
+from snakemake.io import WILDCARD_REGEX
 from snakemake.logging import logger
 from snakemake.utils import validate
 
@@ -21,6 +22,7 @@ from snakemake.utils import validate
 _PACKAGE_ROOT = str(Path(workflow.current_basedir).parent)
 if _PACKAGE_ROOT not in sys.path:
     sys.path.insert(0, _PACKAGE_ROOT)
+from brightstamps import exposures_table as bs_table  # noqa: E402
 from brightstamps import formats as bs_formats  # noqa: E402
 from brightstamps import notices as bs_notices  # noqa: E402
 from brightstamps.camera import detector_yaws  # noqa: E402
@@ -60,16 +62,26 @@ def _config_error(msg):
     raise WorkflowError(f"brightstamps config: {msg}")
 
 
-def _validate(data, schema, prefix):
-    """Snakemake's validate (which fills in defaults), reported as one line naming the field."""
+def _validate(data, schema, prefix, row_prefix=None):
+    """Snakemake's validate (which fills in defaults), reported as one line naming the field.
+
+    row_prefix(i), for a table, names its row i (Snakemake's message gives the row's index)."""
     try:
         validate(data, schema=schema)
     except WorkflowError as err:
         cause = err.__context__  # the jsonschema ValidationError
         if not hasattr(cause, "absolute_path"):
             raise
-        field = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
-        _config_error(f"{prefix}{field}: {cause.message}")
+        found = re.search(r"row (\d+) of data frame", str(err))
+        if row_prefix is not None and found:
+            prefix = row_prefix(int(found.group(1)))
+        field = ".".join(str(p) for p in cause.absolute_path)
+        if cause.validator == "additionalProperties" and cause.validator_value is False:
+            allowed = list(cause.schema.get("properties", {}))
+            unknown = [k for k in cause.instance if k not in allowed]
+            at = f"{field}: " if field else ""
+            _config_error(f"{prefix}{at}unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        _config_error(f"{prefix}{field or '(top level)'}: {cause.message}")
 
 
 # YAML gives integer keys for unquoted detector ids; the schema wants strings
@@ -141,32 +153,76 @@ CATALOG_INPUTS = _catalog_inputs(config["catalog"]["path"])
 
 
 def _read_exposures(path):
+    """The exposures table, checked, with every detector resolved to its integer id (a string)."""
     if not Path(path).is_file():
         _config_error(f"exposures: table {path} not found")
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
-    missing = [c for c in ("exposure", "image", "band", "detector") if c not in table.columns]
-    if missing:
-        _config_error(f"{path}: missing column(s) {', '.join(missing)}; it has {', '.join(table.columns)}")
+    try:
+        columns, records, lines = bs_table.read_table(path)
+        bs_table.check_columns(columns, source=path)
+    except InputError as err:
+        _config_error(str(err))
+    table = pd.DataFrame(records, columns=columns, dtype=str)
     pattern = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._-]+$")
     for i, row in table.iterrows():
         if not pattern.match(row["exposure"]):
             _config_error(
-                f"{path} row {i + 2}: exposure id {row['exposure']!r} may only hold letters, digits, '.', '_' and '-'"
+                f"{path} row {lines[i]}: exposure id {row['exposure']!r} may only hold letters, digits, "
+                "'.', '_' and '-'"
             )
     dupes = sorted(set(table["exposure"][table["exposure"].duplicated()]))
     if dupes:
         _config_error(f"{path}: exposure id(s) {', '.join(dupes)} appear more than once")
-    _validate(table, "../config/exposures.schema.yaml", f"{path}: column ")
+    _validate(table, "../config/exposures.schema.yaml", f"{path}: column ",
+              row_prefix=lambda i: f"{path} row {lines[i]} ({table['exposure'].iloc[i]}): column ")
+    detectors = []
     for i, row in table.iterrows():
-        where = f"{path} row {i + 2} ({row['exposure']})"
+        where = f"{path} row {lines[i]} ({row['exposure']})"
         fmt = row.get("format", "") or "lsst_calexp"
         if row.get("hdu", "") and fmt == "lsst_calexp":
-            _config_error(f"{where}: hdu {row['hdu']!r} is for formats decam_cp and fits; lsst_calexp has a fixed layout")
+            _config_error(
+                f"{where}: hdu {row['hdu']!r} is for formats decam_cp and fits; lsst_calexp has a fixed "
+                "layout"
+            )
         try:
-            bs_formats.exposure_files(row["image"], fmt=fmt, mask=row.get("mask", ""),
-                                      variance=row.get("variance", ""), weight=row.get("weight", ""))
+            files = bs_formats.exposure_files(row["image"], fmt=fmt, mask=row.get("mask", ""),
+                                              variance=row.get("variance", ""), weight=row.get("weight", ""))
         except InputError as err:
             _config_error(f"{where}: {err}")
+        if row.get("sky_model", ""):
+            files["sky_model"] = row["sky_model"]
+        # every file becomes a job input, where Snakemake reads '{name}' as a wildcard (no escape)
+        for role, file in files.items():
+            braces = WILDCARD_REGEX.search(file)
+            if braces:
+                _config_error(
+                    f"{where}: {role} {file}: Snakemake would read '{braces.group(0)}' (a name in braces) as "
+                    "a wildcard; rename the file or link it under a name without it (other '{', '}' work)"
+                )
+        try:
+            detector = bs_table.resolve_detector(row["detector"], camera=config["camera"])
+            if detector is None:
+                if not Path(row["image"]).is_file():
+                    raise InputError(f"the detector cell is empty and the image {row['image']} is not there "
+                                     "to read it from (CCDNUM or DETECTOR card); give the detector")
+                detector = bs_table.header_detector(row["image"], fmt=fmt, hdu=row.get("hdu", ""),
+                                                    camera=config["camera"])
+        except InputError as err:
+            _config_error(f"{where}: {err}")
+        detectors.append(str(detector))
+    table["detector"] = detectors
+    # the same image twice would be stacked twice: a warning, not an error (a user may mean it),
+    # given once, by the main process (a cluster job parses this file again)
+    if workflow.is_main_process:
+        rows = table.to_dict("records")
+        for group in bs_table.duplicate_images(
+            (r["exposure"], r["image"], r.get("format", "") or "lsst_calexp", r.get("hdu", "")) for r in rows
+        ):
+            ids = ", ".join(e for e, _ in group)
+            files = sorted({f for _, f in group})
+            what = (f"the image {files[0]}" if len(files) == 1
+                    else f"images with identical bytes ({', '.join(files)})")
+            print(f"brightstamps: warning: {path}: exposures {ids} read {what}; their stars would be stacked "
+                  "more than once", file=sys.stderr)
     return table.set_index("exposure", drop=False).sort_index()
 
 

@@ -59,6 +59,7 @@ def test_the_star_is_found_normalized_to_one_with_its_core_masked_sat(decam_run)
     inner, outer = config["annular_flux_radii"]
     for r in rows:
         stamps = read_stamps(run / "results" / r["exposure"] / "bright_star_stamps.fits")
+        assert stamps.header["DETECTOR"] == {"S4": 28, "S9": 20}[r["detector"]]  # the table names the CCD
         k = _star(stamps)
         assert stamps.stars["norm_status"][k] == "ok"
         assert stamps.stars["g_mag"][k] == pytest.approx(10.52 + 0.106, abs=0.01)  # Vega G on LSST's scale

@@ -43,7 +43,8 @@ def plain_fits_from_ooi(ooi, path):
 
 @pytest.fixture(scope="module")
 def formats_run(tmp_path_factory):
-    """One run: the six DECam exposures (decam_cp), one generic FITS and the HSC calexp."""
+    """One run: the six DECam exposures (decam_cp), one generic FITS and the HSC calexp. The DECam and
+    FITS rows leave the detector empty: it is read from their headers (CCDNUM)."""
     run = tmp_path_factory.mktemp("formats_run")
     gaia_catalog(run / "gaia.fits")
     ooi = sorted((DECAM / "images").glob("*_ooi_*.fits"))
@@ -52,11 +53,11 @@ def formats_run(tmp_path_factory):
     names = []
     for path in ooi:
         with fits.open(path) as hdul:
-            band, ccd = hdul[0].header["BAND"].strip(), hdul[1].header["CCDNUM"]
+            band = hdul[0].header["BAND"].strip()
         name = path.name.split("_ooi_")[0]
         names.append(name)
-        rows.append(f"{name}\t{path}\t{band}\t{ccd}\tdecam_cp")
-    rows.append(f"plain\t{plain.name}\tg\t20\tfits")
+        rows.append(f"{name}\t{path}\t{band}\t\tdecam_cp")
+    rows.append(f"plain\t{plain.name}\tg\t\tfits")
     rows.append(f"hsc\t{HSC}\ti\t56\tlsst_calexp")
     (run / "exposures.tsv").write_text("\n".join(rows) + "\n")
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -94,6 +95,15 @@ def test_decam_cp_exposures_give_the_bright_star_stamp_from_a_fitted_sky(formats
         # sky removed: the stamp's outskirts (masked pixels aside) are near zero, not the ~300 ADU sky
         good = stamps.mask[k] == 0
         assert np.isfinite(stamps.image[k][good]).all()
+
+
+def test_detectors_left_empty_in_the_table_are_the_ccdnum_of_the_headers(formats_run):
+    run, names = formats_run
+    for name in [*names, "plain"]:
+        image = fits.getheader(run / "results" / name / "bright_star_stamps.fits")["INFILE1"]
+        ccd = {"S4": 28, "S9": 20}[Path(image).name.split(".")[-2]] if name != "plain" else 20
+        for step in ("stamps_raw.fits", "bright_star_stamps.fits"):
+            assert fits.getheader(run / "results" / name / step)["DETECTOR"] == ccd, (name, step)
 
 
 def test_generic_fits_without_mask_or_variance_runs_and_says_the_variance_is_estimated(formats_run):
