@@ -11,8 +11,10 @@ ONE_STAR = [{"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(15
 WHY = "its 1 stamps file holds no star: no catalog star was matched to it"
 
 
-def _swap_ra_dec(t):
-    t["ra"], t["dec"] = t["dec"].copy(), t["ra"].copy()
+def _elsewhere(t):
+    # a catalog of another part of the sky (swapped ra/dec columns, the example, now stop at the
+    # catalog's range check: Dec beyond the pole)
+    t["dec"] = t["dec"] - 30.0
     return t
 
 
@@ -22,7 +24,7 @@ def _notice_lines(proc):
 
 
 def test_a_band_that_stacks_no_star_ends_with_one_notice_and_its_figure_says_why(tmp_path):
-    config = write_small_run(tmp_path, ONE_STAR, catalog_rows=_swap_ra_dec)  # the example
+    config = write_small_run(tmp_path, ONE_STAR, catalog_rows=_elsewhere)
     proc = run_snakemake(tmp_path, configfile=config)
     assert _notice_lines(proc) == [
         "brightstamps: notice [empty_extended_psf] in 1 job (logs/stack_extended_psf/r.log): "
