@@ -17,7 +17,6 @@ import textwrap
 
 import matplotlib
 import numpy as np
-from astropy.table import Table
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
@@ -32,7 +31,6 @@ __all__ = [
     "DEFAULT_BAD_MASK_PLANES",
     "azimuthal_profile",
     "profile_edges",
-    "band_stars",
     "plot_stamp_mosaic",
     "plot_extended_psf",
     "plot_profiles",
@@ -343,56 +341,11 @@ def plot_extended_psf(models, path, *, band):
     _save(fig, path, description=" ".join(empty) or None)
 
 
-def _each_stamps(stamps_list, *, cubes=True):
+def _each_stamps(stamps_list):
     """Yield Stamps from a list of Stamps or of paths, one memory-mapped file at a time (pixels
     are read as they are used, however many exposures and stars there are)."""
     for item in stamps_list:
-        yield item if isinstance(item, Stamps) else read_stamps(item, cubes=cubes, memmap=True)
-
-
-def band_stars(stamps_list, psf_stars):
-    """Every star of a band with its outcome: normalization and whether it entered the stack.
-
-    Parameters
-    ----------
-    stamps_list : list of brightstamps.stampsfile.Stamps or of str
-        The band's stamps files (paths are read one at a time, STARS only).
-    psf_stars : astropy.table.Table
-        The STARS table of the band's extended PSF file (``exposure``, ``gaia_id``, ``region``,
-        ``used`` and, in psf_fit mode, ``amplitude``, ``reduced_chi2``, ``fit_ok``).
-
-    Returns
-    -------
-    astropy.table.Table
-        ``exposure``, ``detector``, ``gaia_id``, ``g_mag``, ``annular_flux``,
-        ``valid_annulus_fraction``, ``norm_status``, ``region``, ``used_in_stack`` and, when the
-        PSF file has them, ``amplitude``, ``reduced_chi2``, ``fit_ok``. A star missing from the
-        PSF file has an empty region and is not used.
-    """
-    fit_cols = [c for c in ("amplitude", "reduced_chi2", "fit_ok") if c in psf_stars.colnames]
-    lookup = {}
-    for r in psf_stars:
-        lookup[(str(r["exposure"]), int(r["gaia_id"]))] = r
-    cols = {k: [] for k in ("exposure", "detector", "gaia_id", "g_mag", "annular_flux", "valid_annulus_fraction",
-                            "norm_status", "region", "used_in_stack", *fit_cols)}
-    for stamps in _each_stamps(stamps_list, cubes=False):
-        exposure = str(stamps.header.get("EXPOSURE", ""))
-        for s in stamps.stars:
-            cols["exposure"].append(exposure)
-            cols["detector"].append(int(stamps.header.get("DETECTOR", -1)))
-            cols["gaia_id"].append(int(s["gaia_id"]))
-            for c in ("g_mag", "annular_flux", "valid_annulus_fraction"):
-                cols[c].append(float(s[c]))
-            cols["norm_status"].append(str(s["norm_status"]))
-            match = lookup.get((exposure, int(s["gaia_id"])))
-            cols["region"].append("" if match is None else str(match["region"]))
-            cols["used_in_stack"].append(False if match is None else bool(match["used"]))
-            for c in fit_cols:
-                default = False if c == "fit_ok" else np.nan
-                cols[c].append(default if match is None else match[c])
-    dtypes = [str, np.int64, np.int64, float, float, float, str, str, bool] + \
-        [bool if c == "fit_ok" else float for c in fit_cols]
-    return Table([np.array(v, dtype=d) for v, d in zip(cols.values(), dtypes, strict=True)], names=list(cols))
+        yield item if isinstance(item, Stamps) else read_stamps(item, memmap=True)
 
 
 def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius, psf_stars=None):
@@ -519,7 +472,7 @@ def plot_annular_flux(stars, path, *, band):
     Parameters
     ----------
     stars : astropy.table.Table
-        :func:`band_stars` of the band: ``g_mag``, ``annular_flux``, ``norm_status``,
+        :func:`brightstamps.stack.band_stars` of the band: ``g_mag``, ``annular_flux``, ``norm_status``,
         ``used_in_stack`` and optionally ``amplitude``, ``fit_ok``.
     path : str
         PNG to write.

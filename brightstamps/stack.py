@@ -16,6 +16,7 @@ amplitude-normalized stamps and iterates with the stack as the new model.
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ __all__ = [
     "describe_inputs",
     "write_extended_psf",
     "read_extended_psf",
+    "band_stars",
 ]
 
 log = logging.getLogger(__name__)
@@ -695,3 +697,48 @@ def read_extended_psf(path):
         inputs["file"] = np.array([path_from_card(f) for f in inputs["file"]], dtype=str)
     return models, stars, inputs, header
 
+
+def band_stars(stamps_list, psf_stars):
+    """Every star of a band with its outcome: normalization and whether it entered the stack.
+
+    Parameters
+    ----------
+    stamps_list : list of str, or of brightstamps.stampsfile.StampsFile or Stamps
+        The band's stamps files (paths are read one at a time, STARS only).
+    psf_stars : astropy.table.Table
+        The STARS table of the band's extended PSF file (``exposure``, ``gaia_id``, ``region``,
+        ``used`` and, in psf_fit mode, ``amplitude``, ``reduced_chi2``, ``fit_ok``).
+
+    Returns
+    -------
+    astropy.table.Table
+        ``exposure``, ``detector``, ``gaia_id``, ``g_mag``, ``annular_flux``,
+        ``valid_annulus_fraction``, ``norm_status``, ``region``, ``used_in_stack`` and, when the
+        PSF file has them, ``amplitude``, ``reduced_chi2``, ``fit_ok``. A star missing from the
+        PSF file has an empty region and is not used.
+    """
+    fit_cols = [c for c in ("amplitude", "reduced_chi2", "fit_ok") if c in psf_stars.colnames]
+    lookup = {}
+    for r in psf_stars:
+        lookup[(str(r["exposure"]), int(r["gaia_id"]))] = r
+    cols = {k: [] for k in ("exposure", "detector", "gaia_id", "g_mag", "annular_flux",
+                            "valid_annulus_fraction", "norm_status", "region", "used_in_stack", *fit_cols)}
+    for item in stamps_list:
+        stamps = open_stamps(item) if isinstance(item, (str, os.PathLike)) else item
+        exposure = str(stamps.header.get("EXPOSURE", ""))
+        for s in stamps.stars:
+            cols["exposure"].append(exposure)
+            cols["detector"].append(int(stamps.header.get("DETECTOR", -1)))
+            cols["gaia_id"].append(int(s["gaia_id"]))
+            for c in ("g_mag", "annular_flux", "valid_annulus_fraction"):
+                cols[c].append(float(s[c]))
+            cols["norm_status"].append(str(s["norm_status"]))
+            match = lookup.get((exposure, int(s["gaia_id"])))
+            cols["region"].append("" if match is None else str(match["region"]))
+            cols["used_in_stack"].append(False if match is None else bool(match["used"]))
+            for c in fit_cols:
+                default = False if c == "fit_ok" else np.nan
+                cols[c].append(default if match is None else match[c])
+    dtypes = [str, np.int64, np.int64, float, float, float, str, str, bool] + \
+        [bool if c == "fit_ok" else float for c in fit_cols]
+    return Table([np.array(v, dtype=d) for v, d in zip(cols.values(), dtypes, strict=True)], names=list(cols))
