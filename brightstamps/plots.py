@@ -17,7 +17,6 @@ import textwrap
 
 import matplotlib
 import numpy as np
-from astropy.table import Table
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
@@ -32,7 +31,6 @@ __all__ = [
     "DEFAULT_BAD_MASK_PLANES",
     "azimuthal_profile",
     "profile_edges",
-    "band_stars",
     "plot_stamp_mosaic",
     "plot_extended_psf",
     "plot_profiles",
@@ -197,13 +195,8 @@ def plot_stamp_mosaic(stamps, path, *, columns=4, bad_mask_planes=None, max_pane
     exposure = header.get("EXPOSURE", "")
     title = f"Bright-star stamps of exposure {exposure} (band {header.get('BAND', '?')}, " \
             f"detector {header.get('DETECTOR', '?')})"
+    stamps, title = _brightest(stamps, max_panels, title)
     n = len(stamps)
-    if n > max_panels:
-        keep = np.sort(np.argsort(np.asarray(stamps.stars["g_mag"], float), kind="stable")[:max_panels])
-        stamps = dataclasses.replace(stamps, image=stamps.image[keep], mask=stamps.mask[keep],
-                                     variance=stamps.variance[keep], stars=stamps.stars[keep])
-        title += f"\nthe {max_panels} brightest of {n} stars"
-        n = max_panels
     if n == 0:
         _empty_figure(path, title, "no bright star on this exposure")
         return
@@ -213,27 +206,14 @@ def plot_stamp_mosaic(stamps, path, *, columns=4, bad_mask_planes=None, max_pane
     nodata = _bad_bits(planes, ["NO_DATA"])
     shape = stamps.stamp_shape
     center = _star_center(header, shape)
-    r_in, r_out = header.get("INNERRAD"), header.get("OUTERRAD")
-    y, x = np.indices(shape)
-    r = np.hypot(x - center[0], y - center[1])
-    annulus = (r > r_in) & (r <= r_out) if r_in is not None and r_out is not None else None
+    radii = (header.get("INNERRAD"), header.get("OUTERRAD"))
+    annulus = _annulus(shape, center, *radii)
     status = np.asarray(stamps.stars["norm_status"]).astype(str) if "norm_status" in stamps.stars.colnames \
         else np.full(n, "ok")
-    normed = bool(header.get("NORMED", False))
-
-    shown = []
-    for i in range(n):
-        img = stamps.image[i].astype(np.float64)
-        if not (normed and status[i] == "ok"):
-            ref = img[annulus] if annulus is not None else img
-            level = _positive_median(ref)
-            if level == 1.0 and annulus is not None:
-                level = _positive_median(img)
-            img = img / level
-        shown.append(img)
+    shown = _shown_images(stamps, annulus, status)
+    # one stretch for every panel: from the floor to the brightest pixel shown
     finite_max = [np.max(s[np.isfinite(s)]) for s in shown if np.isfinite(s).any()]
-    vmax = max(max(finite_max, default=1.0), 10 * _FLOOR)
-    norm = LogNorm(vmin=_FLOOR, vmax=vmax, clip=True)
+    norm = LogNorm(vmin=_FLOOR, vmax=max(max(finite_max, default=1.0), 10 * _FLOOR), clip=True)
 
     columns = max(1, min(int(columns), n))
     rows = -(-n // columns)
@@ -244,42 +224,97 @@ def plot_stamp_mosaic(stamps, path, *, columns=4, bad_mask_planes=None, max_pane
         if i >= n:
             ax.set_axis_off()
             continue
-        img = shown[i]
-        im = ax.imshow(np.where(np.isfinite(img), np.maximum(img, _FLOOR), _FLOOR), origin="lower",
-                       cmap=_CMAP, norm=norm, extent=extent, interpolation="nearest")
         mask = stamps.mask[i]
         missing = ((mask & nodata) != 0) | ~np.isfinite(stamps.image[i])
-        layers = [(((mask & bad) != 0) & ~missing, MASKED_COLOUR, 0.6), (missing, NO_DATA_COLOUR, 1.0)]
-        for sel, colour, alpha in layers:
-            if sel.any():
-                ax.imshow(np.ma.masked_where(~sel, np.ones(shape)), origin="lower", alpha=alpha,
-                          cmap=ListedColormap([colour]), vmin=0, vmax=1, extent=extent, interpolation="nearest")
-        if annulus is not None:
-            for rad in (r_in, r_out):
-                ax.add_patch(Circle((0, 0), rad, fill=False, color="white", lw=0.8, ls="--"))
-        star = stamps.stars[i]
-        label = f"{star['gaia_id']}\n{_fmt_mag(star['g_mag'])}"
-        ok = status[i] == "ok"
-        if not ok:
-            label += f"\nFAILED: {status[i]} (shown / annulus median)"
-            for spine in ax.spines.values():
-                spine.set_color(FAILED_COLOUR)
-                spine.set_linewidth(3)
-        ax.set_title(label, fontsize=9, color="black" if ok else FAILED_COLOUR)
-        ax.tick_params(labelsize=7)
+        masked = ((mask & bad) != 0) & ~missing
+        im = _stamp_panel(ax, shown[i], masked, missing, norm=norm, extent=extent,
+                          radii=radii if annulus is not None else None)
+        _stamp_label(ax, stamps.stars[i], status[i])
         if i % columns == 0:
             ax.set_ylabel("y offset (pixels)", fontsize=8)
         if i >= n - columns:
             ax.set_xlabel("x offset (pixels)", fontsize=8)
+    _mosaic_keys(fig, axes, im, radii if annulus is not None else None)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def _brightest(stamps, max_panels, title):
+    """The brightest *max_panels* stamps (by ``g_mag``, in their order) and *title* saying so, or
+    *stamps* and *title* as they are when there are no more."""
+    n = len(stamps)
+    if n <= max_panels:
+        return stamps, title
+    keep = np.sort(np.argsort(np.asarray(stamps.stars["g_mag"], float), kind="stable")[:max_panels])
+    stamps = dataclasses.replace(stamps, image=stamps.image[keep], mask=stamps.mask[keep],
+                                 variance=stamps.variance[keep], stars=stamps.stars[keep])
+    return stamps, title + f"\nthe {max_panels} brightest of {n} stars"
+
+
+def _annulus(shape, center, r_in, r_out):
+    """The pixels of the normalization annulus ``r_in < r <= r_out`` about *center*, or None
+    when the radii are not known."""
+    if r_in is None or r_out is None:
+        return None
+    y, x = np.indices(shape)
+    r = np.hypot(x - center[0], y - center[1])
+    return (r > r_in) & (r <= r_out)
+
+
+def _shown_images(stamps, annulus, status):
+    """Each stamp as drawn: as it is when normalized, else divided by the median of its annulus
+    (or of its positive pixels), float64."""
+    normed = bool(stamps.header.get("NORMED", False))
+    shown = []
+    for i in range(len(stamps)):
+        img = stamps.image[i].astype(np.float64)
+        if not (normed and status[i] == "ok"):
+            ref = img[annulus] if annulus is not None else img
+            level = _positive_median(ref)
+            if level == 1.0 and annulus is not None:
+                level = _positive_median(img)
+            img = img / level
+        shown.append(img)
+    return shown
+
+
+def _stamp_panel(ax, shown, masked, missing, *, norm, extent, radii):
+    """Draw one stamp: the image on the log stretch, the masked and missing pixels in their colours
+    and the annulus (*radii*, or None); returns the image's artist (for the colour bar)."""
+    im = ax.imshow(np.where(np.isfinite(shown), np.maximum(shown, _FLOOR), _FLOOR), origin="lower",
+                   cmap=_CMAP, norm=norm, extent=extent, interpolation="nearest")
+    for sel, colour, alpha in ((masked, MASKED_COLOUR, 0.6), (missing, NO_DATA_COLOUR, 1.0)):
+        if sel.any():
+            ax.imshow(np.ma.masked_where(~sel, np.ones(sel.shape)), origin="lower", alpha=alpha,
+                      cmap=ListedColormap([colour]), vmin=0, vmax=1, extent=extent, interpolation="nearest")
+    if radii is not None:
+        for rad in radii:
+            ax.add_patch(Circle((0, 0), rad, fill=False, color="white", lw=0.8, ls="--"))
+    return im
+
+
+def _stamp_label(ax, star, status):
+    """Title a panel with the star's id and G; a failed star's panel is framed and titled in red."""
+    label = f"{star['gaia_id']}\n{_fmt_mag(star['g_mag'])}"
+    ok = status == "ok"
+    if not ok:
+        label += f"\nFAILED: {status} (shown / annulus median)"
+        for spine in ax.spines.values():
+            spine.set_color(FAILED_COLOUR)
+            spine.set_linewidth(3)
+    ax.set_title(label, fontsize=9, color="black" if ok else FAILED_COLOUR)
+    ax.tick_params(labelsize=7)
+
+
+def _mosaic_keys(fig, axes, im, radii):
+    """The mosaic's colour bar (of artist *im*) and its legend of overlays and annulus (*radii*, or None)."""
     cbar = fig.colorbar(im, ax=axes, shrink=0.8, pad=0.02)
     cbar.set_label("normalized flux (annulus level = 1), log scale")
     handles = [Patch(color=MASKED_COLOUR, alpha=0.6, label="bad mask plane"),
                Patch(color=NO_DATA_COLOUR, label="no data (NaN / NO_DATA)"),
                Line2D([], [], color="black", ls="--", lw=0.8,
-                      label=f"annulus {r_in}-{r_out} px" if annulus is not None else "annulus")]
+                      label=f"annulus {radii[0]}-{radii[1]} px" if radii is not None else "annulus")]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=9)
-    fig.suptitle(title)
-    _save(fig, path)
 
 
 def _model_norm(image):
@@ -343,56 +378,11 @@ def plot_extended_psf(models, path, *, band):
     _save(fig, path, description=" ".join(empty) or None)
 
 
-def _each_stamps(stamps_list, *, cubes=True):
+def _each_stamps(stamps_list):
     """Yield Stamps from a list of Stamps or of paths, one memory-mapped file at a time (pixels
     are read as they are used, however many exposures and stars there are)."""
     for item in stamps_list:
-        yield item if isinstance(item, Stamps) else read_stamps(item, cubes=cubes, memmap=True)
-
-
-def band_stars(stamps_list, psf_stars):
-    """Every star of a band with its outcome: normalization and whether it entered the stack.
-
-    Parameters
-    ----------
-    stamps_list : list of brightstamps.stampsfile.Stamps or of str
-        The band's stamps files (paths are read one at a time, STARS only).
-    psf_stars : astropy.table.Table
-        The STARS table of the band's extended PSF file (``exposure``, ``gaia_id``, ``region``,
-        ``used`` and, in psf_fit mode, ``amplitude``, ``reduced_chi2``, ``fit_ok``).
-
-    Returns
-    -------
-    astropy.table.Table
-        ``exposure``, ``detector``, ``gaia_id``, ``g_mag``, ``annular_flux``,
-        ``valid_annulus_fraction``, ``norm_status``, ``region``, ``used_in_stack`` and, when the
-        PSF file has them, ``amplitude``, ``reduced_chi2``, ``fit_ok``. A star missing from the
-        PSF file has an empty region and is not used.
-    """
-    fit_cols = [c for c in ("amplitude", "reduced_chi2", "fit_ok") if c in psf_stars.colnames]
-    lookup = {}
-    for r in psf_stars:
-        lookup[(str(r["exposure"]), int(r["gaia_id"]))] = r
-    cols = {k: [] for k in ("exposure", "detector", "gaia_id", "g_mag", "annular_flux", "valid_annulus_fraction",
-                            "norm_status", "region", "used_in_stack", *fit_cols)}
-    for stamps in _each_stamps(stamps_list, cubes=False):
-        exposure = str(stamps.header.get("EXPOSURE", ""))
-        for s in stamps.stars:
-            cols["exposure"].append(exposure)
-            cols["detector"].append(int(stamps.header.get("DETECTOR", -1)))
-            cols["gaia_id"].append(int(s["gaia_id"]))
-            for c in ("g_mag", "annular_flux", "valid_annulus_fraction"):
-                cols[c].append(float(s[c]))
-            cols["norm_status"].append(str(s["norm_status"]))
-            match = lookup.get((exposure, int(s["gaia_id"])))
-            cols["region"].append("" if match is None else str(match["region"]))
-            cols["used_in_stack"].append(False if match is None else bool(match["used"]))
-            for c in fit_cols:
-                default = False if c == "fit_ok" else np.nan
-                cols[c].append(default if match is None else match[c])
-    dtypes = [str, np.int64, np.int64, float, float, float, str, str, bool] + \
-        [bool if c == "fit_ok" else float for c in fit_cols]
-    return Table([np.array(v, dtype=d) for v, d in zip(cols.values(), dtypes, strict=True)], names=list(cols))
+        yield item if isinstance(item, Stamps) else read_stamps(item, memmap=True)
 
 
 def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius, psf_stars=None):
@@ -519,7 +509,7 @@ def plot_annular_flux(stars, path, *, band):
     Parameters
     ----------
     stars : astropy.table.Table
-        :func:`band_stars` of the band: ``g_mag``, ``annular_flux``, ``norm_status``,
+        :func:`brightstamps.stack.band_stars` of the band: ``g_mag``, ``annular_flux``, ``norm_status``,
         ``used_in_stack`` and optionally ``amplitude``, ``fit_ok``.
     path : str
         PNG to write.

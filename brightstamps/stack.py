@@ -14,7 +14,9 @@ polynomial background, rejects stars whose model flux is mostly masked, stacks t
 amplitude-normalized stamps and iterates with the stack as the new model.
 """
 
+import dataclasses
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +27,11 @@ from .errors import InputError
 from .files import atomic_output, open_fits, path_card_value, path_from_card
 from .masks import ensure_planes, mask_plane_cards, plane_bits, read_mask_planes
 from .notices import notice
+from .stampsfile import StampsFile, open_stamps
 from .stats import clipped_statistic
 
 __all__ = [
-    "StampSource",
+    "StackInput",
     "open_sources",
     "select_stars",
     "assign_regions",
@@ -39,6 +42,7 @@ __all__ = [
     "describe_inputs",
     "write_extended_psf",
     "read_extended_psf",
+    "band_stars",
 ]
 
 log = logging.getLogger(__name__)
@@ -47,51 +51,42 @@ log = logging.getLogger(__name__)
 _BYTES_PER_VALUE = 48
 
 
-class StampSource:
-    """The stamps of one stamps file that enter a stack, with a factor applied to each image.
+@dataclasses.dataclass(frozen=True, eq=False)
+class StackInput:
+    """The planes of one stamps file that enter a stack, and how each enters it.
 
-    Parameters
+    Attributes
     ----------
-    path : str
-        A ``bright_star_stamps.fits`` file.
-    header : dict
-        Its HDU 0 cards.
-    stars : astropy.table.Table
-        Its STARS table.
-    planes : dict
-        Its mask planes.
+    stamps : brightstamps.stampsfile.StampsFile
+        The file.
+    rows : numpy.ndarray of int
+        The planes stacked (rows of its STARS table).
+    factors : numpy.ndarray
+        The multiplier of each plane's image.
+    backgrounds : numpy.ndarray or None
+        ``(len(rows), terms)`` polynomial backgrounds (:func:`fit_psf_amplitudes`' terms),
+        subtracted from each image before its factor is applied; None for none.
     """
 
-    def __init__(self, path, header, stars, planes):
-        self.path = str(path)
-        self.header = header
-        self.stars = stars
-        self.planes = planes
-        self.rows = np.zeros(0, dtype=np.int64)  # selected planes of the cubes
-        self.factors = np.zeros(0)  # image multipliers of the selected planes
-        self.backgrounds = None  # (rows, terms) polynomial backgrounds to subtract first, or None
+    stamps: StampsFile
+    rows: np.ndarray
+    factors: np.ndarray
+    backgrounds: np.ndarray | None = None
 
-    @property
-    def shape(self):
-        """``(H, W)`` of the stamps."""
-        return int(self.header["STAMPNY"]), int(self.header["STAMPNX"])
+    def __post_init__(self):
+        n = len(self.rows)
+        if len(self.factors) != n or (self.backgrounds is not None and len(self.backgrounds) != n):
+            raise ValueError(f"{self.stamps.path}: {n} rows, {len(self.factors)} factors and "
+                             f"{'no' if self.backgrounds is None else len(self.backgrounds)} backgrounds")
 
-    def read(self, rows, ys=slice(None), xs=slice(None)):
-        """Image, mask and variance of planes *rows* over the section ``[ys, xs]``."""
-        rows = np.asarray(rows, dtype=np.int64)
-        # consecutive planes are read as one block
-        runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1) if len(rows) else []
-        with open_fits(self.path, what="stamps file", memmap=True) as hdul:
-            out = []
-            for name in ("IMAGE", "MASK", "VARIANCE"):
-                cube = hdul[name].data  # memory-mapped (our files are unscaled): slices read lazily
-                blocks = [np.array(cube[int(run[0]) : int(run[-1]) + 1, ys, xs]) for run in runs]
-                out.append(np.concatenate(blocks) if blocks else None)
-        return out
+
+def _unscaled(stamps, rows):
+    """The planes *rows* of *stamps*, stacked as they are."""
+    return StackInput(stamps, rows, np.ones(len(rows)))
 
 
 def open_sources(paths):
-    """Read the headers and STARS tables of stamps files (no pixels).
+    """Read the headers and STARS tables of the normalized stamps files of a stack (no pixels).
 
     Parameters
     ----------
@@ -100,21 +95,21 @@ def open_sources(paths):
 
     Returns
     -------
-    list of StampSource
+    list of brightstamps.stampsfile.StampsFile
+
+    Raises
+    ------
+    InputError
+        A file that is not a stamps file, is not normalized, or whose stamps differ in size from
+        the others'.
     """
     sources = []
     for path in paths:
-        with open_fits(path, what="stamps file", memmap=True) as hdul:
-            try:
-                header = dict(hdul[0].header.items())
-                stars = Table(hdul["STARS"].data)
-                planes = read_mask_planes(hdul["MASK"].header, source=f"{path} (MASK)")
-            except KeyError as err:
-                raise InputError(f"{path}: not a brightstamps stamps file (missing {err})") from None
-        if not header.get("NORMED"):
+        stamps = open_stamps(path)
+        if not stamps.header.get("NORMED"):
             raise InputError(f"{path}: stamps are not normalized (NORMED is not T)")
-        sources.append(StampSource(path, header, stars, planes))
-    shapes = {s.shape for s in sources}
+        sources.append(stamps)
+    shapes = {s.stamp_shape for s in sources}
     if len(shapes) > 1:
         raise InputError(f"stamps of different sizes cannot be stacked: {sorted(shapes)}")
     return sources
@@ -200,13 +195,13 @@ def assign_regions(sources, regions):
 
     Parameters
     ----------
-    sources : list of StampSource
+    sources : list of brightstamps.stampsfile.StampsFile
     regions : dict of str to list of int
         Region name -> detector ids; empty gives one ``DEFAULT`` region of everything.
 
     Returns
     -------
-    dict of str to list of StampSource
+    dict of str to list of brightstamps.stampsfile.StampsFile
         In the order of *regions*; detectors in no region are logged once and left out.
     """
     if not regions:
@@ -249,13 +244,14 @@ def _remap(mask, src_planes, dst_planes):
     return out
 
 
-def stack_sources(sources, *, statistic, num_sigma_clip, num_iter, bad_mask_planes, memory_mb):
-    """Stack the selected planes of *sources* (each image times its factor), tile by tile.
+def stack_sources(inputs, *, statistic, num_sigma_clip, num_iter, bad_mask_planes, memory_mb):
+    """Stack the selected planes of *inputs*, tile by tile: each image less its background, times its factor.
 
     Parameters
     ----------
-    sources : list of StampSource
-        With ``rows`` and ``factors`` set.
+    inputs : list of StackInput
+        One per stamps file (the first sets the stamp shape and the mask planes; none: one
+        NO_DATA pixel).
     statistic : {'MEAN', 'MEDIAN', 'MEANCLIP'}
     num_sigma_clip : float
     num_iter : int
@@ -270,29 +266,29 @@ def stack_sources(sources, *, statistic, num_sigma_clip, num_iter, bad_mask_plan
         ``image`` (float32), ``mask`` (int32), ``variance`` (float32), ``n`` (int32) maps and the
         ``planes`` of the mask.
     """
-    shape = sources[0].shape if sources else (1, 1)
-    planes = ensure_planes(sources[0].planes if sources else {}, ["NO_DATA"])
+    shape = inputs[0].stamps.stamp_shape if inputs else (1, 1)
+    planes = ensure_planes(inputs[0].stamps.mask_planes if inputs else {}, ["NO_DATA"])
     no_data = np.int32(1 << planes["NO_DATA"])
-    n_total = sum(len(s.rows) for s in sources)
+    n_total = sum(len(s.rows) for s in inputs)
     image = np.full(shape, np.nan, np.float32)
     variance = np.full(shape, np.nan, np.float32)
     mask = np.full(shape, no_data, np.int32)
     count = np.zeros(shape, np.int32)
-    used = [s for s in sources if len(s.rows)]
+    used = [s for s in inputs if len(s.rows)]
     if not used:
         return {"image": image, "mask": mask, "variance": variance, "n": count, "planes": planes}
     for ys, xs in _tiles(shape, n_total, memory_mb):
         values, valid, masks = [], [], []
-        for src in used:
-            img, msk, _ = src.read(src.rows, ys, xs)
-            bad = plane_bits(src.planes, bad_mask_planes, field="stack.bad_mask_planes")
+        for inp in used:
+            img, msk, _ = inp.stamps.read(inp.rows, ys, xs)
+            bad = plane_bits(inp.stamps.mask_planes, bad_mask_planes, field="stack.bad_mask_planes")
             img = img.astype(np.float64)
-            if src.backgrounds is not None:
-                basis = np.stack([b[ys, xs] for b in _background_basis(shape, src.backgrounds.shape[1])])
-                img = img - np.einsum("nt,tyx->nyx", src.backgrounds, basis)
-            values.append(img * src.factors[:, None, None])
+            if inp.backgrounds is not None:
+                basis = np.stack([b[ys, xs] for b in _background_basis(shape, inp.backgrounds.shape[1])])
+                img = img - np.einsum("nt,tyx->nyx", inp.backgrounds, basis)
+            values.append(img * inp.factors[:, None, None])
             valid.append(np.isfinite(img) & ((msk & bad) == 0))
-            masks.append(_remap(msk, src.planes, planes))
+            masks.append(_remap(msk, inp.stamps.mask_planes, planes))
         values, valid, masks = np.concatenate(values), np.concatenate(valid), np.concatenate(masks)
         mean, var, n = clipped_statistic(values, valid=valid, statistic=statistic,
                                          num_sigma_clip=num_sigma_clip, num_iter=num_iter)
@@ -330,16 +326,17 @@ def _design(model, order):
 
 
 def annulus_snr(src, rows, *, bad_mask_planes):
-    """Signal-to-noise of each star's annular flux, from its variance plane (NaN if failed)."""
+    """Signal-to-noise of the annular flux of the stars *rows* of stamps file *src*
+    (a :class:`~brightstamps.stampsfile.StampsFile`), from their variance planes (NaN if failed)."""
     flux = np.asarray(src.stars["annular_flux"], float)[rows]
     if not len(rows):
         return flux
     img, msk, var = src.read(rows)
-    ny, nx = src.shape
+    ny, nx = src.stamp_shape
     yy, xx = np.mgrid[0:ny, 0:nx]
     d2 = (xx - int(src.header["CENTERX"])) ** 2 + (yy - int(src.header["CENTERY"])) ** 2
     ann = (d2 > int(src.header["INNERRAD"]) ** 2) & (d2 <= int(src.header["OUTERRAD"]) ** 2)
-    bad = plane_bits(src.planes, bad_mask_planes, field="stack.bad_mask_planes")
+    bad = plane_bits(src.mask_planes, bad_mask_planes, field="stack.bad_mask_planes")
     snr = np.full(len(rows), np.nan)
     for k in range(len(rows)):
         good = ann & np.isfinite(img[k]) & ((msk[k] & bad) == 0) & np.isfinite(var[k])
@@ -352,8 +349,8 @@ def annulus_snr(src, rows, *, bad_mask_planes):
     return snr
 
 
-def fit_psf_amplitudes(sources, model, *, model_variance, min_model_snr, background_order, bad_mask_planes,
-                       max_masked_flux_fraction):
+def fit_psf_amplitudes(sources, rows, model, *, model_variance, min_model_snr, background_order,
+                       bad_mask_planes, max_masked_flux_fraction):
     """Fit each selected star as ``amplitude * model + polynomial background``.
 
     Inverse-variance weighted linear least squares over the star's usable pixels (finite, no
@@ -362,8 +359,9 @@ def fit_psf_amplitudes(sources, model, *, model_variance, min_model_snr, backgro
 
     Parameters
     ----------
-    sources : list of StampSource
-        With ``rows`` set.
+    sources : list of brightstamps.stampsfile.StampsFile
+    rows : list of numpy.ndarray of int
+        The stars to fit in each source (rows of its STARS table).
     model : numpy.ndarray
         Current PSF model (NaN where unknown; those pixels are left out).
     model_variance : numpy.ndarray
@@ -379,7 +377,7 @@ def fit_psf_amplitudes(sources, model, *, model_variance, min_model_snr, backgro
     Returns
     -------
     list of astropy.table.Table
-        Per source, one row per selected star: ``amplitude`` (exposure units per model unit),
+        Per source, one row per star of *rows*: ``amplitude`` (exposure units per model unit),
         the background terms, ``reduced_chi2``, ``dof``, ``masked_flux_fraction``, ``fit_ok``.
     """
     with np.errstate(invalid="ignore"):
@@ -388,12 +386,11 @@ def fit_psf_amplitudes(sources, model, *, model_variance, min_model_snr, backgro
     cols, names = _design(model0, background_order)
     total_flux = np.abs(model0).sum()
     out = []
-    for src in sources:
-        rows = {name: [] for name in [*names, "reduced_chi2", "dof", "masked_flux_fraction", "fit_ok"]}
-        if len(src.rows):
-            img, msk, var = src.read(src.rows)
-        bad = plane_bits(src.planes, bad_mask_planes, field="psf_fit.bad_mask_planes")
-        for k, row in enumerate(src.rows):
+    for src, stars in zip(sources, rows, strict=True):
+        results = {name: [] for name in [*names, "reduced_chi2", "dof", "masked_flux_fraction", "fit_ok"]}
+        img, msk, var = src.read(stars)
+        bad = plane_bits(src.mask_planes, bad_mask_planes, field="psf_fit.bad_mask_planes")
+        for k, row in enumerate(stars):
             flux = float(src.stars["annular_flux"][row])
             scale = flux if np.isfinite(flux) else 1.0
             data = img[k].astype(np.float64) * scale
@@ -412,12 +409,12 @@ def fit_psf_amplitudes(sources, model, *, model_variance, min_model_snr, backgro
                 chi2 = float(np.sum((a @ coef - data[good] * w) ** 2) / dof)
                 ok = bool(coef[0] > 0)
             for name, value in zip(names, coef, strict=True):
-                rows[name].append(float(value))
-            rows["reduced_chi2"].append(chi2)
-            rows["dof"].append(dof)
-            rows["masked_flux_fraction"].append(float(masked_frac))
-            rows["fit_ok"].append(bool(ok))
-        out.append(Table(rows, dtype=[float] * len(names) + [float, int, float, bool]))
+                results[name].append(float(value))
+            results["reduced_chi2"].append(chi2)
+            results["dof"].append(dof)
+            results["masked_flux_fraction"].append(float(masked_frac))
+            results["fit_ok"].append(bool(ok))
+        out.append(Table(results, dtype=[float] * len(names) + [float, int, float, bool]))
     return out
 
 
@@ -476,45 +473,16 @@ def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, nu
         ]
         fitted, first_model = None, None
         if normalization == "annulus":
-            for src, rows in zip(members, candidates, strict=True):
-                src.rows, src.factors = rows, np.ones(len(rows))
-            result = stack_sources(members, **options)
+            inputs = [_unscaled(src, rows) for src, rows in zip(members, candidates, strict=True)]
+            result = stack_sources(inputs, **options)
         else:
-            # first model: the annulus-normalized stack of the candidates whose annular flux is
-            # measured well; noisy ones would set a wrong core-to-wing ratio that the
-            # iterations cannot undo (the cores are only seen in unsaturated, faint stars)
-            for src, rows in zip(members, candidates, strict=True):
-                snr = annulus_snr(src, rows, bad_mask_planes=bad_mask_planes)
-                src.rows = rows[snr >= psf_fit["min_annulus_snr"]]
-                src.factors = np.ones(len(src.rows))
-            result = stack_sources(members, **options)
-            first_model = sum(len(src.rows) for src in members)
-            for _ in range(int(psf_fit["iterations"])):
-                for src, rows in zip(members, candidates, strict=True):
-                    src.rows = rows
-                fitted = fit_psf_amplitudes(members, result["image"].astype(np.float64),
-                                            model_variance=result["variance"].astype(np.float64),
-                                            min_model_snr=psf_fit["min_model_snr"],
-                                            background_order=psf_fit["background_order"],
-                                            bad_mask_planes=bad_mask_planes,
-                                            max_masked_flux_fraction=psf_fit["max_masked_flux_fraction"])
-                bkg_names = _background_names(psf_fit["background_order"])
-                for src, rows, fit in zip(members, candidates, fitted, strict=True):
-                    ok = np.asarray(fit["fit_ok"], bool)
-                    flux = np.asarray(src.stars["annular_flux"], float)[rows]
-                    scale = np.where(np.isfinite(flux), flux, 1.0)  # back to exposure units
-                    src.rows = rows[ok]
-                    # stack data / amplitude, or (data - background) / amplitude as LSST's
-                    # ExtendedPsfStackTask does (see subtract_background in the schema)
-                    src.factors = scale[ok] / np.asarray(fit["amplitude"], float)[ok]
-                    bkg = np.column_stack([np.asarray(fit[n], float)[ok] for n in bkg_names])
-                    src.backgrounds = bkg / scale[ok, None] if psf_fit["subtract_background"] else None
-                result = stack_sources(members, **options)  # the stack is the next model
+            result, inputs, fitted, first_model = _psf_fit_stack(
+                members, candidates, psf_fit=psf_fit, bad_mask_planes=bad_mask_planes, options=options)
         if regions:
             result["detectors"] = sorted(int(d) for d in next(v for k, v in regions.items() if k.upper() == region))
         else:
             result["detectors"] = sorted({int(src.header["DETECTOR"]) for src in members})
-        result["nstars"] = int(sum(len(src.rows) for src in members))
+        result["nstars"] = int(sum(len(inp.rows) for inp in inputs))
         result["empty_reason"] = ""
         if result["nstars"] == 0:
             # an all-NaN model passes every later step: say so where the user looks (the end of the
@@ -531,13 +499,74 @@ def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, nu
             notice(log, "empty_extended_psf", "%s: no star was stacked (%s); its extended PSF is NaN", where,
                    result["empty_reason"])
         models[region] = result
-        star_tables += [_star_rows(src, region, rows, None if fitted is None else fit)
-                        for src, rows, fit in zip(members, candidates, fitted or [None] * len(members), strict=True)]
+        fit_tables = fitted or [None] * len(inputs)
+        star_tables += [_star_rows(inp, region, rows, fit)
+                        for inp, rows, fit in zip(inputs, candidates, fit_tables, strict=True)]
     return models, _concat_tables(star_tables)
 
 
-def _star_rows(src, region, candidates, fit):
-    """The STARS rows of one input: identity, region, whether stacked, and the PSF fit."""
+def _psf_fit_stack(members, candidates, *, psf_fit, bad_mask_planes, options):
+    """psf_fit mode: a first model from the annulus-normalized stack, then fits and stacks in turn.
+
+    Parameters
+    ----------
+    members : list of brightstamps.stampsfile.StampsFile
+        A region's stamps files.
+    candidates : list of numpy.ndarray of int
+        The selected stars of each.
+    psf_fit : dict
+        The psf_fit options (see :func:`stack_stamps`).
+    bad_mask_planes : list of str
+    options : dict
+        Keywords of :func:`stack_sources`.
+
+    Returns
+    -------
+    result : dict
+        The last stack (:func:`stack_sources`).
+    inputs : list of StackInput
+        What made it.
+    fitted : list of astropy.table.Table or None
+        The last fits, one row per candidate (:func:`fit_psf_amplitudes`); None with no iteration.
+    first_model : int
+        The number of stars in the first model.
+    """
+    # first model: the annulus-normalized stack of the candidates whose annular flux is
+    # measured well; noisy ones would set a wrong core-to-wing ratio that the
+    # iterations cannot undo (the cores are only seen in unsaturated, faint stars)
+    inputs = []
+    for src, rows in zip(members, candidates, strict=True):
+        snr = annulus_snr(src, rows, bad_mask_planes=bad_mask_planes)
+        inputs.append(_unscaled(src, rows[snr >= psf_fit["min_annulus_snr"]]))
+    result = stack_sources(inputs, **options)
+    first_model = sum(len(inp.rows) for inp in inputs)
+    fitted = None
+    bkg_names = _background_names(psf_fit["background_order"])
+    for _ in range(int(psf_fit["iterations"])):
+        fitted = fit_psf_amplitudes(members, candidates, result["image"].astype(np.float64),
+                                    model_variance=result["variance"].astype(np.float64),
+                                    min_model_snr=psf_fit["min_model_snr"],
+                                    background_order=psf_fit["background_order"],
+                                    bad_mask_planes=bad_mask_planes,
+                                    max_masked_flux_fraction=psf_fit["max_masked_flux_fraction"])
+        inputs = []
+        for src, rows, fit in zip(members, candidates, fitted, strict=True):
+            ok = np.asarray(fit["fit_ok"], bool)
+            flux = np.asarray(src.stars["annular_flux"], float)[rows]
+            scale = np.where(np.isfinite(flux), flux, 1.0)  # back to exposure units
+            # stack data / amplitude, or (data - background) / amplitude as LSST's
+            # ExtendedPsfStackTask does (see subtract_background in the schema)
+            bkg = np.column_stack([np.asarray(fit[n], float)[ok] for n in bkg_names])
+            inputs.append(StackInput(src, rows[ok], scale[ok] / np.asarray(fit["amplitude"], float)[ok],
+                                     bkg / scale[ok, None] if psf_fit["subtract_background"] else None))
+        result = stack_sources(inputs, **options)  # the stack is the next model
+    return result, inputs, fitted, first_model
+
+
+def _star_rows(inp, region, candidates, fit):
+    """The STARS rows of one input: identity, region, whether stacked (*inp*'s rows), and the PSF
+    fit of the *candidates* (or None)."""
+    src = inp.stamps
     n = len(src.stars)
     t = Table()
     t["exposure"] = np.full(n, str(src.header.get("EXPOSURE", Path(src.path).parent.name)))
@@ -547,7 +576,7 @@ def _star_rows(src, region, candidates, fit):
     t["annular_flux"] = np.asarray(src.stars["annular_flux"], float)
     t["region"] = np.full(n, region)
     used = np.zeros(n, bool)
-    used[src.rows] = True
+    used[inp.rows] = True
     t["used"] = used
     if fit is not None:
         for name in fit.colnames:
@@ -571,13 +600,13 @@ def describe_inputs(paths):
     """
     rows = {"file": [], "exposure": [], "detector": [], "nstamps": [], "confhash": []}
     for path in paths:
-        with open_fits(path, what="stamps file", memmap=True) as hdul:
-            h = hdul[0].header
-            rows["file"].append(path_card_value(path))
-            rows["exposure"].append(str(h.get("EXPOSURE", "")))
-            rows["detector"].append(int(h.get("DETECTOR", -1)))
-            rows["nstamps"].append(int(h.get("NSTAMPS", 0)))
-            rows["confhash"].append(str(h.get("CONFHASH", "")))
+        stamps = open_stamps(path)
+        h = stamps.header
+        rows["file"].append(path_card_value(path))
+        rows["exposure"].append(str(h.get("EXPOSURE", "")))
+        rows["detector"].append(int(h.get("DETECTOR", -1)))
+        rows["nstamps"].append(len(stamps))
+        rows["confhash"].append(str(h.get("CONFHASH", "")))
     return Table(rows, dtype=[str, str, np.int64, np.int64, str])
 
 
@@ -667,3 +696,49 @@ def read_extended_psf(path):
     if "file" in inputs.colnames:
         inputs["file"] = np.array([path_from_card(f) for f in inputs["file"]], dtype=str)
     return models, stars, inputs, header
+
+
+def band_stars(stamps_list, psf_stars):
+    """Every star of a band with its outcome: normalization and whether it entered the stack.
+
+    Parameters
+    ----------
+    stamps_list : list of str, or of brightstamps.stampsfile.StampsFile or Stamps
+        The band's stamps files (paths are read one at a time, STARS only).
+    psf_stars : astropy.table.Table
+        The STARS table of the band's extended PSF file (``exposure``, ``gaia_id``, ``region``,
+        ``used`` and, in psf_fit mode, ``amplitude``, ``reduced_chi2``, ``fit_ok``).
+
+    Returns
+    -------
+    astropy.table.Table
+        ``exposure``, ``detector``, ``gaia_id``, ``g_mag``, ``annular_flux``,
+        ``valid_annulus_fraction``, ``norm_status``, ``region``, ``used_in_stack`` and, when the
+        PSF file has them, ``amplitude``, ``reduced_chi2``, ``fit_ok``. A star missing from the
+        PSF file has an empty region and is not used.
+    """
+    fit_cols = [c for c in ("amplitude", "reduced_chi2", "fit_ok") if c in psf_stars.colnames]
+    lookup = {}
+    for r in psf_stars:
+        lookup[(str(r["exposure"]), int(r["gaia_id"]))] = r
+    cols = {k: [] for k in ("exposure", "detector", "gaia_id", "g_mag", "annular_flux",
+                            "valid_annulus_fraction", "norm_status", "region", "used_in_stack", *fit_cols)}
+    for item in stamps_list:
+        stamps = open_stamps(item) if isinstance(item, (str, os.PathLike)) else item
+        exposure = str(stamps.header.get("EXPOSURE", ""))
+        for s in stamps.stars:
+            cols["exposure"].append(exposure)
+            cols["detector"].append(int(stamps.header.get("DETECTOR", -1)))
+            cols["gaia_id"].append(int(s["gaia_id"]))
+            for c in ("g_mag", "annular_flux", "valid_annulus_fraction"):
+                cols[c].append(float(s[c]))
+            cols["norm_status"].append(str(s["norm_status"]))
+            match = lookup.get((exposure, int(s["gaia_id"])))
+            cols["region"].append("" if match is None else str(match["region"]))
+            cols["used_in_stack"].append(False if match is None else bool(match["used"]))
+            for c in fit_cols:
+                default = False if c == "fit_ok" else np.nan
+                cols[c].append(default if match is None else match[c])
+    dtypes = [str, np.int64, np.int64, float, float, float, str, str, bool] + \
+        [bool if c == "fit_ok" else float for c in fit_cols]
+    return Table([np.array(v, dtype=d) for v, d in zip(cols.values(), dtypes, strict=True)], names=list(cols))

@@ -22,6 +22,10 @@ The steps stream their stamps: a :class:`StampStream` knows its table and header
 makes its pixels block by block, :func:`write_stamps` writes each block into its place in the
 three cubes, and ``read_stamps(memmap=True)`` maps the cubes without reading them. Time and
 memory per stamp then stay flat however many stars an exposure has.
+
+This module is the one reader of the format: :func:`read_stamps` gives a :class:`Stamps`
+collection, :func:`open_stamps` a :class:`StampsFile` (header, STARS and mask planes, no pixels)
+whose :meth:`StampsFile.read` reads a section of chosen planes, as the stack does tile by tile.
 """
 
 import dataclasses
@@ -36,7 +40,7 @@ from .errors import InputError
 from .files import atomic_output, open_fits, path_card_value
 from .masks import mask_plane_cards, read_mask_planes
 
-__all__ = ["BLOCK", "Stamps", "StampStream", "write_stamps", "read_stamps"]
+__all__ = ["BLOCK", "Stamps", "StampStream", "StampsFile", "write_stamps", "read_stamps", "open_stamps"]
 
 #: The matched-star table's meta (:func:`brightstamps.catalog.match_stars`) -> STARS keyword and
 #: comment: 8-character keywords (no HIERARCH card) and comments that fit on the card.
@@ -230,6 +234,120 @@ def _stars_hdu(stars):
     return fits.BinTableHDU(table, name="STARS")
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class StampsFile:
+    """A stamps file without its pixels: what describes it, and reads of sections of its planes.
+
+    Made by :func:`open_stamps`; the file is not kept open, each :meth:`read` opens it again.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    header : dict
+        HDU 0 cards, as in :attr:`Stamps.header` (without ``NSTAMPS``, ``STAMPNX``, ``STAMPNY``).
+    stars : astropy.table.Table
+        One row per stamp (row i describes plane i of the cubes).
+    mask_planes : dict of str to int
+        Plane name to bit index.
+    stamp_shape : tuple of int
+        ``(H, W)`` of one stamp.
+    """
+
+    path: str
+    header: dict
+    stars: Table
+    mask_planes: dict
+    stamp_shape: tuple
+    # data offset of each cube of _CUBES in the file, None where its bytes are not plain pixels
+    _offsets: tuple = dataclasses.field(repr=False)
+
+    def __len__(self):
+        return len(self.stars)
+
+    def read(self, rows, ys=slice(None), xs=slice(None)):
+        """Image, mask and variance of the planes *rows* over the section ``[ys, xs]``.
+
+        Consecutive planes are read as one block, through a memory map of the file made for this
+        read only: the pages it touched leave the process with it, so reading a file tile by tile
+        does not grow the memory. Cubes that are not plain pixels (scaled, of another type, or a
+        compressed file) are read through astropy's section instead.
+
+        Parameters
+        ----------
+        rows : array_like of int
+            Planes (rows of :attr:`stars`), in the order wanted.
+        ys, xs : slice
+            The section of each plane.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(image, mask, variance)``: native float32 / int32 / float32 arrays of shape
+            ``(len(rows), ny, nx)``.
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        n = len(self)
+        if len(rows) and (rows.min() < 0 or rows.max() >= n):
+            raise IndexError(f"{self.path}: planes {rows.min()}..{rows.max()} asked of {n}")
+        section = np.broadcast_to(np.zeros((), bool), self.stamp_shape)[ys, xs].shape
+        if not len(rows):
+            return tuple(np.zeros((0, *section), dtype) for _, dtype in _CUBES)
+        runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1)
+        hdul = None if None not in self._offsets else open_fits(self.path, what="stamps file")
+        try:
+            out = []
+            for (name, dtype), offset in zip(_CUBES, self._offsets, strict=True):
+                cube = hdul[name].section if offset is None else _map_cube(self.path, offset, dtype,
+                                                                           (n, *self.stamp_shape))
+                out.append(np.concatenate([np.array(cube[int(run[0]) : int(run[-1]) + 1, ys, xs], dtype=dtype)
+                                           for run in runs]))
+        finally:
+            if hdul is not None:
+                hdul.close()
+        return tuple(out)
+
+
+def open_stamps(path):
+    """Read a stamps file's header, STARS table and mask planes, not its pixels.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`write_stamps`.
+
+    Returns
+    -------
+    StampsFile
+        Its :meth:`~StampsFile.read` reads sections of the planes.
+    """
+    with open_fits(path, what="stamps file") as hdul:
+        return _describe(path, hdul)
+
+
+def _describe(path, hdul):
+    """The :class:`StampsFile` of an open stamps file: header, STARS, mask planes and cube layout."""
+    try:
+        header = {k: v for k, v in hdul[0].header.items() if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND")}
+        n, nx, ny = header.pop("NSTAMPS"), header.pop("STAMPNX"), header.pop("STAMPNY")
+        stars = Table(hdul["STARS"].data)
+        planes = read_mask_planes(hdul["MASK"].header, source=f"{path} (MASK)")
+        offsets = []
+        for name, dtype in _CUBES:
+            hdu = hdul[name]
+            if n and hdu.shape != (n, ny, nx):
+                raise InputError(f"{path}: {name} has shape {hdu.shape}, header says {(n, ny, nx)}")
+            offsets.append(_plain_offset(hdu, dtype))
+    except KeyError as err:
+        raise InputError(f"{path}: not a brightstamps stamps file (missing {err})") from None
+    if len(stars) != n:
+        raise InputError(f"{path}: STARS has {len(stars)} rows, header says NSTAMPS = {n}")
+    for col in stars.colnames:  # FITS strings come back as bytes-like; keep plain str
+        if stars[col].dtype.kind == "S":
+            stars[col] = stars[col].astype(str)
+    return StampsFile(str(path), header, stars, planes, (int(ny), int(nx)), tuple(offsets))
+
+
 def read_stamps(path, *, cubes=True, memmap=False):
     """Read a stamps file.
 
@@ -251,36 +369,32 @@ def read_stamps(path, *, cubes=True, memmap=False):
         table as an astropy Table, the mask planes and the HDU 0 cards as a dict.
     """
     with open_fits(path, what="stamps file") as hdul:
-        try:
-            header = {k: v for k, v in hdul[0].header.items() if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND")}
-            n, nx, ny = header.pop("NSTAMPS"), header.pop("STAMPNX"), header.pop("STAMPNY")
-            stars = Table(hdul["STARS"].data)
-            planes = read_mask_planes(hdul["MASK"].header, source=f"{path} (MASK)")
-            read_cubes, cubes = cubes, []
-            for name, dtype in _CUBES:
-                if not read_cubes or not n:
-                    cubes.append(np.zeros((0, ny, nx), dtype))
-                    continue
-                cube = _mapped_cube(path, hdul[name], dtype) if memmap else None
-                if cube is None:
-                    data = hdul[name].data
-                    cube = np.zeros((0, ny, nx), dtype) if data is None else np.asarray(data, dtype=dtype)
-                if cube.shape != (n, ny, nx):
-                    raise InputError(f"{path}: {name} has shape {cube.shape}, header says {(n, ny, nx)}")
-                cubes.append(cube)
-        except KeyError as err:
-            raise InputError(f"{path}: not a brightstamps stamps file (missing {err})") from None
-    for col in stars.colnames:  # FITS strings come back as bytes-like; keep plain str
-        if stars[col].dtype.kind == "S":
-            stars[col] = stars[col].astype(str)
-    return Stamps(*cubes, stars, planes, header)
+        info = _describe(path, hdul)
+        n, shape = len(info), info.stamp_shape
+        out = []
+        for (name, dtype), offset in zip(_CUBES, info._offsets, strict=True):
+            if not cubes or not n:
+                out.append(np.zeros((0, *shape), dtype))
+            elif memmap and offset is not None:
+                out.append(_map_cube(path, offset, dtype, (n, *shape)))
+            else:
+                out.append(np.asarray(hdul[name].data, dtype=dtype))
+    return Stamps(*out, info.stars, info.mask_planes, info.header)
 
 
-def _mapped_cube(path, hdu, dtype):
-    """A read-only memory map of an image HDU's cube, or None where the bytes are not plain pixels."""
+def _plain_offset(hdu, dtype):
+    """Where an image HDU's cube starts in its file, or None where the bytes are not plain pixels
+    of *dtype* (big-endian, unscaled, in an uncompressed file) that a memory map can read."""
     h = hdu.header
     bitpix = -32 if dtype.kind == "f" else 32
     if h.get("BITPIX") != bitpix or h.get("NAXIS") != 3 or "BZERO" in h or "BSCALE" in h:
         return None
-    shape = (h["NAXIS3"], h["NAXIS2"], h["NAXIS1"])
-    return np.memmap(path, dtype=dtype.newbyteorder(">"), mode="r", offset=hdu.fileinfo()["datLoc"], shape=shape)
+    info = hdu.fileinfo()
+    if info is None or getattr(info["file"], "compression", None) is not None:
+        return None
+    return info["datLoc"]
+
+
+def _map_cube(path, offset, dtype, shape):
+    """A read-only memory map of the big-endian cube of *dtype* and *shape* at *offset* in *path*."""
+    return np.memmap(path, dtype=dtype.newbyteorder(">"), mode="r", offset=offset, shape=shape)

@@ -12,7 +12,7 @@ def main(smk):
     plots.plot_extended_psf(models, smk.output.image, band=band)
     plots.plot_profiles(models, stamps_list, smk.output.profile, band=band, inner_radius=inner,
                         outer_radius=outer, psf_stars=psf_stars)
-    plots.plot_annular_flux(plots.band_stars(stamps_list, psf_stars), smk.output.annular_flux, band=band)
+    plots.plot_annular_flux(stack.band_stars(stamps_list, psf_stars), smk.output.annular_flux, band=band)
 
 
 _common.run(main, snakemake)  # noqa: F821 - injected by Snakemake

@@ -7,7 +7,7 @@ import pytest
 from astropy.table import Table
 from numpy.testing import assert_allclose
 
-from brightstamps import plots
+from brightstamps import plots, stack
 from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
 from brightstamps.stack import stack_stamps
 from brightstamps.stampsfile import Stamps, read_stamps, write_stamps
@@ -136,7 +136,7 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
     plots.plot_profiles(models, stamps_list, tmp_path / "profile.png", band="r", inner_radius=8, outer_radius=12,
                         psf_stars=psf_stars)
     _assert_png(tmp_path / "profile.png")
-    table = plots.band_stars(stamps_list, psf_stars)
+    table = stack.band_stars(stamps_list, psf_stars)
     assert len(table) == 7
     assert list(table["region"]) == ["A"] * 4 + ["B"] * 3
     assert table["norm_status"][2] == "few_valid_pixels"
@@ -145,7 +145,7 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
         assert not table["used_in_stack"][2] and table["used_in_stack"].sum() == 6
     plots.plot_annular_flux(table, tmp_path / "flux.png", band="r")
     # the rules pass paths, read one file at a time (STARS only for the table): the same results
-    assert all((plots.band_stars(paths, psf_stars)[c] == table[c]).all() for c in table.colnames
+    assert all((stack.band_stars(paths, psf_stars)[c] == table[c]).all() for c in table.colnames
                if table[c].dtype.kind != "f")
     plots.plot_profiles(models, paths, tmp_path / "profile_paths.png", band="r", inner_radius=8,
                         outer_radius=12, psf_stars=psf_stars)
@@ -156,7 +156,7 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
 
 
 def test_empty_band_plots(tmp_path):
-    plots.plot_annular_flux(plots.band_stars([_stamps(0)], Table({"exposure": np.array([], str),
+    plots.plot_annular_flux(stack.band_stars([_stamps(0)], Table({"exposure": np.array([], str),
                                                                   "gaia_id": np.array([], np.int64)})),
                             tmp_path / "flux.png", band="r")
     _assert_png(tmp_path / "flux.png")
@@ -176,7 +176,7 @@ def test_plots_of_a_band_whose_stack_is_empty(tmp_path):
     plots.plot_profiles(models, [stamps], tmp_path / "profile.png", band="r", inner_radius=8, outer_radius=12,
                         psf_stars=psf_stars)
     _assert_png(tmp_path / "profile.png")
-    plots.plot_annular_flux(plots.band_stars([stamps], psf_stars), tmp_path / "flux.png", band="r")
+    plots.plot_annular_flux(stack.band_stars([stamps], psf_stars), tmp_path / "flux.png", band="r")
     _assert_png(tmp_path / "flux.png")
 
 

@@ -1,5 +1,6 @@
 """Stacking: known stamps plus noise, clipping, masks, selection, regions, tiles and memory."""
 
+import dataclasses
 import logging
 import tracemalloc
 
@@ -10,8 +11,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from brightstamps.errors import InputError
 from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
-from brightstamps.stack import read_extended_psf, stack_stamps, write_extended_psf, describe_inputs
-from brightstamps.stampsfile import Stamps, write_stamps
+from brightstamps.stack import (StackInput, describe_inputs, read_extended_psf, stack_sources, stack_stamps,
+                                write_extended_psf)
+from brightstamps.stampsfile import Stamps, open_stamps, write_stamps
 
 BIT = {k: 1 << v for k, v in LSST_MASK_PLANES.items()}
 OPTIONS = {"regions": {}, "normalization": "annulus", "statistic": "MEANCLIP", "num_sigma_clip": 4.0,
@@ -262,3 +264,28 @@ def test_extended_psf_file_names_non_ascii_inputs_and_long_region_names_without_
         assert comments["NSTARS1"] == "stars stacked in A"
         assert comments["NSTARS2"] == "stars stacked in REGION2"
         assert hdul[0].header["REGION2"] == long_name
+
+
+def test_stack_sources_stacks_the_selection_it_is_given(tmp_path):
+    """The planes, factors and backgrounds of each file are data passed in, not state of the file:
+    two stacks of one opened file with different selections do not see each other's."""
+    images = np.stack([_profile() * a + b for a, b in ((1.0, 0.0), (2.0, 3.0), (4.0, 0.0), (8.0, 1.0))])
+    stamps = open_stamps(_write(tmp_path / "a.fits", images))
+    options = {"statistic": "MEAN", "num_sigma_clip": 3.0, "num_iter": 1,
+               "bad_mask_planes": list(LSST_BAD_MASK_PLANES), "memory_mb": 0.01}  # small tiles
+    plain = stack_sources([StackInput(stamps, np.array([0, 2]), np.array([1.0, 0.25]))], **options)
+    assert_allclose(plain["image"], _profile(), rtol=1e-6)
+    assert (plain["n"] == 2).all()
+    # planes 1 and 3 less their constant backgrounds (order 0: one term), then scaled
+    backgrounds = np.array([[1.0], [3.0]])
+    fitted = stack_sources([StackInput(stamps, np.array([3, 1]), np.array([0.125, 0.5]), backgrounds)], **options)
+    assert_allclose(fitted["image"], _profile(), rtol=1e-6)
+    again = stack_sources([StackInput(stamps, np.array([0, 2]), np.array([1.0, 0.25]))], **options)
+    for key in ("image", "variance", "mask", "n"):
+        assert_array_equal(again[key], plain[key])
+    empty = stack_sources([StackInput(stamps, np.zeros(0, np.int64), np.zeros(0))], **options)
+    assert np.isnan(empty["image"]).all() and (empty["n"] == 0).all() and empty["image"].shape == (31, 31)
+    with pytest.raises(ValueError, match="2 rows, 1 factors and no backgrounds"):
+        StackInput(stamps, np.array([0, 1]), np.array([1.0]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        StackInput(stamps, np.array([0]), np.array([1.0])).rows = np.array([1])

@@ -6,7 +6,8 @@ from astropy.table import Table
 from numpy.testing import assert_array_equal
 
 from brightstamps.masks import LSST_MASK_PLANES
-from brightstamps.stampsfile import Stamps, StampStream, read_stamps, write_stamps
+from brightstamps.errors import InputError
+from brightstamps.stampsfile import Stamps, StampStream, open_stamps, read_stamps, write_stamps
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -156,3 +157,75 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
         for hdu in (raw[0], raw["STARS"], warp[0], warp["STARS"]):  # (MASK has afw's HIERARCH MP_ cards)
             assert all(len(card.keyword) <= 8 for card in hdu.header.cards)
         assert warp[0].header.comments["BOREDEC"] == "boresight Dec, distortion-free frame [deg]"
+
+
+def test_open_stamps_reads_the_description_and_sections_of_chosen_planes(tmp_path):
+    """The stack's reader: header, STARS and planes without pixels, then any planes over any section,
+    as native arrays equal to the cubes."""
+    stamps = _collection(7)
+    write_stamps(tmp_path / "s.fits", stamps)
+    info = open_stamps(tmp_path / "s.fits")
+    whole = read_stamps(tmp_path / "s.fits", cubes=False)
+    assert len(info) == 7 and info.stamp_shape == (13, 10) and info.path == str(tmp_path / "s.fits")
+    assert info.header == whole.header and info.header["EXPOSURE"] == "e1" and "NSTAMPS" not in info.header
+    assert info.mask_planes == LSST_MASK_PLANES and list(info.stars["gaia_id"]) == list(range(7))
+    rows = [5, 1, 2, 3, 6]  # runs of consecutive planes, out of order
+    ys, xs = slice(2, 9), slice(3, 10)
+    for got, cube, dtype in zip(info.read(rows, ys, xs), (stamps.image, stamps.mask, stamps.variance),
+                                (np.float32, np.int32, np.float32), strict=True):
+        assert got.dtype == dtype and got.dtype.isnative and got.shape == (5, 7, 7)
+        assert_array_equal(got, cube[rows][:, ys, xs])
+    assert_array_equal(info.read([4])[0], stamps.image[4:5])  # whole planes by default
+    assert [c.shape for c in info.read([], ys, xs)] == [(0, 7, 7)] * 3
+    with pytest.raises(IndexError, match="planes 6..7 asked of 7"):
+        info.read([6, 7])
+
+
+def _rewrite(stamps, path, *, image_dtype=np.float32, mask_dtype=np.int32, stars=None):
+    """A stamps file written by astropy, with cubes of other types (scaled, or not float32) and any table."""
+    from astropy.io import fits
+
+    from brightstamps.masks import mask_plane_cards
+
+    primary = fits.PrimaryHDU()
+    for key, value in {**stamps.header, "NSTAMPS": len(stamps), "STAMPNX": stamps.stamp_shape[1],
+                       "STAMPNY": stamps.stamp_shape[0]}.items():
+        primary.header[key] = value
+    mask = fits.ImageHDU(stamps.mask.astype(mask_dtype), name="MASK")
+    for key, bit in mask_plane_cards(stamps.mask_planes):
+        mask.header[key] = bit
+    fits.HDUList([primary, fits.BinTableHDU(stamps.stars if stars is None else stars, name="STARS"),
+                  fits.ImageHDU(stamps.image.astype(image_dtype), name="IMAGE"), mask,
+                  fits.ImageHDU(stamps.variance, name="VARIANCE")]).writeto(path)
+    return path
+
+
+def test_cubes_that_are_not_plain_pixels_read_the_same(tmp_path):
+    """A float64 IMAGE, a MASK stored as unsigned (scaled: BZERO) and a gzip-compressed file cannot be
+    memory-mapped as big-endian float32 / int32: both readers give the same stamps all the same."""
+    import gzip
+
+    stamps = _collection(5)
+    stamps.mask[:] &= 0x7FFF  # fits in uint16
+    odd = _rewrite(stamps, tmp_path / "odd.fits", image_dtype=np.float64, mask_dtype=np.uint16)
+    write_stamps(tmp_path / "s.fits", stamps)
+    (tmp_path / "s.fits.gz").write_bytes(gzip.compress((tmp_path / "s.fits").read_bytes()))
+    for path in (odd, tmp_path / "s.fits.gz"):
+        for memmap in (False, True):
+            back = read_stamps(path, memmap=memmap)
+            for got, cube in zip((back.image, back.mask, back.variance),
+                                 (stamps.image, stamps.mask, stamps.variance), strict=True):
+                assert_array_equal(np.asarray(got), cube)
+        for got, cube in zip(open_stamps(path).read([4, 0, 1], slice(1, 12), slice(None, 5)),
+                             (stamps.image, stamps.mask, stamps.variance), strict=True):
+            assert got.dtype.isnative
+            assert_array_equal(got, cube[[4, 0, 1], 1:12, :5])
+
+
+def test_a_table_that_does_not_describe_the_cubes_is_named(tmp_path):
+    """A STARS table of another length than NSTAMPS would put each star on another star's stamp."""
+    stamps = _collection(4)
+    path = _rewrite(stamps, tmp_path / "s.fits", stars=stamps.stars[:3])
+    for read in (open_stamps, read_stamps, lambda p: read_stamps(p, cubes=False)):
+        with pytest.raises(InputError, match=r"s.fits: STARS has 3 rows, header says NSTAMPS = 4$"):
+            read(path)
