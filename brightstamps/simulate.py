@@ -546,6 +546,114 @@ def _sky_plane(coeffs, size):
     return a + b * x + c * y
 
 
+def simulate_exposure(
+    path,
+    *,
+    detector,
+    yaw_deg,
+    size,
+    stars,
+    seed,
+    band="r",
+    sky=None,
+    sky_path=None,
+    noise=True,
+    cosmic_rays=True,
+    bad_column=True,
+    saturation=True,
+    mjd_obs=MJD_OBS,
+    boresight=BORESIGHT,
+    extra_cards=(),
+):
+    """Render one detector exposure and write it in the LSST calexp layout.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output FITS file (image, mask, variance; written atomically).
+    detector : int
+        Detector id (primary card ``DETECTOR``; fixes the focal-plane quadrant).
+    yaw_deg : float
+        Detector yaw, deg (primary card ``DET-YAW``).
+    size : int
+        Detector size N (N x N px).
+    stars : table-like
+        Columns ``x``, ``y`` (true pixel centre, 0-based, may lie off the detector) and
+        ``flux`` (ADU), or an ``(n, 3)`` array; may be empty or None.
+    seed : int or numpy.random.SeedSequence or numpy.random.Generator
+        Seed of ``numpy.random.default_rng`` for the sky, noise, cosmic rays and bad column.
+    band : str
+        Filter name (``FILTER`` and ``BAND`` cards).
+    sky : tuple of float, optional
+        Residual sky plane ``(a, b, c)``: ``a + b x + c y`` ADU; random (``|value| <= 15``)
+        when None.
+    sky_path : str or os.PathLike, optional
+        Where to write the sky plane as a full-size float32 primary image.
+    noise : bool
+        Add Gaussian noise of variance ``400 + 25 + max(stars, 0)``.
+    cosmic_rays : bool
+        Add about ``30 (N / 1024)^2`` cosmic rays (single pixels or 2-px tracks, CR bit).
+    bad_column : bool
+        Flag one partial column BAD (pixel values unchanged).
+    saturation : bool
+        Pixels whose (noisy) value reaches ``SATURATION`` are set to it and flagged SAT; each
+        connected saturated region bleeds along the column of its brightest pixel, both ways,
+        by ``sum(max(sky + stars - SATURATION, 0)) / SATURATION`` pixels in total.
+    mjd_obs : float
+        ``MJD-OBS`` card.
+    boresight : tuple of float
+        (RA, Dec) of the optical axis, deg.
+    extra_cards : iterable of (str, object)
+        More primary-header cards.
+
+    Returns
+    -------
+    dict
+        ``path``, ``sky_path``, ``sky`` (a, b, c), ``exposure`` (:class:`Exposure` as written),
+        ``model`` (noiseless stars, float64) and ``stars`` (astropy Table with ``x``, ``y``,
+        ``flux``, ``peak_adu``, ``saturated``, ``on_detector``).
+    """
+    size = int(size)
+    rng = np.random.default_rng(seed)  # draws, in order: sky plane, noise, cosmic rays, bad column
+    p0 = detector_origin(detector=detector, yaw_deg=yaw_deg, size=size)
+    xs, ys, fluxes = _as_star_columns(stars)
+    model = render_stars(detector=detector, yaw_deg=yaw_deg, size=size,
+                         stars=np.column_stack([xs, ys, fluxes]), focal_maps=_focal_maps(p0, yaw_deg, size))
+    sky_coeffs = tuple(float(v) for v in sky) if sky is not None else _sky_coefficients(rng, size)
+    sky_img = _sky_plane(sky_coeffs, size)
+    image, variance = _noisy_image(rng, sky_img, model, noise=noise)
+
+    mask = _defects(rng, image, sky_img, model, saturation=saturation, cosmic_rays=cosmic_rays,
+                    bad_column=bad_column)
+    cards = [
+        ("BORE-RA", float(boresight[0])),
+        ("BORE-DEC", float(boresight[1])),
+        ("MJD-OBS", float(mjd_obs)),
+        ("FILTER", str(band)),
+        ("BAND", str(band)),
+        ("DETECTOR", int(detector)),
+        ("DET-YAW", float(yaw_deg)),
+        ("ZP", ZERO_POINT),
+        ("GAIN", GAIN),
+        ("SATLEV", SATURATION),
+        *extra_cards,
+    ]
+    wcs = detector_wcs(detector=detector, yaw_deg=yaw_deg, size=size, boresight=boresight)
+    exposure = Exposure(image.astype(np.float32), mask, variance.astype(np.float32), wcs,
+                        dict(LSST_MASK_PLANES), fits.Header(cards), str(path))
+    write_exposure(path, exposure, primary_cards=cards)
+    if sky_path is not None:
+        _write_sky_plane(sky_path, sky_img, sky_coeffs, detector=detector)
+    return {
+        "path": str(path),
+        "sky_path": None if sky_path is None else str(sky_path),
+        "sky": sky_coeffs,
+        "exposure": exposure,
+        "model": model,
+        "stars": _star_truth(xs, ys, fluxes, sky_coeffs, size=size, p0=p0, yaw_deg=yaw_deg),
+    }
+
+
 def _noisy_image(rng, sky_img, model, *, noise):
     """Sky plus stars and their variance; Gaussian noise of that variance added when *noise*."""
     variance = _BASE_VARIANCE + np.maximum(model, 0.0) / GAIN
@@ -667,114 +775,6 @@ def _write_sky_plane(path, sky_img, sky_coeffs, *, detector):
         hdu.writeto(tmp)
 
 
-def simulate_exposure(
-    path,
-    *,
-    detector,
-    yaw_deg,
-    size,
-    stars,
-    seed,
-    band="r",
-    sky=None,
-    sky_path=None,
-    noise=True,
-    cosmic_rays=True,
-    bad_column=True,
-    saturation=True,
-    mjd_obs=MJD_OBS,
-    boresight=BORESIGHT,
-    extra_cards=(),
-):
-    """Render one detector exposure and write it in the LSST calexp layout.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Output FITS file (image, mask, variance; written atomically).
-    detector : int
-        Detector id (primary card ``DETECTOR``; fixes the focal-plane quadrant).
-    yaw_deg : float
-        Detector yaw, deg (primary card ``DET-YAW``).
-    size : int
-        Detector size N (N x N px).
-    stars : table-like
-        Columns ``x``, ``y`` (true pixel centre, 0-based, may lie off the detector) and
-        ``flux`` (ADU), or an ``(n, 3)`` array; may be empty or None.
-    seed : int or numpy.random.SeedSequence or numpy.random.Generator
-        Seed of ``numpy.random.default_rng`` for the sky, noise, cosmic rays and bad column.
-    band : str
-        Filter name (``FILTER`` and ``BAND`` cards).
-    sky : tuple of float, optional
-        Residual sky plane ``(a, b, c)``: ``a + b x + c y`` ADU; random (``|value| <= 15``)
-        when None.
-    sky_path : str or os.PathLike, optional
-        Where to write the sky plane as a full-size float32 primary image.
-    noise : bool
-        Add Gaussian noise of variance ``400 + 25 + max(stars, 0)``.
-    cosmic_rays : bool
-        Add about ``30 (N / 1024)^2`` cosmic rays (single pixels or 2-px tracks, CR bit).
-    bad_column : bool
-        Flag one partial column BAD (pixel values unchanged).
-    saturation : bool
-        Pixels whose (noisy) value reaches ``SATURATION`` are set to it and flagged SAT; each
-        connected saturated region bleeds along the column of its brightest pixel, both ways,
-        by ``sum(max(sky + stars - SATURATION, 0)) / SATURATION`` pixels in total.
-    mjd_obs : float
-        ``MJD-OBS`` card.
-    boresight : tuple of float
-        (RA, Dec) of the optical axis, deg.
-    extra_cards : iterable of (str, object)
-        More primary-header cards.
-
-    Returns
-    -------
-    dict
-        ``path``, ``sky_path``, ``sky`` (a, b, c), ``exposure`` (:class:`Exposure` as written),
-        ``model`` (noiseless stars, float64) and ``stars`` (astropy Table with ``x``, ``y``,
-        ``flux``, ``peak_adu``, ``saturated``, ``on_detector``).
-    """
-    size = int(size)
-    rng = np.random.default_rng(seed)  # draws, in order: sky plane, noise, cosmic rays, bad column
-    p0 = detector_origin(detector=detector, yaw_deg=yaw_deg, size=size)
-    xs, ys, fluxes = _as_star_columns(stars)
-    model = render_stars(detector=detector, yaw_deg=yaw_deg, size=size,
-                         stars=np.column_stack([xs, ys, fluxes]), focal_maps=_focal_maps(p0, yaw_deg, size))
-    sky_coeffs = tuple(float(v) for v in sky) if sky is not None else _sky_coefficients(rng, size)
-    sky_img = _sky_plane(sky_coeffs, size)
-    image, variance = _noisy_image(rng, sky_img, model, noise=noise)
-
-    mask = _defects(rng, image, sky_img, model, saturation=saturation, cosmic_rays=cosmic_rays,
-                    bad_column=bad_column)
-    cards = [
-        ("BORE-RA", float(boresight[0])),
-        ("BORE-DEC", float(boresight[1])),
-        ("MJD-OBS", float(mjd_obs)),
-        ("FILTER", str(band)),
-        ("BAND", str(band)),
-        ("DETECTOR", int(detector)),
-        ("DET-YAW", float(yaw_deg)),
-        ("ZP", ZERO_POINT),
-        ("GAIN", GAIN),
-        ("SATLEV", SATURATION),
-        *extra_cards,
-    ]
-    wcs = detector_wcs(detector=detector, yaw_deg=yaw_deg, size=size, boresight=boresight)
-    exposure = Exposure(image.astype(np.float32), mask, variance.astype(np.float32), wcs,
-                        dict(LSST_MASK_PLANES), fits.Header(cards), str(path))
-    write_exposure(path, exposure, primary_cards=cards)
-    if sky_path is not None:
-        _write_sky_plane(sky_path, sky_img, sky_coeffs, detector=detector)
-    return {
-        "path": str(path),
-        "sky_path": None if sky_path is None else str(sky_path),
-        "sky": sky_coeffs,
-        "exposure": exposure,
-        "model": model,
-        "stars": _star_truth(xs, ys, fluxes, sky_coeffs, size=size, p0=p0, yaw_deg=yaw_deg),
-    }
-
-
 # --------------------------------------------------------------------------------------------
 # The demo visit
 # --------------------------------------------------------------------------------------------
@@ -808,6 +808,97 @@ def _write_table(path, columns, *, header_cards=(), name=None):
         primary.header[key] = value
     with atomic_output(path) as tmp:
         fits.HDUList([primary, hdu]).writeto(tmp)
+
+
+def simulate_demo(outdir, *, seed=20260101, detector_size=2048, n_bright=4, n_faint=40, band="r"):
+    """Write the demo visit: exposures, sky models, reference catalog and truth.
+
+    Per detector: ``n_bright`` saturated bright stars on the detector (g in [6.3, 7.3]), two
+    unsaturated stars (g in [12.5, 13.0]), one bright star (g in [6.8, 7.3]) centred 20-100 px off
+    the detector and ``n_faint`` faint stars (g in [19, 22]). Bright stars lie at least
+    ``0.4 * detector_size`` px apart (800 px on the default 2048 px detectors) so that their
+    wings barely touch each other's annuli, and the unsaturated ones ``0.1 * detector_size``
+    from them.
+    Detector 0's first unsaturated star has a proper motion of 500 mas/yr; detector 1 has one
+    extra bright star (g = 9.0) whose catalog magnitude and flux are NaN; 10 catalog stars lie
+    outside the visit footprint.
+
+    Parameters
+    ----------
+    outdir : str or os.PathLike
+        Output directory (created).
+    seed : int
+        Seed of ``numpy.random.default_rng``.
+    detector_size : int
+        Detector size N (N x N px).
+    n_bright : int
+        Saturated bright stars per detector with centres on the detector.
+    n_faint : int
+        Faint stars per detector.
+    band : str
+        Filter name.
+
+    Returns
+    -------
+    dict
+        ``exposures`` (list of paths), ``sky_models`` (list), ``catalog``, ``truth`` (paths),
+        ``paths`` (every written file).
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    size = int(detector_size)
+    # one generator, drawn in this order: exposure seeds, detector stars, far stars, proper motions, ids
+    rng = np.random.default_rng(seed)
+    exposure_seeds = rng.integers(0, 2**62, size=len(DEMO_DETECTORS))
+    rows = []  # dicts: host, x, y, g, kind, fx, fy (true positions at the observation epoch)
+    for det, yaw in DEMO_DETECTORS:
+        rows += _detector_stars(rng, det, yaw, size, n_bright=n_bright, n_faint=n_faint)
+    n_det_stars = len(rows)
+    rows += _far_stars(rng)
+    pmra, pmdec = _proper_motions(rng, rows)
+    ids = _source_ids(rng, len(rows))
+
+    fxs = np.array([r["fx"] for r in rows])
+    fys = np.array([r["fy"] for r in rows])
+    ra_true, dec_true = _true_positions(rows, fxs, fys, size)
+    g_true = np.array([r["g"] for r in rows])
+    catalog = _catalog_columns(rows, ids, ra_true, dec_true, g_true, pmra, pmdec)
+    catalog_path = outdir / "catalog.fits"
+    _write_table(catalog_path, catalog,
+                 header_cards=[("REFEPOCH", REF_EPOCH), ("ORIGIN", "brightstamps.simulate")])
+
+    per_star = {"source_id": ids, "g_mag": g_true, "catalog_g_mag": catalog["phot_g_mean_mag"],
+                "ra_true": ra_true, "dec_true": dec_true, "pmra": pmra, "pmdec": pmdec}
+    exposures, skies = [], []
+    truth_stars = {k: [] for k in _TRUTH_STARS}
+    truth_detectors = {k: [] for k in _TRUTH_DETECTORS}
+    for (det, yaw), exp_seed in zip(DEMO_DETECTORS, exposure_seeds, strict=True):
+        name = f"demo_det{det}"
+        sel, px, py = _stars_near_detector(det, yaw, size, rows[:n_det_stars], fxs[:n_det_stars],
+                                           fys[:n_det_stars])
+        stars = {"x": px, "y": py, "flux": mag_to_flux(g_true[sel])}
+        res = simulate_exposure(outdir / f"{name}.fits", detector=det, yaw_deg=yaw, size=size, stars=stars,
+                                seed=int(exp_seed), band=band, sky_path=outdir / f"{name}_sky.fits",
+                                extra_cards=[("EXPNAME", name)])
+        exposures.append(res["path"])
+        skies.append(res["sky_path"])
+        _add_truth(truth_stars, name, det, sel, res["stars"], per_star)
+        p0 = detector_origin(detector=det, yaw_deg=yaw, size=size)
+        centre = _detector_centre(det, size)
+        values = (name, det, yaw, p0[0], p0[1], *centre, *res["sky"])
+        for key, val in zip(_TRUTH_DETECTORS, values, strict=True):
+            truth_detectors[key].append(val)
+
+    truth_path = outdir / "truth.fits"
+    _write_truth(truth_path, seed=seed, size=size, band=band, stars=truth_stars, detectors=truth_detectors)
+    paths = [*exposures, *skies, str(catalog_path), str(truth_path)]
+    return {
+        "exposures": exposures,
+        "sky_models": skies,
+        "catalog": str(catalog_path),
+        "truth": str(truth_path),
+        "paths": paths,
+    }
 
 
 def _detector_stars(rng, det, yaw, size, *, n_bright, n_faint):
@@ -984,97 +1075,6 @@ def _write_truth(path, *, seed, size, band, stars, detectors):
     det_hdu = fits.BinTableHDU(Table(detectors), name="DETECTORS")
     with atomic_output(path) as tmp:
         fits.HDUList([primary, psf_hdu, stars_hdu, det_hdu]).writeto(tmp)
-
-
-def simulate_demo(outdir, *, seed=20260101, detector_size=2048, n_bright=4, n_faint=40, band="r"):
-    """Write the demo visit: exposures, sky models, reference catalog and truth.
-
-    Per detector: ``n_bright`` saturated bright stars on the detector (g in [6.3, 7.3]), two
-    unsaturated stars (g in [12.5, 13.0]), one bright star (g in [6.8, 7.3]) centred 20-100 px off
-    the detector and ``n_faint`` faint stars (g in [19, 22]). Bright stars lie at least
-    ``0.4 * detector_size`` px apart (800 px on the default 2048 px detectors) so that their
-    wings barely touch each other's annuli, and the unsaturated ones ``0.1 * detector_size``
-    from them.
-    Detector 0's first unsaturated star has a proper motion of 500 mas/yr; detector 1 has one
-    extra bright star (g = 9.0) whose catalog magnitude and flux are NaN; 10 catalog stars lie
-    outside the visit footprint.
-
-    Parameters
-    ----------
-    outdir : str or os.PathLike
-        Output directory (created).
-    seed : int
-        Seed of ``numpy.random.default_rng``.
-    detector_size : int
-        Detector size N (N x N px).
-    n_bright : int
-        Saturated bright stars per detector with centres on the detector.
-    n_faint : int
-        Faint stars per detector.
-    band : str
-        Filter name.
-
-    Returns
-    -------
-    dict
-        ``exposures`` (list of paths), ``sky_models`` (list), ``catalog``, ``truth`` (paths),
-        ``paths`` (every written file).
-    """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    size = int(detector_size)
-    # one generator, drawn in this order: exposure seeds, detector stars, far stars, proper motions, ids
-    rng = np.random.default_rng(seed)
-    exposure_seeds = rng.integers(0, 2**62, size=len(DEMO_DETECTORS))
-    rows = []  # dicts: host, x, y, g, kind, fx, fy (true positions at the observation epoch)
-    for det, yaw in DEMO_DETECTORS:
-        rows += _detector_stars(rng, det, yaw, size, n_bright=n_bright, n_faint=n_faint)
-    n_det_stars = len(rows)
-    rows += _far_stars(rng)
-    pmra, pmdec = _proper_motions(rng, rows)
-    ids = _source_ids(rng, len(rows))
-
-    fxs = np.array([r["fx"] for r in rows])
-    fys = np.array([r["fy"] for r in rows])
-    ra_true, dec_true = _true_positions(rows, fxs, fys, size)
-    g_true = np.array([r["g"] for r in rows])
-    catalog = _catalog_columns(rows, ids, ra_true, dec_true, g_true, pmra, pmdec)
-    catalog_path = outdir / "catalog.fits"
-    _write_table(catalog_path, catalog,
-                 header_cards=[("REFEPOCH", REF_EPOCH), ("ORIGIN", "brightstamps.simulate")])
-
-    per_star = {"source_id": ids, "g_mag": g_true, "catalog_g_mag": catalog["phot_g_mean_mag"],
-                "ra_true": ra_true, "dec_true": dec_true, "pmra": pmra, "pmdec": pmdec}
-    exposures, skies = [], []
-    truth_stars = {k: [] for k in _TRUTH_STARS}
-    truth_detectors = {k: [] for k in _TRUTH_DETECTORS}
-    for (det, yaw), exp_seed in zip(DEMO_DETECTORS, exposure_seeds, strict=True):
-        name = f"demo_det{det}"
-        sel, px, py = _stars_near_detector(det, yaw, size, rows[:n_det_stars], fxs[:n_det_stars],
-                                           fys[:n_det_stars])
-        stars = {"x": px, "y": py, "flux": mag_to_flux(g_true[sel])}
-        res = simulate_exposure(outdir / f"{name}.fits", detector=det, yaw_deg=yaw, size=size, stars=stars,
-                                seed=int(exp_seed), band=band, sky_path=outdir / f"{name}_sky.fits",
-                                extra_cards=[("EXPNAME", name)])
-        exposures.append(res["path"])
-        skies.append(res["sky_path"])
-        _add_truth(truth_stars, name, det, sel, res["stars"], per_star)
-        p0 = detector_origin(detector=det, yaw_deg=yaw, size=size)
-        centre = _detector_centre(det, size)
-        values = (name, det, yaw, p0[0], p0[1], *centre, *res["sky"])
-        for key, val in zip(_TRUTH_DETECTORS, values, strict=True):
-            truth_detectors[key].append(val)
-
-    truth_path = outdir / "truth.fits"
-    _write_truth(truth_path, seed=seed, size=size, band=band, stars=truth_stars, detectors=truth_detectors)
-    paths = [*exposures, *skies, str(catalog_path), str(truth_path)]
-    return {
-        "exposures": exposures,
-        "sky_models": skies,
-        "catalog": str(catalog_path),
-        "truth": str(truth_path),
-        "paths": paths,
-    }
 
 
 def main(argv=None):
