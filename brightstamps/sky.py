@@ -1,124 +1,32 @@
-"""Sky correction: a given sky model, or one fitted in meshes, stored compactly and evaluated by box.
+"""Step 1, sky correction: choose the exposure's sky model, or fit one in meshes; store it compactly.
 
-The model is never written at full size: a fitted model is stored as its binned values plus the
-bin geometry and interpolation, and a given model file (full-size image, binned model or LSST
-skyCorr, see :mod:`brightstamps.skyfiles`) is referenced by path and checksum.
-The stamp-extraction step evaluates the model over each cut-out's box only.
+The models are the classes of :mod:`brightstamps.skymodels`, evaluated by box. The step's
+``sky_model.fits`` never holds the model at full size: a fitted mesh or a header constant is
+stored as its mesh values (with afw's bin rule and the interpolation named in the header), and a
+given model file (full-size image, binned model or LSST skyCorr, see :mod:`brightstamps.skyfiles`)
+is referenced by path and checksum. The stamp-extraction step reads it back
+(:func:`read_sky_model`) and evaluates the model over each cut-out's box only.
 """
 
 import logging
 
 import numpy as np
 from astropy.io import fits
-from scipy.interpolate import RectBivariateSpline
 from scipy.ndimage import distance_transform_edt
 
 from .errors import InputError
-from .files import atomic_output, open_fits, path_card_value, path_from_card, sha256_file
+from .files import atomic_output, open_fits, path_card_value, path_from_card
 from .masks import plane_bits
 from .skyfiles import read_given_sky
+from .skymodels import GivenSky, HeaderSky, MeshSky, NoSky, bin_edges
 from .stats import clipped_statistic
 
-__all__ = ["SkyModel", "bin_edges", "fit_sky", "make_sky_model", "read_sky_model", "write_sky_model"]
+__all__ = ["fit_sky", "make_sky_model", "read_sky_model", "write_sky_model"]
 
 log = logging.getLogger(__name__)
 
+#: Values of the ``SKYMODE`` card (:attr:`brightstamps.skymodels.SkyModel.mode`).
 _MODES = ("NONE", "FIT", "BINNED", "GIVEN")
-
-
-def bin_edges(size, nbins):
-    """Contiguous bin edges of afw's BackgroundMI: bin i ends at ``min(((i+1)*size + nbins//2)//nbins, size)``.
-
-    Parameters
-    ----------
-    size : int
-        Image size along the axis, in pixels.
-    nbins : int
-        Number of bins.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``nbins + 1`` integer edges, first 0 and last *size*.
-    """
-    ends = [min(((i + 1) * size + nbins // 2) // nbins, size) for i in range(nbins)]
-    return np.array([0, *ends], dtype=np.int64)
-
-
-class SkyModel:
-    """A sky model over an image of shape ``(ny, nx)``, evaluated over boxes.
-
-    Parameters
-    ----------
-    mode : {'NONE', 'FIT', 'BINNED', 'GIVEN'}
-        ``NONE``: zero sky. ``FIT``/``BINNED``: binned values interpolated with a bicubic
-        spline (fitted here, or read from a binned file). ``GIVEN``: a given model file.
-    shape : tuple of int
-        ``(ny, nx)`` of the exposure.
-    binned : numpy.ndarray, optional
-        ``(nby, nbx)`` bin values (FIT/BINNED).
-    path, sha256 : str, optional
-        The full-size model file and its checksum (GIVEN).
-    source : str, optional
-        Where the model came from, for provenance.
-    kind : {'image', 'binned', 'skycorr'}
-        Format of a GIVEN file.
-    evaluator : object, optional
-        Box evaluator of a binned or skyCorr GIVEN file (:mod:`brightstamps.skyfiles`).
-    """
-
-    def __init__(self, mode, shape, *, binned=None, path=None, sha256=None, source="", kind="image",
-                 evaluator=None):
-        if mode not in _MODES:
-            raise ValueError(f"unknown sky model mode {mode!r}")
-        self.mode = mode
-        self.shape = tuple(int(s) for s in shape)
-        self.binned = None if binned is None else np.asarray(binned, dtype=np.float64)
-        self.path = path
-        self.sha256 = sha256
-        self.source = source
-        self.kind = kind
-        self._evaluator = evaluator
-        self._spline = None
-
-    def _interpolator(self):
-        if self._spline is None:
-            ny, nx = self.shape
-            nby, nbx = self.binned.shape
-            ye, xe = bin_edges(ny, nby), bin_edges(nx, nbx)
-            yc = (ye[:-1] + ye[1:]) / 2 - 0.5
-            xc = (xe[:-1] + xe[1:]) / 2 - 0.5
-            vals = self.binned
-            # a single bin along an axis means a constant along it: give the spline two knots
-            if nby == 1:
-                yc, vals = np.array([-0.5, ny - 0.5]), np.vstack([vals, vals])
-            if nbx == 1:
-                xc, vals = np.array([-0.5, nx - 0.5]), np.hstack([vals, vals])
-            ky, kx = min(3, len(yc) - 1), min(3, len(xc) - 1)
-            self._spline = RectBivariateSpline(
-                yc, xc, vals, kx=ky, ky=kx, s=0, bbox=[-0.5, ny - 0.5, -0.5, nx - 0.5]
-            )
-        return self._spline
-
-    def evaluate(self, y0, y1, x0, x1):
-        """The sky over rows ``y0:y1`` and columns ``x0:x1`` (inside the image), float64."""
-        if self.mode == "NONE":
-            return np.zeros((y1 - y0, x1 - x0))
-        if self.mode == "GIVEN" and self._evaluator is not None:
-            return self._evaluator.evaluate(y0, y1, x0, x1)
-        if self.mode == "GIVEN":
-            with fits.open(self.path, memmap=True) as hdul:
-                return np.array(_first_image(hdul, self.path).data[y0:y1, x0:x1], dtype=np.float64)
-        spline = self._interpolator()
-        return spline(np.arange(y0, y1, dtype=float), np.arange(x0, x1, dtype=float), grid=True)
-
-
-def _first_image(hdul, path):
-    for hdu in hdul:
-        if hdu.header.get("NAXIS", 0) == 2 and hdu.is_image:
-            return hdu
-    msg = f"{path}: no 2-D image HDU holding a sky model"
-    raise InputError(msg)
 
 
 def fit_sky(exposure, *, mesh_size, num_sigma_clip, num_iter, mask_planes, min_valid_fraction):
@@ -141,8 +49,7 @@ def fit_sky(exposure, *, mesh_size, num_sigma_clip, num_iter, mask_planes, min_v
 
     Returns
     -------
-    SkyModel
-        Mode ``FIT``.
+    brightstamps.skymodels.MeshSky
 
     Raises
     ------
@@ -154,7 +61,7 @@ def fit_sky(exposure, *, mesh_size, num_sigma_clip, num_iter, mask_planes, min_v
     ye, xe = bin_edges(ny, nby), bin_edges(nx, nbx)
     bad = plane_bits(exposure.mask_planes, mask_planes, field="sky_fit.mask_planes")
     usable = ((exposure.mask & bad) == 0) & np.isfinite(exposure.image)
-    binned = np.full((nby, nbx), np.nan)
+    values = np.full((nby, nbx), np.nan)
     for j in range(nby):
         for i in range(nbx):
             sl = (slice(ye[j], ye[j + 1]), slice(xe[i], xe[i + 1]))
@@ -164,16 +71,16 @@ def fit_sky(exposure, *, mesh_size, num_sigma_clip, num_iter, mask_planes, min_v
             value, _, _ = clipped_statistic(
                 exposure.image[sl][ok], statistic="MEANCLIP", num_sigma_clip=num_sigma_clip, num_iter=num_iter
             )
-            binned[j, i] = value
-    missing = ~np.isfinite(binned)
+            values[j, i] = value
+    missing = ~np.isfinite(values)
     if missing.all():
         msg = f"{exposure.path}: no mesh has {min_valid_fraction:.0%} usable pixels; cannot fit a sky"
         raise InputError(msg)
     if missing.any():
         log.info("%d of %d sky meshes are mostly masked; filled from their nearest good mesh", missing.sum(), missing.size)
         _, (iy, ix) = distance_transform_edt(missing, return_indices=True)
-        binned = binned[iy, ix]
-    return SkyModel("FIT", exposure.shape, binned=binned, source=f"fit: {nby}x{nbx} meshes")
+        values = values[iy, ix]
+    return MeshSky(exposure.shape, values, source=f"fit: {nby}x{nbx} meshes")
 
 
 def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
@@ -199,7 +106,9 @@ def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
 
     Returns
     -------
-    SkyModel
+    brightstamps.skymodels.SkyModel
+        A given model (:func:`read_sky_model`), a fitted :class:`~brightstamps.skymodels.MeshSky`,
+        a :class:`~brightstamps.skymodels.HeaderSky` or :class:`~brightstamps.skymodels.NoSky`.
     """
     if sky_model_path and do_apply_sky_corr:
         return read_sky_model(sky_model_path, shape=exposure.shape)
@@ -214,7 +123,7 @@ def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
             return _header_sky(exposure, keyword)
         options = {k: v for k, v in fit.items() if k not in ("enabled", "header_keyword")}
         return fit_sky(exposure, **options)
-    return SkyModel("NONE", exposure.shape, source="none")
+    return NoSky(exposure.shape)
 
 
 def _header_sky(exposure, keyword):
@@ -228,7 +137,7 @@ def _header_sky(exposure, keyword):
         msg = f"{exposure.path}: sky_fit.header_keyword {keyword}: the header has no finite {keyword} card"
         raise InputError(msg)
     log.info("%s: sky = %s = %.3f (constant)", exposure.path, keyword, value)
-    return SkyModel("BINNED", exposure.shape, binned=np.array([[value]]), source=f"header card {keyword}")
+    return HeaderSky(exposure.shape, value, source=f"header card {keyword}")
 
 
 def read_sky_model(path, *, shape):
@@ -243,39 +152,54 @@ def read_sky_model(path, *, shape):
 
     Returns
     -------
-    SkyModel
+    brightstamps.skymodels.SkyModel
+        As written by :func:`write_sky_model` (a reference to a given file gives that file's
+        model), or the given file's (:func:`brightstamps.skyfiles.read_given_sky`).
+
+    Raises
+    ------
+    brightstamps.errors.InputError
+        For an unreadable file, an unknown ``SKYMODE``, a model for another shape, or a given
+        file that :func:`~brightstamps.skyfiles.read_given_sky` rejects.
     """
     with open_fits(path, what="sky model file", memmap=True) as hdul:
-        mode = hdul[0].header.get("SKYMODE")
+        h = hdul[0].header
+        mode = h.get("SKYMODE")
         if mode is not None:
             if mode not in _MODES:
                 raise InputError(f"{path}: SKYMODE {mode!r} is not one of {_MODES}")
-            model_shape = (hdul[0].header["IMNY"], hdul[0].header["IMNX"])
+            model_shape = (h["IMNY"], h["IMNX"])
             if model_shape != tuple(shape):
                 raise InputError(f"{path}: sky model is for an image of shape {model_shape}, the exposure has {tuple(shape)}")
             if mode in ("FIT", "BINNED"):
-                source = hdul[0].header.get("SKYSRC")
-                return SkyModel(mode, shape, binned=hdul["SKYBINS"].data,
-                                source=path if source is None else path_from_card(source))
+                source = path if h.get("SKYSRC") is None else path_from_card(h["SKYSRC"])
+                values = hdul["SKYBINS"].data
+                if mode == "FIT":
+                    return MeshSky(shape, values, source=source)
+                if values.shape != (1, 1):
+                    raise InputError(f"{path}: SKYMODE BINNED is a header card's constant, one bin; SKYBINS "
+                                     f"has shape {values.shape}")
+                return HeaderSky(shape, values[0, 0], source=source)
             if mode == "GIVEN":
-                return read_sky_model(path_from_card(hdul[0].header["SKYFILE"]), shape=shape)
-            return SkyModel("NONE", shape, source="none")
-    kind, evaluator = read_given_sky(path, shape=shape)
-    return SkyModel("GIVEN", shape, path=str(path), sha256=sha256_file(path), source=str(path), kind=kind,
-                    evaluator=evaluator)
+                return read_sky_model(path_from_card(h["SKYFILE"]), shape=shape)
+            return NoSky(shape)
+    return read_given_sky(path, shape=shape)
 
 
 def write_sky_model(path, model):
-    """Write *model* compactly: binned values, or a reference to a given full-size file.
+    """Write *model* compactly: its mesh values, or a reference to a given file.
 
-    ``SKYSRC`` (the model's origin) and ``SKYFILE`` (a given file) are written by
+    The primary header holds ``SKYMODE`` (the model's :attr:`~brightstamps.skymodels.SkyModel.mode`),
+    ``IMNY``, ``IMNX`` and ``SKYSRC`` (its origin); a mesh (fitted, or a header constant) adds
+    ``SKYINTRP``, ``BINRULE`` and its values in the ``SKYBINS`` image; a given file adds
+    ``SKYFILE``, ``SKYSHA`` and ``SKYKIND``. ``SKYSRC`` and ``SKYFILE`` are written by
     :func:`brightstamps.files.path_card_value`, so any path can be read back.
 
     Parameters
     ----------
     path : str
         Destination, written atomically.
-    model : SkyModel
+    model : brightstamps.skymodels.SkyModel
     """
     primary = fits.PrimaryHDU()
     h = primary.header
@@ -283,11 +207,11 @@ def write_sky_model(path, model):
     h["IMNY"], h["IMNX"] = model.shape
     h["SKYSRC"] = path_card_value(str(model.source))  # origin of the model: a description or a file
     hdus = [primary]
-    if model.mode in ("FIT", "BINNED"):
+    if isinstance(model, MeshSky):
         h["SKYINTRP"] = ("bicubic spline through bin centres", "interpolation")
         h["BINRULE"] = ("end_i=min(((i+1)*N+nb//2)//nb,N)", "afw bin edges")
-        hdus.append(fits.ImageHDU(model.binned, name="SKYBINS"))
-    elif model.mode == "GIVEN":
+        hdus.append(fits.ImageHDU(model.values, name="SKYBINS"))
+    elif isinstance(model, GivenSky):
         h["SKYFILE"] = path_card_value(model.path)  # sky model subtracted (long paths use CONTINUE cards)
         h["SKYSHA"] = model.sha256  # sha256 of SKYFILE
         h["SKYKIND"] = (model.kind, "image, binned or skycorr")

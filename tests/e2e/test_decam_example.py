@@ -10,7 +10,7 @@ import yaml
 from astropy.table import Table
 from scipy import ndimage, optimize
 
-from brightstamps import exposure, extract, sky, warp
+from brightstamps import exposure, extract, skymodels, warp
 from brightstamps._warp_kernel import footprint_or
 from brightstamps.normalize import annulus_mask
 from brightstamps.stampsfile import read_stamps
@@ -85,7 +85,7 @@ def test_a_star_at_the_catalog_position_lands_on_the_central_pixel(decam_run):
         yy, xx = np.mgrid[: exp.shape[0], : exp.shape[1]]
         exp.image = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0**2)).astype(np.float32)
         exp.mask[:] = 0
-        cut = extract.extract_stamps(exp, stars, sky.SkyModel("NONE", exp.shape), stamp_size=config["stamp_size"],
+        cut = extract.extract_stamps(exp, stars, skymodels.NoSky(exp.shape), stamp_size=config["stamp_size"],
                                      do_remove_detected=False).collect()
         b = config["boresight"]
         boresight = warp.boresight_of(exp.wcs, exp.metadata, ra_key=b["ra_key"], dec_key=b["dec_key"],

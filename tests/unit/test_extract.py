@@ -9,7 +9,7 @@ from numpy.testing import assert_array_equal
 from brightstamps.exposure import Exposure
 from brightstamps.extract import extract_stamps, flag_secondary_footprints
 from brightstamps.masks import LSST_MASK_PLANES
-from brightstamps.sky import SkyModel
+from brightstamps.skymodels import MeshSky, NoSky
 
 BIT = {k: 1 << v for k, v in LSST_MASK_PLANES.items()}
 
@@ -28,7 +28,7 @@ def _stars(xy):
 
 def test_cutout_content_and_off_detector_padding():
     exp = _exposure()
-    stamps = extract_stamps(exp, _stars([[150.4, 100.6], [5.2, 190.0]]), SkyModel("NONE", exp.shape),
+    stamps = extract_stamps(exp, _stars([[150.4, 100.6], [5.2, 190.0]]), NoSky(exp.shape),
                             stamp_size=(51, 41), do_remove_detected=True).collect()
     assert stamps.image.shape == (2, 41, 51)
     x0, y0 = stamps.stars["cutout_x0"][0], stamps.stars["cutout_y0"][0]
@@ -47,7 +47,7 @@ def test_cutout_content_and_off_detector_padding():
 
 def test_sky_model_is_subtracted_over_the_box():
     exp = _exposure()
-    sky = SkyModel("FIT", exp.shape, binned=np.full((2, 3), 10.0))
+    sky = MeshSky(exp.shape, np.full((2, 3), 10.0), source="test")
     stamps = extract_stamps(exp, _stars([[150.0, 100.0]]), sky, stamp_size=(21, 21), do_remove_detected=False).collect()
     assert_array_equal(stamps.image[0], exp.image[89:110, 139:160] - 10.0)  # corner trunc(150 - 10.5)
 
@@ -74,10 +74,10 @@ def test_star_outside_every_footprint_flags_them_all():
 def test_blocks_of_any_size_give_the_same_cutouts():
     exp = _exposure()
     stars = _stars([[150.4, 100.6], [5.2, 190.0], [60.0, 60.0], [100.0, 150.0], [199.0, 1.0]])
-    whole = extract_stamps(exp, stars, SkyModel("NONE", exp.shape), stamp_size=(51, 41), do_remove_detected=True)
+    whole = extract_stamps(exp, stars, NoSky(exp.shape), stamp_size=(51, 41), do_remove_detected=True)
     whole = whole.collect()
     for block in (1, 2):
-        part = extract_stamps(exp, stars, SkyModel("NONE", exp.shape), stamp_size=(51, 41), do_remove_detected=True,
+        part = extract_stamps(exp, stars, NoSky(exp.shape), stamp_size=(51, 41), do_remove_detected=True,
                               block=block).collect()
         for a, b in ((part.image, whole.image), (part.mask, whole.mask), (part.variance, whole.variance)):
             assert_array_equal(a, b)

@@ -285,6 +285,22 @@ def test_demo_rerun_is_byte_identical(demo, tmp_path):
     assert Path(other["exposures"][0]).read_bytes() != (outdir / "demo_det0.fits").read_bytes()
 
 
+def test_demo_draws_are_those_of_the_reference_simulator(demo):
+    """Seed 7 gives the numbers the simulator gave before its functions were split (same draws, order)."""
+    outdir, _ = demo
+    with fits.open(outdir / "truth.fits") as hdul:
+        detectors, stars = Table(hdul["DETECTORS"].data), Table(hdul["STARS"].data)
+    sky_a = [-1.7549683851588949, 8.32491862646535, -1.4823426423784438, 0.7049767822669617]
+    assert list(detectors["sky_a"]) == pytest.approx(sky_a, rel=1e-12)
+    assert len(stars) == 61
+    assert list(stars["source_id"][:3]) == [3871360039607646844, 3804944732071160585, 3814248020576250713]
+    assert stars["x_true"][0] == pytest.approx(49.23536211998335, rel=1e-12)
+    assert stars["pmra"][0] == pytest.approx(455.7323238347703, rel=1e-12)
+    with fits.open(outdir / "demo_det2.fits") as hdul:
+        assert hdul["IMAGE"].data[100, 100] == pytest.approx(47.45744323730469, rel=1e-7)  # float32
+        assert int(np.count_nonzero(hdul["MASK"].data)) == 30852
+
+
 def test_demo_files_and_truth(demo):
     outdir, result = demo
     expected = [f"demo_det{d}.fits" for d, _ in sim.DEMO_DETECTORS]

@@ -9,7 +9,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from brightstamps.errors import InputError
 from brightstamps.exposure import Exposure
 from brightstamps.masks import LSST_MASK_PLANES
-from brightstamps.sky import SkyModel, bin_edges, fit_sky, make_sky_model, read_sky_model, write_sky_model
+from brightstamps.sky import fit_sky, make_sky_model, read_sky_model, write_sky_model
+from brightstamps.skymodels import MeshSky, bin_centers, bin_edges
 
 FIT = {"enabled": True, "mesh_size": 64, "num_sigma_clip": 3.0, "num_iter": 3,
        "mask_planes": ["BAD", "SAT", "DETECTED", "NO_DATA"], "min_valid_fraction": 0.3}
@@ -54,7 +55,7 @@ def test_fully_masked_image_is_a_clear_error():
 
 
 def test_compact_round_trip_of_a_fitted_model(tmp_path):
-    model = SkyModel("FIT", (300, 400), binned=np.arange(12.0).reshape(3, 4))
+    model = MeshSky((300, 400), np.arange(12.0).reshape(3, 4), source="test")
     write_sky_model(tmp_path / "sky.fits", model)
     back = read_sky_model(tmp_path / "sky.fits", shape=(300, 400))
     assert back.mode == "FIT"
@@ -117,3 +118,101 @@ def test_a_header_card_gives_a_constant_sky_that_survives_the_round_trip(tmp_pat
     exp.metadata["AVSKY"] = "n/a"
     with pytest.raises(InputError, match="test.fits: sky_fit.header_keyword AVSKY: the header has no finite AVSKY"):
         make_sky_model(exp, sky_model_path=None, do_apply_sky_corr=True, fit={**FIT, "header_keyword": "AVSKY"})
+
+
+# --- the models: one class each, one evaluate(y0, y1, x0, x1) -----------------------------------
+
+def test_bin_centres_have_one_home_and_the_fitted_mesh_passes_through_them():
+    from brightstamps import sky, skyfiles, skymodels
+
+    assert bin_centers(10, 3).tolist() == [1.0, 4.5, 8.0]  # edges 0, 3, 7, 10: start + size/2 - 0.5
+    assert_array_equal(bin_centers(1000, 16), (bin_edges(1000, 16)[:-1] + bin_edges(1000, 16)[1:]) / 2 - 0.5)
+    for module in (sky, skyfiles):  # no second copy of the geometry
+        assert not hasattr(module, "bin_edges") or module.bin_edges is skymodels.bin_edges
+        assert not hasattr(module, "bin_centers") or module.bin_centers is skymodels.bin_centers
+    values = np.arange(20.0).reshape(4, 5) ** 1.5
+    model = MeshSky((300, 375), values, source="test")
+    yc, xc = bin_centers(300, 4), bin_centers(375, 5)
+    assert yc.tolist() == [37.0, 112.0, 187.0, 262.0] and xc.tolist() == [37.0, 112.0, 187.0, 262.0, 337.0]
+    for j in range(4):  # the spline interpolates: it passes through each mesh value at its centre
+        for i in range(5):
+            y, x = int(yc[j]), int(xc[i])
+            assert model.evaluate(y, y + 1, x, x + 1)[0, 0] == pytest.approx(values[j, i], rel=1e-12)
+
+
+def test_sky_and_skyfiles_import_each_other_no_more():
+    import ast
+    import inspect
+
+    from brightstamps import skyfiles, skymodels
+
+    def imported(module):
+        tree = ast.parse(inspect.getsource(module))
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+
+    assert "sky" not in imported(skyfiles)  # at the top or inside a function
+    assert not {"sky", "skyfiles"} & imported(skymodels)
+
+
+@pytest.mark.parametrize("case", ["none", "fit", "header", "image", "binned", "skycorr"])
+def test_each_sky_model_is_its_own_class_and_survives_the_compact_file(tmp_path, case):
+    from brightstamps import skymodels
+
+    shape = (40, 50)
+    exp = _exposure(np.full(shape, 300.0) + np.arange(50) * 0.1)
+    exp.metadata["AVSKY"] = 212.5
+    fit, path = {**FIT, "mesh_size": 10}, None
+    if case == "none":
+        fit = {**FIT, "enabled": False}
+    elif case == "header":
+        fit = {**FIT, "header_keyword": "AVSKY"}
+    elif case == "image":
+        path = tmp_path / "given.fits"
+        fits.PrimaryHDU(np.arange(2000, dtype=np.float32).reshape(shape)).writeto(path)
+    elif case == "binned":
+        path = tmp_path / "given.fits"
+        hdu = fits.PrimaryHDU(np.arange(12.0).reshape(3, 4))
+        hdu.header.update({"IMNX": 50, "IMNY": 40, "INTERP": "linear"})
+        hdu.writeto(path)
+    elif case == "skycorr":
+        path = tmp_path / "given.fits"
+        image = fits.ImageHDU(np.arange(6.0, dtype=np.float32).reshape(2, 3))
+        for key, value in {"INTERPSTYLE": 1, "UNDERSAMPLESTYLE": 1, "BKGD_X0": 0, "BKGD_Y0": 0,
+                           "BKGD_WIDTH": 50, "BKGD_HEIGHT": 40}.items():
+            image.header[f"HIERARCH {key}" if len(key) > 8 else key] = value  # as afw writes them
+        fits.HDUList([fits.PrimaryHDU(), image, fits.ImageHDU(np.zeros((2, 3), np.int32)),
+                      fits.ImageHDU(np.ones((2, 3), np.float32))]).writeto(path)
+    model = make_sky_model(exp, sky_model_path=None if path is None else str(path), do_apply_sky_corr=True,
+                           fit=fit)
+    cls, mode, kind = {"none": ("NoSky", "NONE", None), "fit": ("MeshSky", "FIT", None),
+                       "header": ("HeaderSky", "BINNED", None), "image": ("ImageSky", "GIVEN", "image"),
+                       "binned": ("BinnedSky", "GIVEN", "binned"),
+                       "skycorr": ("SkyCorrSky", "GIVEN", "skycorr")}[case]
+    assert type(model) is getattr(skymodels, cls) and isinstance(model, skymodels.SkyModel)
+    assert model.mode == mode and getattr(model, "kind", None) == kind
+    assert model.path == (None if path is None else str(path))
+    whole = model.evaluate(0, 40, 0, 50)
+    assert whole.shape == shape and whole.dtype == np.float64 and np.isfinite(whole).all()
+    assert_array_equal(model.evaluate(7, 19, 30, 50), whole[7:19, 30:50])
+    write_sky_model(tmp_path / "sky.fits", model)
+    with fits.open(tmp_path / "sky.fits") as hdul:
+        cards = [k for k in hdul[0].header if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND")]
+        names = [h.name for h in hdul]
+    extra = {"NONE": [], "FIT": ["SKYINTRP", "BINRULE"], "BINNED": ["SKYINTRP", "BINRULE"],
+             "GIVEN": ["SKYFILE", "SKYSHA", "SKYKIND"]}[mode]
+    assert cards == ["SKYMODE", "IMNY", "IMNX", "SKYSRC", *extra]  # the step's file format, unchanged
+    assert names == (["PRIMARY", "SKYBINS"] if mode in ("FIT", "BINNED") else ["PRIMARY"])
+    back = read_sky_model(tmp_path / "sky.fits", shape=shape)
+    assert type(back) is type(model) and back.mode == mode and back.path == model.path
+    assert_array_equal(back.evaluate(0, 40, 0, 50), whole)  # the very numbers, read back
+
+
+def test_a_binned_skymode_holds_one_bin(tmp_path):
+    """SKYMODE BINNED is a header card's constant: a file that says so with more bins is refused."""
+    model = MeshSky((30, 40), np.ones((2, 2)), source="test")
+    write_sky_model(tmp_path / "sky.fits", model)
+    with fits.open(tmp_path / "sky.fits", mode="update") as hdul:
+        hdul[0].header["SKYMODE"] = "BINNED"
+    with pytest.raises(InputError, match=r"sky.fits: SKYMODE BINNED is a header card's constant, one bin; "
+                                         r"SKYBINS has shape \(2, 2\)$"):
+        read_sky_model(tmp_path / "sky.fits", shape=(30, 40))

@@ -118,7 +118,7 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
     from brightstamps.exposure import Exposure
     from brightstamps.extract import extract_stamps
     from brightstamps.files import input_cards, path_from_card
-    from brightstamps.sky import SkyModel
+    from brightstamps.skymodels import NoSky
     from brightstamps.warp import warp_stamps
 
     data = tmp_path / "données"
@@ -138,7 +138,7 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
     stars = read_stars(tmp_path / "stars.ecsv")
     ones = np.ones((200, 200), np.float32)
     exp = Exposure(ones, np.zeros((200, 200), np.int32), ones, wcs, dict(LSST_MASK_PLANES), header, image)
-    cutouts = extract_stamps(exp, stars, SkyModel("NONE", exp.shape), stamp_size=(41, 41),
+    cutouts = extract_stamps(exp, stars, NoSky(exp.shape), stamp_size=(41, 41),
                              do_remove_detected=False)
     cat = stars.meta["catalog"]
     digests = {image: "0" * 64, cat: stars.meta["catalog_sha256"]}
