@@ -61,7 +61,7 @@ def extract_stamps(exposure, stars, sky_model, *, stamp_size, do_remove_detected
     exposure : brightstamps.exposure.Exposure
     stars : astropy.table.Table
         Matched stars (``gaia_id``, ``ra``, ``dec``, ``g_mag``, ``x``, ``y``).
-    sky_model : brightstamps.sky.SkyModel
+    sky_model : brightstamps.skymodels.SkyModel
     stamp_size : sequence of int
         Cut-out size (x, y).
     do_remove_detected : bool

@@ -22,7 +22,7 @@ which is exactly a FITS TAN-SIP WCS with ``CRPIX = p0 + 1``, ``CD = scale_deg * 
 PSF
 ---
 :func:`psf_focal` is defined in the focal plane: a Gaussian core, Moffat-like power-law wings
-(``~ r**-2.5``), two diffraction spikes along focal-plane angle ``SPIKE_ANGLE_DEG`` and a faint
+(``~ r**-3``), two diffraction spikes along focal-plane angle ``SPIKE_ANGLE_DEG`` and a faint
 off-centre ghost, so the pattern is not invariant under 90 or 180 degree turns. A star of flux
 ``f`` at true pixel centre ``c`` contributes ``f * psf_focal(F(p) - F(c)) * |det dF/dp|`` to
 pixel ``p`` (point sampling at pixel centres times the pixel area in nominal pixels squared).
