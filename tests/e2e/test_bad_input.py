@@ -10,7 +10,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from brightstamps.stampsfile import read_stamps
-from conftest import run_snakemake, write_small_run
+from workflow_runs import run_snakemake, write_small_run
 
 ONE_STAR = [{"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 9.0)]}]
 
