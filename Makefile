@@ -33,7 +33,7 @@ config-doc: venv
 	$(BIN)/python -m brightstamps.configref config/config.schema.yaml > config/README.md
 
 bench: venv
-	$(BIN)/python tests/bench.py
+	$(BIN)/python bench/bench.py
 
 clean:
 	rm -rf results logs benchmarks resources/demo .snakemake

@@ -1,11 +1,11 @@
 """`make bench`: the performance figures of issue 6, each a median over repeats, in one run.
 
-    python tests/bench.py                 # everything below; table on stdout, bench/results.json
-    python tests/bench.py warp            # 1. warp throughput per kernel, beside numpy and scipy
-    python tests/bench.py grouping N      # 4b. N exposures through SLURM, grouped and not (root)
-    python tests/bench.py stack-memory N  # peak memory of stacking N stamps
-    python tests/bench.py load N          # N small exposures through the workflow, memory per job
-    python tests/bench.py hats [N_ROWS]   # 6. per-exposure lookups in a partitioned catalog
+    python bench/bench.py                 # everything below; table on stdout, bench/results.json
+    python bench/bench.py warp            # 1. warp throughput per kernel, beside numpy and scipy
+    python bench/bench.py grouping N      # 4b. N exposures through SLURM, grouped and not (root)
+    python bench/bench.py stack-memory N  # peak memory of stacking N stamps
+    python bench/bench.py load N          # N small exposures through the workflow, memory per job
+    python bench/bench.py hats [N_ROWS]   # 6. per-exposure lookups in a partitioned catalog
 
 1. warp throughput per kernel (275 x 275 stamps from 250 x 250 cut-outs, image + variance +
    mask), beside a naive numpy Lanczos5 gather, the exact-weight vectorized numpy warp and
@@ -42,8 +42,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench"
 STEPS = ["sky_correction", "catalog_matching", "stamp_extraction", "warping", "normalization"]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
+# this checkout's package, and the tests' helpers (warp_reference, hats_catalog, workflow_runs)
+for _path in (REPO, REPO / "tests", REPO / "tests" / "e2e"):
+    sys.path.insert(0, str(_path))
 
 # Snakemake stats the inputs of every ready job each time it selects jobs, which makes a run with
 # thousands of ready jobs quadratic (0.1 jobs/s at 500 exposures); a random subsample of the ready
@@ -109,7 +110,7 @@ def bench_warp(repeats=21):
 
 def _simulated_run(run, *, size, n_stars, seed=1, config=None):
     """A run directory with one size x size exposure and *n_stars* stars of G = 9-13."""
-    from conftest import write_small_run
+    from workflow_runs import write_small_run
 
     if (run / "config.yaml").exists():
         return run / "config.yaml"
@@ -279,7 +280,7 @@ def _small_exposures(n):
 
 def workflow_overhead(n_exposures=200, cores=2):
     """Wall time of n small exposures against the sum of the jobs' own (benchmark) times."""
-    from conftest import write_small_run
+    from workflow_runs import write_small_run
 
     run = OUT / "overhead"
     if run.exists():
@@ -305,7 +306,7 @@ def workflow_overhead(n_exposures=200, cores=2):
 
 def dag_dry_run(n_exposures=10000):
     """Seconds of `snakemake -n` over n exposures (all rows point at one small image)."""
-    from conftest import write_small_run
+    from workflow_runs import write_small_run
 
     run = OUT / "dag"
     if run.exists():
@@ -321,7 +322,7 @@ def grouping(n_exposures=40):
     """The same n small exposures through profiles/slurm on a one-node SLURM started here, with
     and without the profile's job group (local execution ignores groups, so only a cluster
     executor shows their effect): wall time, sbatch submissions and the jobs' own time."""
-    from conftest import write_small_run
+    from workflow_runs import write_small_run
 
     hpc = REPO / "tests" / "hpc"
     work = OUT / "grouping"
@@ -731,7 +732,7 @@ def load(n_exposures, cores=2):
     Memory is followed per job (each job's log records its peak) in the order the jobs ran, and for
     the Snakemake process itself (sampled every second), to show it stays flat.
     """
-    from conftest import write_small_run
+    from workflow_runs import write_small_run
 
     run = REPO / "bench" / "load"
     if run.exists():
