@@ -14,10 +14,18 @@ def test_lint_reports_nothing(repo):
 
 
 def test_summaries_on_a_finished_run(demo_run):
-    for flag in ("--summary", "--detailed-summary"):
-        out = run_snakemake(demo_run, flag).stdout
-        assert "results/demo_det0/bright_star_stamps.fits" in out
-        assert "ok" in out  # every file up to date
+    """Both list every file the run wrote, once, each up to date."""
+    files = sorted(str(p.relative_to(demo_run)) for top in ("results", "resources")
+                   for p in (demo_run / top).rglob("*") if p.is_file())
+    assert "results/demo_det0/bright_star_stamps.fits" in files
+    for flag, columns in (("--summary", ["output_file", "date", "rule", "log-file(s)", "status", "plan"]),
+                          ("--detailed-summary", ["output_file", "date", "rule", "log-file(s)", "input-file(s)",
+                                                  "shellcmd", "status", "plan"])):
+        lines = run_snakemake(demo_run, flag).stdout.splitlines()
+        rows = [dict(zip(columns, line.split("\t"), strict=True))
+                for line in lines[lines.index("\t".join(columns)) + 1:]]
+        assert sorted(r["output_file"] for r in rows) == files, flag
+        assert {(r["status"], r["plan"]) for r in rows} == {("ok", "no update")}, flag
 
 
 def test_deployed_as_a_module_with_its_own_config(tmp_path, repo):
