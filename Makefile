@@ -1,11 +1,12 @@
-# brightstamps: `make demo` runs the workflow on simulated data, `make test` runs the test suite.
-# Both create .venv from the pinned requirements first.
+# brightstamps: `make demo` runs the workflow on simulated data, `make test` runs the test suite,
+# `make test-unit` the tests that do not run the workflow (and the doctests), in under a minute.
+# Each creates .venv from the pinned requirements first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test test-hpc bench config-doc venv clean
+.PHONY: demo test test-unit test-hpc bench config-doc venv clean
 
 $(BIN)/.installed: envs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
+# every test but those under tests/e2e (marked e2e by tests/conftest.py)
+test-unit: venv
+	$(BIN)/python -m pytest -q -m "not e2e"
+
 # The demo workflow through profiles/slurm on a one-node SLURM started on this machine (root;
 # installs Debian's slurm-wlm and munge when missing).
 # Exit status 3 of the script means SLURM cannot be started here: it says so and is not a failure.
@@ -33,7 +38,7 @@ config-doc: venv
 	$(BIN)/python -m brightstamps.configref config/config.schema.yaml > config/README.md
 
 bench: venv
-	$(BIN)/python tests/bench.py
+	$(BIN)/python bench/bench.py
 
 clean:
 	rm -rf results logs benchmarks resources/demo .snakemake

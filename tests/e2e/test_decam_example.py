@@ -15,33 +15,31 @@ from brightstamps._warp_kernel import footprint_or
 from brightstamps.normalize import annulus_mask
 from brightstamps.stampsfile import read_stamps
 from brightstamps.stats import clipped_statistic
-from conftest import REPO, run_snakemake
+from workflow_runs import run_snakemake
 
-EXAMPLE = REPO / "config" / "examples" / "decam"
-DATA = REPO.parent / "shared" / "data" / "real" / "decam_testcase6"
 STAR_ID = 869663330491814144  # Gaia DR2, G = 10.52
-
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="real DECam data not found")
 
 
 @pytest.fixture(scope="module")
-def decam_run(tmp_path_factory):
-    """The example as the README runs it, in a directory of its own (its paths made absolute)."""
+def decam_run(tmp_path_factory, repo, shared_data):
+    """The example as the README runs it, in a directory of its own (its paths made absolute: they
+    point into ``shared_data``)."""
+    example = repo / "config" / "examples" / "decam"
     run = tmp_path_factory.mktemp("decam_example")
-    config = yaml.safe_load((EXAMPLE / "config.yaml").read_text())
+    config = yaml.safe_load((example / "config.yaml").read_text())
     config["exposures"] = str(run / "exposures.tsv")
-    config["catalog"]["path"] = str((REPO / config["catalog"]["path"]).resolve())
+    config["catalog"]["path"] = str((repo / config["catalog"]["path"]).resolve())
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    with open(EXAMPLE / "exposures.tsv") as f:
+    with open(example / "exposures.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     for r in rows:
-        r["image"] = str((REPO / r["image"]).resolve())
+        r["image"] = str((repo / r["image"]).resolve())
     with open(run / "exposures.tsv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
         writer.writeheader()
         writer.writerows(rows)
     # the default config first, then the example's fields over it, as `--configfile` does from the root
-    run_snakemake(run, "--configfile", str(REPO / "config" / "config.yaml"), str(run / "config.yaml"))
+    run_snakemake(run, "--configfile", str(repo / "config" / "config.yaml"), str(run / "config.yaml"))
     return run, config, rows
 
 

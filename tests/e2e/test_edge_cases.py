@@ -5,7 +5,7 @@ from astropy.io import fits
 
 from brightstamps.masks import LSST_MASK_PLANES
 from brightstamps.stampsfile import read_stamps
-from conftest import run_snakemake, write_small_run
+from workflow_runs import run_snakemake, write_small_run
 
 EXPOSURES = [
     {"name": "empty", "detector": 0, "yaw": 0.0, "size": 300, "stars": []},

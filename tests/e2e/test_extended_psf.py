@@ -8,7 +8,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from brightstamps.stack import read_extended_psf
-from conftest import run_snakemake
+from workflow_runs import run_snakemake
 from science import radial_profile, radius_map, ring_angle_of_maximum, truth_annular_flux
 
 EDGES = np.array([12, 16, 20, 25, 30, 40, 50, 60, 70, 80])  # 3 FWHM (FWHM = 4 px) to the annulus

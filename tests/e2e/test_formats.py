@@ -10,19 +10,15 @@ from astropy.io import fits
 from astropy.table import Table, vstack
 
 from brightstamps.stampsfile import read_stamps
-from conftest import REPO, run_snakemake
+from workflow_runs import run_snakemake
 
-SHARED_DATA = REPO.parent / "shared" / "data" / "real"
-DECAM = SHARED_DATA / "decam_testcase6"
-HSC = SHARED_DATA / "lsst_calexp_layout" / "HSC-0908120-056-small.fits"
 STAR_ID = 869663330491814144  # the saturated G = 10.52 star all six DECam cut-outs are centred on
 
-pytestmark = pytest.mark.skipif(not (DECAM.is_dir() and HSC.is_file()), reason="real data not found")
 
-
-def gaia_catalog(path):
-    """The real Gaia chunks as one FITS table of Gaia archive columns (``columns: gaia``, Vega G)."""
-    chunks = [Table.read(p) for p in sorted((DECAM / "gaia").glob("chunk-*.fits"))]
+def gaia_catalog(path, decam):
+    """The real Gaia chunks of *decam* as one FITS table of Gaia archive columns (``columns: gaia``,
+    Vega G)."""
+    chunks = [Table.read(p) for p in sorted((decam / "gaia").glob("chunk-*.fits"))]
     columns = ["source_id", "ra", "dec", "phot_g_mean_mag", "pmra", "pmdec", "ref_epoch"]
     table = vstack([c[columns] for c in chunks], metadata_conflicts="silent")
     for name in ("pmra", "pmdec"):  # stars without a proper motion: NaN, which the catalog reads as none
@@ -42,12 +38,14 @@ def plain_fits_from_ooi(ooi, path):
 
 
 @pytest.fixture(scope="module")
-def formats_run(tmp_path_factory):
+def formats_run(tmp_path_factory, repo, shared_data):
     """One run: the six DECam exposures (decam_cp), one generic FITS and the HSC calexp. The DECam and
     FITS rows leave the detector empty: it is read from their headers (CCDNUM)."""
+    decam = shared_data / "decam_testcase6"
+    hsc = shared_data / "lsst_calexp_layout" / "HSC-0908120-056-small.fits"
     run = tmp_path_factory.mktemp("formats_run")
-    gaia_catalog(run / "gaia.fits")
-    ooi = sorted((DECAM / "images").glob("*_ooi_*.fits"))
+    gaia_catalog(run / "gaia.fits", decam)
+    ooi = sorted((decam / "images").glob("*_ooi_*.fits"))
     plain = plain_fits_from_ooi(ooi[3], run / "plain.fits")
     rows = ["exposure\timage\tband\tdetector\tformat"]
     names = []
@@ -58,9 +56,9 @@ def formats_run(tmp_path_factory):
         names.append(name)
         rows.append(f"{name}\t{path}\t{band}\t\tdecam_cp")
     rows.append(f"plain\t{plain.name}\tg\t\tfits")
-    rows.append(f"hsc\t{HSC}\ti\t56\tlsst_calexp")
+    rows.append(f"hsc\t{hsc}\ti\t56\tlsst_calexp")
     (run / "exposures.tsv").write_text("\n".join(rows) + "\n")
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     config.update({
         "exposures": "exposures.tsv", "stamp_size": [41, 41], "annular_flux_radii": [12, 16],
         "catalog": {"path": "gaia.fits", "columns": "gaia"},  # real Gaia: Vega G, + 0.106 by the scheme
@@ -145,8 +143,8 @@ def test_a_decam_row_whose_companions_cannot_be_named_stops_before_any_job(tmp_p
     assert "row 2 (e1)" in out and "'_ooi_'" in out and "give the mask column" in out
 
 
-def test_a_missing_oow_file_is_named_by_snakemake(tmp_path):
-    src = min((DECAM / "images").glob("*_ooi_*.fits"))
+def test_a_missing_oow_file_is_named_by_snakemake(tmp_path, shared_data):
+    src = min((shared_data / "decam_testcase6" / "images").glob("*_ooi_*.fits"))
     ooi = tmp_path / src.name
     ooi.symlink_to(src)
     (tmp_path / src.name.replace("_ooi_", "_ood_")).symlink_to(Path(str(src).replace("_ooi_", "_ood_")))

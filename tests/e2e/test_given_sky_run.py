@@ -2,7 +2,7 @@
 
 import numpy as np
 from astropy.io import fits
-from conftest import run_snakemake, write_small_run
+from workflow_runs import run_snakemake, write_small_run
 
 from brightstamps.stampsfile import read_stamps
 

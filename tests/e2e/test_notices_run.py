@@ -5,7 +5,7 @@ import yaml
 from astropy.io import fits
 from PIL import Image
 
-from conftest import run_snakemake, write_small_run
+from workflow_runs import run_snakemake, write_small_run
 
 ONE_STAR = [{"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 9.0)]}]
 WHY = "its 1 stamps file holds no star: no catalog star was matched to it"

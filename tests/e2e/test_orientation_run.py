@@ -1,7 +1,7 @@
 """Radial orientation through the workflow: the angle per star and the mode reach the final product."""
 
 import numpy as np
-from conftest import run_snakemake, write_small_run
+from workflow_runs import run_snakemake, write_small_run
 from numpy.testing import assert_allclose
 
 from brightstamps import simulate

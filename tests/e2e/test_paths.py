@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import yaml
 from astropy.io import fits
-from conftest import run_snakemake, write_small_run
+from workflow_runs import run_snakemake, write_small_run
 from test_given_sky_run import _skycorr
 
 from brightstamps.files import path_from_card

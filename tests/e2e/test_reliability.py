@@ -1,5 +1,5 @@
 """Reliability: a killed run resumes to the same bytes, config changes rerun only what they touch,
-a full disk leaves no partial file, and every writer is atomic."""
+and a full disk leaves no partial file."""
 
 import base64
 import os
@@ -9,11 +9,9 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
-from brightstamps.files import atomic_output
-from conftest import REPO, SNAKEFILE, run_snakemake, write_small_run
+from workflow_runs import run_snakemake, write_small_run
 
 PRODUCTS = [f"results/demo_det{d}/bright_star_stamps.fits" for d in range(4)] + ["results/extended_psf/r.fits"]
 
@@ -22,11 +20,11 @@ def _files(root):
     return {p.relative_to(root): p for p in root.rglob("*") if p.is_file()}
 
 
-def test_killed_run_resumes_without_redoing_finished_work(demo_run, tmp_path):
+def test_killed_run_resumes_without_redoing_finished_work(demo_run, tmp_path, repo):
     run = tmp_path / "killed"
     run.mkdir()
-    shutil.copytree(REPO / "config", run / "config")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "1"]
+    shutil.copytree(repo / "config", run / "config")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--cores", "1"]
     proc = subprocess.Popen(cmd, cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 300
@@ -90,7 +88,7 @@ def _mount_small_disk(path, size_kb):
     return proc.returncode == 0
 
 
-def test_full_disk_leaves_no_partial_file_and_a_rerun_completes(tmp_path):
+def test_full_disk_leaves_no_partial_file_and_a_rerun_completes(tmp_path, repo):
     exposures = [{"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 11.0)]}]
     config = write_small_run(tmp_path, exposures)
     results = tmp_path / "results"
@@ -109,22 +107,11 @@ def test_full_disk_leaves_no_partial_file_and_a_rerun_completes(tmp_path):
         finally:
             subprocess.run(["umount", str(results)], check=False)
     else:  # no permission to mount: the same failure, a write past a file-size limit
-        cmd = (f"ulimit -f 40; exec {sys.executable} -m snakemake -s {SNAKEFILE} --cores 1 --directory {tmp_path} "
-               f"--configfile {config}")
+        cmd = (f"ulimit -f 40; exec {sys.executable} -m snakemake -s {repo / 'Snakefile'} --cores 1 "
+               f"--directory {tmp_path} --configfile {config}")
         proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=tmp_path)
         assert proc.returncode != 0
         names = [p.name for p in results.rglob("*") if p.is_file()]
         assert not any(".tmp" in n for n in names), names
         run_snakemake(tmp_path, configfile=config)
         assert (results / "e1" / "bright_star_stamps.fits").is_file()
-
-
-def test_atomic_output_leaves_nothing_behind_on_failure(tmp_path):
-    target = tmp_path / "out.fits"
-    with pytest.raises(OSError, match="No space"), atomic_output(target) as tmp:
-        tmp.write_bytes(b"partial")
-        raise OSError(28, "No space left on device")
-    assert list(tmp_path.iterdir()) == []
-    with atomic_output(target) as tmp:
-        tmp.write_bytes(np.arange(3).tobytes())
-    assert target.read_bytes() == np.arange(3).tobytes() and list(tmp_path.iterdir()) == [target]

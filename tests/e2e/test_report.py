@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from brightstamps.stampsfile import read_stamps
-from conftest import REPO, run_snakemake
+from workflow_runs import run_snakemake
 
 EXPOSURES = [f"demo_det{i}" for i in range(4)]
 FIGURES = [f"results/plots/{e}_stamps.png" for e in EXPOSURES] + [
@@ -37,11 +37,11 @@ def test_stars_table_has_one_row_per_star_and_its_outcome(demo_run):
     assert table["used_in_stack"].sum() == 19  # the stars of the demo's stack (G < 10, normalized)
 
 
-def test_software_versions(demo_run):
+def test_software_versions(demo_run, repo):
     versions = pd.read_csv(demo_run / "results" / "report" / "versions.tsv", sep="\t", dtype=str)
     assert list(versions["package"]) == ["python", "brightstamps", "numpy", "scipy", "astropy", "pandas",
                                          "snakemake", "matplotlib"]
-    pins = dict(line.split("==") for line in (REPO / "envs" / "requirements.txt").read_text().splitlines()
+    pins = dict(line.split("==") for line in (repo / "envs" / "requirements.txt").read_text().splitlines()
                 if "==" in line and not line.startswith("#"))
     assert versions.set_index("package").loc["matplotlib", "version"] == pins["matplotlib"]
 

@@ -10,7 +10,7 @@ from astropy.io import fits
 
 import brightstamps
 from brightstamps.stampsfile import read_stamps
-from conftest import REPO, run_snakemake
+from workflow_runs import run_snakemake
 
 EXPOSURES = [f"demo_det{d}" for d in range(4)]
 STEPS = ["sky_correction", "catalog_matching", "stamp_extraction", "warping", "normalization"]
@@ -71,14 +71,14 @@ def test_off_detector_stars_are_kept_with_no_data(demo_run):
     assert found == 4  # one per demo detector
 
 
-def test_same_bytes_from_another_directory_and_config_name(demo_run, tmp_path):
+def test_same_bytes_from_another_directory_and_config_name(demo_run, tmp_path, repo):
     """snakemake -s /path/Snakefile --directory RUN --configfile RUN/x.yaml, from scratch (the demo
     data simulated again), writes byte-identical files: every product, intermediate and figure."""
     run = tmp_path / "elsewhere"
     run.mkdir()
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     config["exposures"] = "my_exposures.tsv"
-    shutil.copy(REPO / "config" / "exposures.tsv", run / "my_exposures.tsv")
+    shutil.copy(repo / "config" / "exposures.tsv", run / "my_exposures.tsv")
     (run / "my_config.yaml").write_text(yaml.safe_dump(config))
     run_snakemake(run, configfile=run / "my_config.yaml")
     compared = 0

@@ -27,7 +27,6 @@ from brightstamps.exposure import read_exposure_header
 
 COLUMNS = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "flux": "",
            "pmra": "pmra", "pmdec": "pmdec", "epoch": "ref_epoch"}
-SCHEMA = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
 
 
 def _wcs():
@@ -192,38 +191,43 @@ def test_vega_magnitudes_are_cut_on_the_lsst_refcat_scale(tmp_path):
     assert list(match_stars(vega, wcs, fits.Header(), **kw)["g_mag"]) == pytest.approx([10.626])
 
 
-def _validated(catalog):
-    """The ``catalog`` section as the workflow sees it: validated by the schema, defaults filled in."""
+@pytest.fixture
+def validated(repo):
+    """``validated(catalog)``: the ``catalog`` section as the workflow sees it, validated by the
+    schema, defaults filled in."""
     from snakemake.utils import validate  # the workflow's own validation (the package never imports it)
 
-    config = {"catalog": catalog}
-    validate(config, schema=str(SCHEMA))
-    return config["catalog"]
+    def validated(catalog):
+        config = {"catalog": catalog}
+        validate(config, schema=str(repo / "config" / "config.schema.yaml"))
+        return config["catalog"]
+    return validated
 
 
 def _read_configured(cfg, **kw):
     return read_catalog(cfg["path"], columns=cfg["columns"], mag_system=cfg["mag_system"], **kw)
 
 
-def test_a_mapping_of_id_ra_dec_and_mag_reads_a_table_without_proper_motions(tmp_path):
+def test_a_mapping_of_id_ra_dec_and_mag_reads_a_table_without_proper_motions(tmp_path, validated):
     # the schema says these four are enough: the keys left out mean "none", not default column names
     _table_at_pixels(_wcs(), [[10, 10]], [12.0]).write(tmp_path / "cat.fits")
-    cfg = _validated({"path": str(tmp_path / "cat.fits"), "mag_system": "ab",
+    cfg = validated({"path": str(tmp_path / "cat.fits"), "mag_system": "ab",
                       "columns": {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"}})
     cat = _read_configured(cfg)
     assert cat.colnames == ["id", "ra", "dec", "mag", "flux"] and cat["mag"][0] == 12.0
 
 
-def test_a_mapping_of_a_flux_needs_no_empty_mag(tmp_path):
+def test_a_mapping_of_a_flux_needs_no_empty_mag(tmp_path, validated):
     Table({"n": np.array([7], np.int64), "a": [150.0], "d": [2.0], "f": [flux_limit_njy(15.0)]}).write(
         tmp_path / "ref.fits")
-    cfg = _validated({"path": str(tmp_path / "ref.fits"), "columns": {"id": "n", "ra": "a", "dec": "d", "flux": "f"}})
+    cfg = validated({"path": str(tmp_path / "ref.fits"), "columns": {"id": "n", "ra": "a", "dec": "d", "flux": "f"}})
     cat = _read_configured(cfg)
     assert cat["mag"][0] == pytest.approx(15.0) and cat.meta["mag_system"] == "ab"
 
 
-def test_the_default_columns_are_the_gaia_scheme_with_proper_motions_when_present(tmp_path, caplog):
-    cfg = _validated({})
+def test_the_default_columns_are_the_gaia_scheme_with_proper_motions_when_present(tmp_path, caplog,
+                                                                                     validated):
+    cfg = validated({})
     assert cfg["columns"] == "gaia" and cfg["mag_system"] == ""
     _table_at_pixels(_wcs(), [[10, 10]], [12.0], pmra=[3.0], pmdec=[-4.0], ref_epoch=[2016.0]).write(
         tmp_path / "pm.fits")
@@ -241,12 +245,12 @@ def test_a_mapping_with_only_some_of_the_proper_motion_columns_is_an_error():
         resolve_columns({"id": "source_id", "ra": "ra", "dec": "dec", "mag": "g", "pmra": "pmra", "pmdec": "pmdec"})
 
 
-def test_a_mapping_without_id_is_a_config_error():
+def test_a_mapping_without_id_is_a_config_error(validated):
     from jsonschema.exceptions import ValidationError
     from snakemake.exceptions import WorkflowError
 
     with pytest.raises(WorkflowError) as err:
-        _validated({"columns": {"ra": "ra", "dec": "dec", "mag": "g"}, "mag_system": "ab"})
+        validated({"columns": {"ra": "ra", "dec": "dec", "mag": "g"}, "mag_system": "ab"})
     assert isinstance(err.value.__context__, ValidationError)
     assert err.value.__context__.message == "'id' is a required property"
 
@@ -348,21 +352,17 @@ def test_ra_is_wrapped_into_0_360_for_a_file_a_glob_and_hats(tmp_path):
 
 # --- many files at once -----------------------------------------------------------------------------
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real" / "decam_testcase6"
-if not REAL.is_dir():  # a worktree sits one level deeper than the main checkout
-    REAL = Path("/work/shared/data/real/decam_testcase6")
-
-
-def test_glob_reads_and_concatenates_the_real_chunks():
-    pattern = str(REAL / "gaia" / "chunk-*.fits")
-    files = sorted(REAL.glob("gaia/chunk-*.fits"))
+def test_glob_reads_and_concatenates_the_real_chunks(shared_data):
+    real = shared_data / "decam_testcase6"
+    pattern = str(real / "gaia" / "chunk-*.fits")
+    files = sorted(real.glob("gaia/chunk-*.fits"))
     cat = read_catalog(pattern, columns="gaia")
     ids = np.concatenate([Table.read(f)["source_id"] for f in files])
     assert len(files) == 2 and len(cat) == len(ids) == 113 + 897
     assert list(cat["id"]) == list(ids)  # sorted file order, rows in file order
     assert cat.meta["path"] == pattern and cat.meta["files"] == [str(f) for f in files]
     # the real DECam cut-out is centred on a saturated G = 10.52 star
-    image = min(REAL.glob("images/*_ooi_*.fits"))
+    image = min(real.glob("images/*_ooi_*.fits"))
     wcs, md = read_exposure_header(str(image))
     shape = (md["NAXIS2"], md["NAXIS1"])
     region = catalog_region(wcs, shape, stamp_size=(31, 31))

@@ -11,12 +11,20 @@ from numpy.testing import assert_array_equal
 from brightstamps import exposure, formats, sky
 from brightstamps.errors import InputError
 from brightstamps.masks import LSST_MASK_PLANES, plane_bits
-from conftest import REPO
 
-SHARED_DATA = REPO.parent / "shared" / "data" / "real"  # (both conftest modules define REPO)
-HSC = SHARED_DATA / "lsst_calexp_layout" / "HSC-0908120-056-small.fits"
-DECAM_OOI = sorted((SHARED_DATA / "decam_testcase6" / "images").glob("*_ooi_*.fits"))
 SHAPE = (20, 30)
+
+
+@pytest.fixture(scope="module")
+def hsc(shared_data):
+    """The real HSC calexp (LSST layout, TAN-SIP, no bright star)."""
+    return shared_data / "lsst_calexp_layout" / "HSC-0908120-056-small.fits"
+
+
+@pytest.fixture(scope="module")
+def decam_ooi(shared_data):
+    """A real DECam CP image (S9, g band, TPV WCS), with its oow and ood files beside it."""
+    return shared_data / "decam_testcase6" / "images" / "c4d_181214_050844_ooi_g_ls9.S9.fits"
 
 
 def tan_header(shape=SHAPE):
@@ -156,10 +164,9 @@ def test_decam_cp_ccd_chosen_by_extname_in_whole_exposure_files(tmp_path):
     assert (meta["NAXIS2"], meta["NAXIS1"]) == SHAPE and meta["MJD-OBS"] == 58466.2144
 
 
-@pytest.mark.skipif(not DECAM_OOI, reason="real DECam data not found")
-def test_real_decam_cp_triplet_is_read_with_its_tpv_wcs_and_epoch():
-    exp = exposure.read_exposure(str(DECAM_OOI[3]), fmt="decam_cp")
-    with fits.open(DECAM_OOI[3]) as hdul:
+def test_real_decam_cp_triplet_is_read_with_its_tpv_wcs_and_epoch(decam_ooi):
+    exp = exposure.read_exposure(str(decam_ooi), fmt="decam_cp")
+    with fits.open(decam_ooi) as hdul:
         assert hdul[1].header["CTYPE1"] == "RA---TPV"
         raw = WCS(hdul[1].header)
     assert np.allclose(exp.wcs.all_pix2world([[50.0, 50.0]], 0), raw.all_pix2world([[50.0, 50.0]], 0), rtol=0, atol=1e-12)
@@ -169,7 +176,7 @@ def test_real_decam_cp_triplet_is_read_with_its_tpv_wcs_and_epoch():
     no_data = (exp.mask & (1 << exp.mask_planes["NO_DATA"])) != 0
     assert sat.sum() == 1352 and (no_data >= sat).all() and np.isinf(exp.variance[no_data]).all()
     assert np.isfinite(exp.variance[~no_data]).all()
-    _, meta = exposure.read_exposure_header(str(DECAM_OOI[3]), fmt="decam_cp")
+    _, meta = exposure.read_exposure_header(str(decam_ooi), fmt="decam_cp")
     assert (meta["NAXIS2"], meta["NAXIS1"]) == exp.shape
 
 
@@ -322,21 +329,20 @@ def test_fits_without_a_celestial_wcs_in_the_given_hdu_is_one_line(tmp_path):
 
 # --- LSST calexp -----------------------------------------------------------------------------------
 
-@pytest.mark.skipif(not HSC.is_file(), reason="real HSC calexp not found")
-def test_real_hsc_calexp_is_read_with_its_named_planes_and_tan_sip_wcs():
-    exp = exposure.read_exposure(str(HSC))
+def test_real_hsc_calexp_is_read_with_its_named_planes_and_tan_sip_wcs(hsc):
+    exp = exposure.read_exposure(str(hsc))
     assert exp.mask_planes == {"BAD": 0, "SAT": 1, "INTRP": 2, "CR": 3, "EDGE": 4, "DETECTED": 5,
                                "DETECTED_NEGATIVE": 6, "SUSPECT": 7, "CROSSTALK": 8, "NO_DATA": 9,
                                "UNMASKEDNAN": 10}
     assert exp.shape == (200, 200) and exp.sky_subtracted
     assert list(exp.wcs.wcs.ctype) == ["RA---TAN-SIP", "DEC--TAN-SIP"] and exp.wcs.sip is not None
     assert exp.wcs.sip.a_order == 3
-    with fits.open(HSC) as hdul:
+    with fits.open(hsc) as hdul:
         assert_array_equal(exp.mask, hdul[2].data.astype(np.int32))
         assert_array_equal(exp.variance, hdul[3].data)
     detected = (exp.mask & (1 << exp.mask_planes["DETECTED"])) != 0
     assert 0 < detected.mean() < 0.5  # sources are flagged
-    wcs, meta = exposure.read_exposure_header(str(HSC))
+    wcs, meta = exposure.read_exposure_header(str(hsc))
     assert (meta["NAXIS2"], meta["NAXIS1"]) == (200, 200) and wcs.sip is not None
     pix = np.array([[10.0, 20.0], [150.0, 180.0]])
     assert np.allclose(wcs.all_world2pix(exp.wcs.all_pix2world(pix, 0), 0), pix, atol=1e-6)
@@ -388,16 +394,15 @@ def test_a_format_whose_sky_is_not_subtracted_always_gets_a_fitted_sky(tmp_path,
     assert sky.make_sky_model(exp, sky_model_path=None, do_apply_sky_corr=True, fit=FIT).mode == "NONE"
 
 
-@pytest.mark.skipif(not DECAM_OOI, reason="real DECam data not found")
-def test_generic_fits_copy_of_a_decam_ooi_flags_the_cp_saturated_pixels(tmp_path):
+def test_generic_fits_copy_of_a_decam_ooi_flags_the_cp_saturated_pixels(tmp_path, decam_ooi):
     """HDU 1 of a real ooi as a plain FITS: its SATURATE card flags what the CP's ood calls saturated."""
-    with fits.open(DECAM_OOI[3]) as hdul:
+    with fits.open(decam_ooi) as hdul:
         header = hdul[1].header.copy()
         for key in ("XTENSION", "PCOUNT", "GCOUNT", "INHERIT", "EXTNAME"):
             header.remove(key, ignore_missing=True)
         fits.PrimaryHDU(hdul[1].data, header=header).writeto(tmp_path / "plain.fits")
     exp = exposure.read_exposure(str(tmp_path / "plain.fits"), fmt="fits", fits_options={"gain_keyword": "ARAWGAIN"})
-    cp = exposure.read_exposure(str(DECAM_OOI[3]), fmt="decam_cp")
+    cp = exposure.read_exposure(str(decam_ooi), fmt="decam_cp")
     ours = (exp.mask & (1 << exp.mask_planes["SAT"])) != 0
     theirs = (cp.mask & (1 << cp.mask_planes["SAT"])) != 0
     assert ours.sum() == 1349 and theirs.sum() == 1352 and (ours <= theirs).all()

@@ -16,9 +16,6 @@ from brightstamps import exposures_table as bs_table
 from brightstamps.camera import CAMERA_DIR, load_camera, load_detector_names
 from brightstamps.errors import InputError
 
-DECAM = Path("/work/shared/data/real/decam_testcase6/images")
-HSC = Path("/work/shared/data/real/lsst_calexp_layout/HSC-0908120-056-small.fits")
-needs_real = pytest.mark.skipif(not DECAM.is_dir(), reason="real DECam data not found")
 
 
 # reading
@@ -135,10 +132,11 @@ def test_malformed_detector_names_are_refused(tmp_path):
             load_detector_names("c", directory=tmp_path)
 
 
-@needs_real
-def test_the_detector_is_read_from_the_real_decam_headers():
+def test_the_detector_is_read_from_the_real_decam_headers(shared_data):
     """DECam CP files carry CCDNUM (and a DETECTOR card that is the CCD's serial, not an id)."""
-    for path in sorted(DECAM.glob("*_ooi_*.fits")):
+    images = sorted((shared_data / "decam_testcase6" / "images").glob("*_ooi_*.fits"))
+    assert len(images) == 6  # (an empty glob would check nothing)
+    for path in images:
         expected = {"S4": 28, "S9": 20}[path.name.split(".")[-2]]
         assert bs_table.header_detector(str(path), fmt="decam_cp") == expected
         assert bs_table.header_detector(str(path), fmt="decam_cp", hdu="1") == expected
@@ -174,20 +172,20 @@ def test_the_detector_from_ccdnum_then_detector_of_the_header_each_format_reads(
         bs_table.header_detector(flag)
 
 
-@needs_real
-def test_a_header_without_either_card_is_one_line():
+def test_a_header_without_either_card_is_one_line(shared_data):
     """The real HSC calexp carries neither card."""
-    msg = f"{HSC} (HDU 1): the detector cell is empty and the header has no CCDNUM or DETECTOR card; give the"
+    hsc = shared_data / "lsst_calexp_layout" / "HSC-0908120-056-small.fits"
+    msg = f"{hsc} (HDU 1): the detector cell is empty and the header has no CCDNUM or DETECTOR card; give the"
     with pytest.raises(InputError, match=re.escape(msg)):
-        bs_table.header_detector(str(HSC), fmt="lsst_calexp")
+        bs_table.header_detector(str(hsc), fmt="lsst_calexp")
 
 
-def test_the_module_imports_no_astropy_or_snakemake():
+def test_the_module_imports_no_astropy_or_snakemake(repo):
     """rules/common.smk imports it to build the DAG: reading headers loads astropy only when needed."""
     code = ("import sys; import brightstamps.exposures_table; "
             "print(sorted(m for m in ('astropy', 'snakemake', 'numpy', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2]).stdout
+                         cwd=repo).stdout
     assert out.strip() == "[]"
 
 

@@ -3,6 +3,7 @@
 import os
 import stat
 
+import numpy as np
 import pytest
 from astropy.io import fits
 
@@ -33,6 +34,17 @@ def test_atomic_output_syncs_the_file_before_the_rename_and_the_directory_after(
     assert calls == [("fsync", "file", ino), ("replace", ino, os.fspath(target)),
                      ("fsync", "dir", target.parent.stat().st_ino)]
     assert target.read_bytes() == b"data"
+
+
+def test_atomic_output_leaves_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / "out.fits"
+    with pytest.raises(OSError, match="No space"), atomic_output(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_output(target) as tmp:
+        tmp.write_bytes(np.arange(3).tobytes())
+    assert target.read_bytes() == np.arange(3).tobytes() and list(tmp_path.iterdir()) == [target]
 
 
 @pytest.mark.parametrize("path", ["e1.fits", "/data/run 1/it's 50%.fits", "a/b-c_d.e+f~g", "x" * 200])

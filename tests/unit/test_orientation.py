@@ -185,16 +185,13 @@ def test_a_boresight_fallback_is_a_notice_and_the_stamps_header_says_where_the_b
     assert warp({}, do_apply_transform=False) == ("WCS CRVAL (no BORE-RA,BORE-DEC cards)", [])
 
 
-REAL = "/work/shared/data/real"
-
-
-def test_camera_tables_hold_the_real_data_detectors():
-    from pathlib import Path
-
+def test_camera_tables_hold_the_real_data_detectors(shared_data):
     from astropy.io import fits
 
     decam = load_camera("decam")
-    for path in sorted(Path(REAL, "decam_testcase6", "images").glob("*_ooi_*.fits")):
+    images = sorted((shared_data / "decam_testcase6" / "images").glob("*_ooi_*.fits"))
+    assert len(images) == 6  # (an empty glob would check nothing)
+    for path in images:
         ccd = fits.getheader(path, 0).get("CCDNUM", fits.getheader(path, 1).get("CCDNUM"))
         assert ccd in decam, path
         assert nb90_rotations(decam[ccd]) == 0
@@ -212,13 +209,13 @@ def test_camera_table_overrides_and_errors(tmp_path):
         load_camera("bad", directory=tmp_path)
 
 
-def test_decam_boresight_from_sexagesimal_telra_teldec_is_the_pointing_of_the_real_headers():
+def test_decam_boresight_from_sexagesimal_telra_teldec_is_the_pointing_of_the_real_headers(shared_data):
     """DECam: TELRA (hours) / TELDEC (deg) agree with the TPV reference point to a few arcsec."""
-    from pathlib import Path
-
     from astropy.io import fits
 
-    for path in sorted(Path(REAL, "decam_testcase6", "images").glob("*_ooi_*.fits")):
+    images = sorted((shared_data / "decam_testcase6" / "images").glob("*_ooi_*.fits"))
+    assert len(images) == 6  # (an empty glob would check nothing)
+    for path in images:
         primary, image = fits.getheader(path, 0), fits.getheader(path, 1)
         ra, dec = boresight_of(None, primary, ra_key="TELRA", dec_key="TELDEC", ra_unit="hourangle", source=str(path))
         assert abs(ra - image["CRVAL1"]) < 0.005 and abs(dec - image["CRVAL2"]) < 0.005, path

@@ -11,10 +11,7 @@ from scipy import optimize
 
 from brightstamps.exposure import check_wcs, read_celestial_wcs
 from brightstamps.warp import distortion_free_maps
-from conftest import REPO
 
-SHARED_DATA = REPO.parent / "shared" / "data" / "real"  # (both conftest modules define REPO)
-DECAM_OOI = sorted((SHARED_DATA / "decam_testcase6" / "images").glob("*_ooi_*.fits"))
 BORE = (150.0, 2.0)
 
 
@@ -53,9 +50,10 @@ def zpn():
     return w
 
 
-def tpv():
+def tpv(shared_data):
     """The real DECam CP header: RA---TPV with PV distortion terms."""
-    with fits.open(DECAM_OOI[3]) as hdul:
+    path = shared_data / "decam_testcase6" / "images" / "c4d_181214_050844_ooi_g_ls9.S9.fits"
+    with fits.open(path) as hdul:
         header = hdul[1].header
         assert header["CTYPE1"] == "RA---TPV" and "PV1_7" in header
         return read_celestial_wcs(header, source="ooi")
@@ -71,16 +69,14 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_distortion_free_map_matches_the_wcs_at_the_stamp_corners(case):
+def test_distortion_free_map_matches_the_wcs_at_the_stamp_corners(case, request):
     """s = c + A d + Q q(d) against the exact T^-1(T(c) + d), solved with scipy on astropy's WCS.
 
     T is LSST's distortion-free frame: gnomonic coordinates about the boresight, scaled by the
     inverse Jacobian of the WCS at the boresight's own pixel (solved here with all_world2pix).
     """
     make, centers, bore = CASES[case]
-    if case == "TPV" and not DECAM_OOI:
-        pytest.skip("real DECam data not found")
-    wcs = make()
+    wcs = make(request.getfixturevalue("shared_data")) if make is tpv else make()  # (skipped without it)
     bore = tuple(wcs.wcs.crval) if bore is None else bore
     check_wcs(wcs, (2048, 2048), source=case)  # invertible over a detector
     proj = WCS(naxis=2)
@@ -110,13 +106,11 @@ def test_distortion_free_map_matches_the_wcs_at_the_stamp_corners(case):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_the_map_of_a_star_on_the_boresight_is_the_identity(case):
+def test_the_map_of_a_star_on_the_boresight_is_the_identity(case, request):
     """The frame is scaled by the WCS Jacobian at the boresight's own pixel: a star there has A = I.
     For TPV that pixel is not CRPIX (the PV terms move it by 16 px on this header)."""
     make, _, bore = CASES[case]
-    if case == "TPV" and not DECAM_OOI:
-        pytest.skip("real DECam data not found")
-    wcs = make()
+    wcs = make(request.getfixturevalue("shared_data")) if make is tpv else make()  # (skipped without it)
     bore = tuple(wcs.wcs.crval) if bore is None else bore
     p0 = wcs.all_world2pix([bore], 0, tolerance=1e-12, maxiter=200)[0]
     maps, _ = distortion_free_maps(wcs, p0[None], boresight=bore)

@@ -1,11 +1,13 @@
 """`make bench`: the performance figures of issue 6, each a median over repeats, in one run.
 
-    python tests/bench.py                 # everything below; table on stdout, bench/results.json
-    python tests/bench.py warp            # 1. warp throughput per kernel, beside numpy and scipy
-    python tests/bench.py grouping N      # 4b. N exposures through SLURM, grouped and not (root)
-    python tests/bench.py stack-memory N  # peak memory of stacking N stamps
-    python tests/bench.py load N          # N small exposures through the workflow, memory per job
-    python tests/bench.py hats [N_ROWS]   # 6. per-exposure lookups in a partitioned catalog
+    python bench/bench.py [all]           # everything below; table on stdout, bench/results.json
+    python bench/bench.py warp            # 1. warp throughput per kernel, beside numpy and scipy
+    python bench/bench.py grouping [N]    # 4b. N exposures through SLURM, grouped and not (root)
+    python bench/bench.py stack-memory N  # peak memory of stacking N stamps
+    python bench/bench.py load N          # N small exposures through the workflow, memory per job
+    python bench/bench.py hats [N_ROWS]   # 6. per-exposure lookups in a partitioned catalog
+
+(grouping and hats also put their result into bench/results.json when there is one.)
 
 1. warp throughput per kernel (275 x 275 stamps from 250 x 250 cut-outs, image + variance +
    mask), beside a naive numpy Lanczos5 gather, the exact-weight vectorized numpy warp and
@@ -25,6 +27,7 @@
 Compare ratios, not absolute seconds: these machines are shared and noisy.
 """
 
+import argparse
 import csv
 import json
 import os
@@ -42,8 +45,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench"
 STEPS = ["sky_correction", "catalog_matching", "stamp_extraction", "warping", "normalization"]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
+# this checkout's package, and the tests' helpers (warp_reference, hats_catalog, workflow_runs)
+for _path in (REPO, REPO / "tests", REPO / "tests" / "e2e"):
+    sys.path.insert(0, str(_path))
 
 # Snakemake stats the inputs of every ready job each time it selects jobs, which makes a run with
 # thousands of ready jobs quadratic (0.1 jobs/s at 500 exposures); a random subsample of the ready
@@ -109,7 +113,7 @@ def bench_warp(repeats=21):
 
 def _simulated_run(run, *, size, n_stars, seed=1, config=None):
     """A run directory with one size x size exposure and *n_stars* stars of G = 9-13."""
-    from conftest import write_small_run
+    from workflow_runs import write_small_run
 
     if (run / "config.yaml").exists():
         return run / "config.yaml"
@@ -279,7 +283,7 @@ def _small_exposures(n):
 
 def workflow_overhead(n_exposures=200, cores=2):
     """Wall time of n small exposures against the sum of the jobs' own (benchmark) times."""
-    from conftest import write_small_run
+    from workflow_runs import write_small_run
 
     run = OUT / "overhead"
     if run.exists():
@@ -305,7 +309,7 @@ def workflow_overhead(n_exposures=200, cores=2):
 
 def dag_dry_run(n_exposures=10000):
     """Seconds of `snakemake -n` over n exposures (all rows point at one small image)."""
-    from conftest import write_small_run
+    from workflow_runs import write_small_run
 
     run = OUT / "dag"
     if run.exists():
@@ -321,7 +325,7 @@ def grouping(n_exposures=40):
     """The same n small exposures through profiles/slurm on a one-node SLURM started here, with
     and without the profile's job group (local execution ignores groups, so only a cluster
     executor shows their effect): wall time, sbatch submissions and the jobs' own time."""
-    from conftest import write_small_run
+    from workflow_runs import write_small_run
 
     hpc = REPO / "tests" / "hpc"
     work = OUT / "grouping"
@@ -589,7 +593,8 @@ def _print_table(r):
               f"{x['first_s']:.2f} s with imports, {1e3 * x['again_s']:.0f} ms again, peak {x['peak_rss_mb']:.0f} MB")
 
 
-def main():
+def bench_all():
+    """Every item but grouping; the table on stdout, everything in bench/results.json."""
     from brightstamps import __version__
 
     OUT.mkdir(exist_ok=True)
@@ -630,10 +635,6 @@ def main():
     _print_table(results)
     print(f"\nwritten: {OUT / 'results.json'}")
 
-
-if __name__ == "__main__" and len(sys.argv) == 1:
-    main()
-
 def _print_and_record(key, res):
     """Print one measurement run on its own and put it into bench/results.json, if there is one."""
     print(json.dumps(res, indent=2))
@@ -642,17 +643,6 @@ def _print_and_record(key, res):
         data = json.loads(path.read_text())
         data[key] = res
         path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["hats"]:
-    _print_and_record("hats", hats_lookup(int(sys.argv[2]) if len(sys.argv) > 2 else 10_000_000))
-
-if __name__ == "__main__" and sys.argv[1:] == ["warp"]:
-    print(json.dumps(bench_warp(), indent=2))
-
-if __name__ == "__main__" and sys.argv[1:2] == ["grouping"]:
-    # kept apart from the default run: it starts a SLURM (root) and takes about 10 minutes
-    _print_and_record("grouping", grouping(int(sys.argv[2]) if len(sys.argv) > 2 else 40))
 
 
 def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
@@ -721,17 +711,13 @@ def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
     )
 
 
-if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "stack-memory":
-    stack_memory(int(sys.argv[2]))
-
-
 def load(n_exposures, cores=2):
     """Run the workflow over *n_exposures* small simulated exposures; report failures and memory.
 
     Memory is followed per job (each job's log records its peak) in the order the jobs ran, and for
     the Snakemake process itself (sampled every second), to show it stays flat.
     """
-    from conftest import write_small_run
+    from workflow_runs import write_small_run
 
     run = REPO / "bench" / "load"
     if run.exists():
@@ -770,5 +756,36 @@ def load(n_exposures, cores=2):
         print(err[-3000:])
 
 
-if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "load":
-    load(int(sys.argv[2]))
+
+# ---------------------------------------------------------------------------------------------
+# the command line
+
+
+def main(argv=None):
+    """The one entry point: ``bench/bench.py [command] [N]``, with no command the whole bench."""
+    parser = argparse.ArgumentParser(prog="bench/bench.py", usage="%(prog)s [-h] [command [N]]",
+                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(title="commands", metavar="command", prog="bench/bench.py")
+    parser.set_defaults(run=lambda args: bench_all())
+    commands.add_parser("all", help="every item but grouping (the default): table, bench/results.json")
+    commands.add_parser("warp", help="1. warp throughput per kernel, beside numpy and scipy").set_defaults(
+        run=lambda args: print(json.dumps(bench_warp(), indent=2)))
+    # kept apart from the default run: it starts a SLURM (root) and takes about 10 minutes
+    sub = commands.add_parser("grouping", help="4b. N exposures through SLURM, grouped and not (root)")
+    sub.add_argument("n_exposures", nargs="?", type=int, default=40, metavar="N")
+    sub.set_defaults(run=lambda args: _print_and_record("grouping", grouping(args.n_exposures)))
+    sub = commands.add_parser("stack-memory", help="peak memory of stacking N stamps of 275 x 275")
+    sub.add_argument("n_stamps", type=int, metavar="N")
+    sub.set_defaults(run=lambda args: stack_memory(args.n_stamps))
+    sub = commands.add_parser("load", help="N small exposures through the workflow, memory per job")
+    sub.add_argument("n_exposures", type=int, metavar="N")
+    sub.set_defaults(run=lambda args: load(args.n_exposures))
+    sub = commands.add_parser("hats", help="6. per-exposure lookups in a partitioned catalog of N_ROWS")
+    sub.add_argument("n_rows", nargs="?", type=int, default=10_000_000, metavar="N_ROWS")
+    sub.set_defaults(run=lambda args: _print_and_record("hats", hats_lookup(args.n_rows)))
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
