@@ -1,6 +1,8 @@
 """`make bench`: the performance figures of issue 6, each a median over repeats, in one run.
 
-    python bench/bench.py [all]           # everything below; table on stdout, bench/results.json
+    python bench/bench.py [all]           # everything below; table on stdout, bench/results.json,
+                                          # and the table into docs/performance.md
+    python bench/bench.py render          # docs/performance.md's table again from bench/results.json
     python bench/bench.py warp            # 1. warp throughput per kernel, beside numpy and scipy
     python bench/bench.py grouping [N]    # 4b. N exposures through SLURM, grouped and not (root)
     python bench/bench.py stack-memory N  # peak memory of stacking N stamps
@@ -28,7 +30,9 @@ Compare ratios, not absolute seconds: these machines are shared and noisy.
 """
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import os
 import platform
@@ -593,6 +597,26 @@ def _print_table(r):
               f"{x['first_s']:.2f} s with imports, {1e3 * x['again_s']:.0f} ms again, peak {x['peak_rss_mb']:.0f} MB")
 
 
+DOCS_PAGE = REPO / "docs" / "performance.md"
+_DOCS_BEGIN, _DOCS_END = "<!-- bench figures: begin -->", "<!-- bench figures: end -->"
+
+
+def figures_text(results):
+    """The table of a whole bench run (what it prints), as text."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        _print_table(results)
+    return out.getvalue().strip("\n")
+
+
+def render_docs(results, page=DOCS_PAGE):
+    """Put the figures of *results* (a whole run) into the docs page, between its two markers."""
+    text = Path(page).read_text()
+    begin, end = text.index(_DOCS_BEGIN) + len(_DOCS_BEGIN), text.index(_DOCS_END)
+    block = f"\n\n```text\n{figures_text(results)}\n```\n\n"
+    Path(page).write_text(text[:begin] + block + text[end:])
+
+
 def bench_all():
     """Every item but grouping; the table on stdout, everything in bench/results.json."""
     from brightstamps import __version__
@@ -633,6 +657,7 @@ def bench_all():
     results["gnuastro"] = gnuastro(marginal_s_per_star=results["scaling"]["marginal_s_per_star"][-1])
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     _print_table(results)
+    render_docs(results)
     print(f"\nwritten: {OUT / 'results.json'}")
 
 def _print_and_record(key, res):
@@ -767,7 +792,10 @@ def main(argv=None):
                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(title="commands", metavar="command", prog="bench/bench.py")
     parser.set_defaults(run=lambda args: bench_all())
-    commands.add_parser("all", help="every item but grouping (the default): table, bench/results.json")
+    commands.add_parser("all", help="every item but grouping (the default): table, bench/results.json, "
+                        "docs/performance.md")
+    commands.add_parser("render", help="docs/performance.md's figures from bench/results.json").set_defaults(
+        run=lambda args: render_docs(json.loads((OUT / "results.json").read_text())))
     commands.add_parser("warp", help="1. warp throughput per kernel, beside numpy and scipy").set_defaults(
         run=lambda args: print(json.dumps(bench_warp(), indent=2)))
     # kept apart from the default run: it starts a SLURM (root) and takes about 10 minutes

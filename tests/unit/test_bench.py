@@ -58,3 +58,23 @@ def test_help_runs_from_the_command_line(repo):
     assert proc.stdout.startswith("usage: bench/bench.py [-h] [command [N]]\n")
     for command in ("all", "warp", "grouping", "stack-memory", "load", "hats"):
         assert f"\n    {command}" in proc.stdout, command
+
+
+def test_the_docs_page_gets_the_figures_of_a_run_between_its_markers(bench, tmp_path, monkeypatch):
+    page = tmp_path / "performance.md"
+    page.write_text(f"# Performance\n\ntext\n\n{bench._DOCS_BEGIN}\nold figures\n{bench._DOCS_END}\n\nafter\n")
+    monkeypatch.setattr(bench, "_print_table", lambda r: print(f"\nwarp {r['warp']} ms\n"))
+    bench.render_docs({"warp": 3.1}, page=page)
+    want = f"# Performance\n\ntext\n\n{bench._DOCS_BEGIN}\n\n```text\nwarp 3.1 ms\n```\n\n{bench._DOCS_END}\n\nafter\n"
+    assert page.read_text() == want
+    bench.render_docs({"warp": 3.1}, page=page)  # again: the same page
+    assert page.read_text() == want
+
+
+def test_render_rewrites_the_page_from_results_json(bench, tmp_path, monkeypatch):
+    (tmp_path / "results.json").write_text('{"warp": 2.5}')
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    seen = []
+    monkeypatch.setattr(bench, "render_docs", lambda results: seen.append(results))
+    bench.main(["render"])
+    assert seen == [{"warp": 2.5}]
