@@ -114,6 +114,7 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
 
     from brightstamps import simulate
     from brightstamps.catalog import match_stars, read_catalog, read_stars, write_stars
+    from brightstamps.configref import schema_defaults
     from brightstamps.exposure import Exposure
     from brightstamps.extract import extract_stamps
     from brightstamps.files import input_cards, path_from_card
@@ -128,7 +129,9 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
            "ref_epoch": [2016.0]}).write(data / "catalog.fits")
     columns = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "flux": "",
                "pmra": "pmra", "pmdec": "pmdec", "epoch": "ref_epoch"}
-    catalog = read_catalog(str(data / "catalog.fits"), columns=columns, mag_system="ab")
+    defaults = schema_defaults()
+    catalog = read_catalog(str(data / "catalog.fits"), columns=columns, mag_system="ab",
+                           vega_to_ab=defaults["catalog"]["vega_to_ab"])
     image = str(data / "e1.fits")
     header = fits.Header({"MJD-OBS": 61000.0})
     matched = match_stars(catalog, wcs, header, shape=(200, 200), mag_limit=18.0, stamp_size=(41, 41),
