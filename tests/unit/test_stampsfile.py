@@ -119,7 +119,7 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
     from brightstamps.extract import extract_stamps
     from brightstamps.files import input_cards, path_from_card
     from brightstamps.sky import SkyModel
-    from brightstamps.warp import warp_stamps
+    from brightstamps.warp import boresight_of, warp_stamps
 
     data = tmp_path / "données"
     data.mkdir()
@@ -146,8 +146,10 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
     digests = {image: "0" * 64, cat: stars.meta["catalog_sha256"]}
     cutouts.header.update(input_cards([image, cat], digests=digests))
     write_stamps(tmp_path / "raw.fits", cutouts)
-    warped = warp_stamps(read_stamps(tmp_path / "raw.fits"), wcs, header, kernel="lanczos3",
-                         do_apply_transform=True, model_stamp_buffer=1.1, nb90_rots=1)
+    boresight = boresight_of(wcs, header, **defaults["boresight"])
+    warped = warp_stamps(read_stamps(tmp_path / "raw.fits"), wcs, kernel="lanczos3", do_apply_transform=True,
+                         model_stamp_buffer=1.1, nb90_rots=1, orientation="quarter_turns",
+                         boresight=boresight)
     write_stamps(tmp_path / "warped.fits", warped)
     with fits.open(tmp_path / "raw.fits") as raw, fits.open(tmp_path / "warped.fits") as warp:
         h = raw["STARS"].header
