@@ -2,9 +2,9 @@
 
 Three formats are read (:mod:`brightstamps.formats` says what each is, which files and which HDUs
 an exposure is read from, and holds the DECam CP data-quality table): ``lsst_calexp``,
-``decam_cp`` and ``fits``. Every reader returns an
-:class:`Exposure` with LSST-style named mask planes and a variance plane; pixels without data
-(weight 0, a non-finite image) are ``NO_DATA`` with variance +inf, as the warp marks them.
+``decam_cp`` and ``fits``. Every reader returns an :class:`Exposure` with LSST-style named mask
+planes and a variance plane; pixels without data (weight 0, a non-finite image) are ``NO_DATA``
+with variance +inf, as the warp marks them.
 """
 
 import dataclasses
@@ -373,7 +373,7 @@ def _read_fits(files, *, hdu, options):
                  "(sky noise)", image, level, gain, sigma)
     var = np.where(no_data, np.float32(np.inf), var).astype(np.float32)
     msk[no_data] |= np.int32(1 << planes["NO_DATA"])
-    sky_subtracted = bool(options["sky_subtracted"])  # (the format's Format.sky_subtracted: the config says)
+    sky_subtracted = bool(options["sky_subtracted"])  # (the format's table leaves it to the config)
     return Exposure(img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=sky_subtracted, cards=cards)
 
 
