@@ -105,10 +105,11 @@ class Format:
 
 #: The formats understood by :func:`brightstamps.exposure.read_exposure`, by name.
 FORMAT_TABLE = {
-    "lsst_calexp": Format("lsst_calexp", "LSST calexp layout: 1 image, 2 mask, 3 variance", sky_subtracted=True,
-                          image_hdu=1, hdu_column=False, plane_hdus={"mask": 2, "variance": 3}),
-    "decam_cp": Format("decam_cp", "DECam CP: one CCD per HDU", sky_subtracted=False, image_hdu=1, hdu_column=True,
-                       companions={"mask": "ood", "weight": "oow"}),
+    "lsst_calexp": Format("lsst_calexp", "LSST calexp layout: 1 image, 2 mask, 3 variance",
+                          sky_subtracted=True, image_hdu=1, hdu_column=False,
+                          plane_hdus={"mask": 2, "variance": 3}),
+    "decam_cp": Format("decam_cp", "DECam CP: one CCD per HDU", sky_subtracted=False, image_hdu=1,
+                       hdu_column=True, companions={"mask": "ood", "weight": "oow"}),
     "fits": Format("fits", "format fits", sky_subtracted=None, image_hdu=None, hdu_column=True),
 }
 
@@ -116,7 +117,8 @@ FORMAT_TABLE = {
 FORMATS = tuple(FORMAT_TABLE)
 
 #: A separate mask, variance or weight file named by the exposures table: its first 2-D HDU.
-PLANE_FILE = Format("separate file", "a separate plane file", sky_subtracted=None, image_hdu=None, hdu_column=False)
+PLANE_FILE = Format("separate file", "a separate plane file", sky_subtracted=None, image_hdu=None,
+                    hdu_column=False)
 
 #: DECam CP ``ood`` integer codes (CP >= 3.5.0) -> mask plane.
 DECAM_CP_CODES = {
@@ -200,8 +202,8 @@ def find_hdu(hdul, *, fmt, hdu=None, plane="image", path):
     hdu = parse_hdu(hdu)
     if hdu is not None and not spec.hdu_column:
         others = " and ".join(f.name for f in FORMAT_TABLE.values() if f.hdu_column)
-        raise InputError(f"{path}: format {spec.name} has a fixed layout ({spec.layout}); the hdu column is for "
-                         f"{others}")
+        raise InputError(f"{path}: format {spec.name} has a fixed layout ({spec.layout}); the hdu column is "
+                         f"for {others}")
     if hdu is None:
         index = spec.plane_hdus.get(plane, spec.image_hdu)
         if index is None:

@@ -1016,7 +1016,8 @@ def main(argv=None):
     parser.add_argument("outdir", help="output directory")
     parser.add_argument("--seed", type=int, default=demo["seed"], help="random seed (default: %(default)s)")
     parser.add_argument(
-        "--detector-size", type=int, default=demo["detector_size"], help="detector size N (default: %(default)s)"
+        "--detector-size", type=int, default=demo["detector_size"],
+        help="detector size N (default: %(default)s)"
     )
     parser.add_argument(
         "--n-bright", type=int, default=demo["n_bright"],

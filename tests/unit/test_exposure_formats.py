@@ -447,14 +447,15 @@ def test_find_hdu_is_the_one_rule_of_every_format():
         (_hdus(None, (4, 5), (2, 4, 5)), {"fmt": "lsst_calexp", "plane": "mask"},
          "e.fits: HDU 2 should hold the 2-D mask plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"),
         (calexp, {"fmt": "lsst_calexp", "hdu": 2},
-         "e.fits: format lsst_calexp has a fixed layout (LSST calexp layout: 1 image, 2 mask, 3 variance); the "
-         "hdu column is for decam_cp and fits"),
-        (_hdus(None, "table"), {"fmt": "decam_cp"}, "e.fits: HDU 1 should hold the 2-D image plane (DECam CP: one "
-                                                   "CCD per HDU)"),
+         "e.fits: format lsst_calexp has a fixed layout (LSST calexp layout: 1 image, 2 mask, 3 variance); "
+         "the hdu column is for decam_cp and fits"),
+        (_hdus(None, "table"), {"fmt": "decam_cp"},
+         "e.fits: HDU 1 should hold the 2-D image plane (DECam CP: one CCD per HDU)"),
         (cp, {"fmt": "decam_cp", "hdu": 3}, "e.fits: has no HDU 3 (it has 3: 0-2)"),
         (cp, {"fmt": "fits", "hdu": "S9"}, "e.fits: has no HDU named 'S9' (EXTNAMEs: IM1, IM2)"),
         (_hdus(None, "table"), {"fmt": "fits"}, "e.fits: no HDU holds a 2-D image"),
-        (cp, {"fmt": "raw"}, "e.fits: format 'raw' is not supported (supported: lsst_calexp, decam_cp, fits)"),
+        (cp, {"fmt": "raw"},
+         "e.fits: format 'raw' is not supported (supported: lsst_calexp, decam_cp, fits)"),
     ):
         with pytest.raises(InputError) as err:
             formats.find_hdu(hdul, path="e.fits", **kw)
@@ -468,8 +469,9 @@ def test_the_readers_of_pixels_and_of_headers_agree_on_the_hdu(tmp_path):
     from brightstamps import exposures_table
 
     path = tmp_path / "e.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("a", "J", array=[1])])]).writeto(path)
-    expected = f"{path}: HDU 1 should hold the 2-D image plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"
+    _hdus(None, "table").writeto(path)
+    layout = "LSST calexp layout: 1 image, 2 mask, 3 variance"
+    expected = f"{path}: HDU 1 should hold the 2-D image plane ({layout})"
     for read in (lambda: exposure.read_exposure(str(path), fmt="lsst_calexp"),
                  lambda: exposure.read_exposure_header(str(path), fmt="lsst_calexp"),
                  lambda: exposures_table.header_detector(str(path), fmt="lsst_calexp")):
@@ -518,7 +520,8 @@ def test_masks_and_formats_import_what_they_need_only():
     import subprocess
     import sys
 
-    code = ("import sys; import brightstamps.formats; heavy = [m for m in ('numpy', 'astropy') if m in sys.modules]; "
+    code = ("import sys; import brightstamps.formats; "
+            "heavy = [m for m in ('numpy', 'astropy') if m in sys.modules]; "
             "import brightstamps.masks; print(heavy, 'brightstamps.formats' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=REPO).stdout
