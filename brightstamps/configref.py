@@ -1,11 +1,16 @@
-"""The configuration reference, rendered from the JSON schema so it is never written twice."""
+"""The configuration reference, rendered from the JSON schema so it is never written twice, and the
+schema's defaults, for the tools that run without a config (the simulator's command line)."""
 
+import copy
 import sys
 from pathlib import Path
 
 import yaml
 
-__all__ = ["render_reference"]
+__all__ = ["SCHEMA", "render_reference", "schema_defaults"]
+
+#: The workflow's config schema, beside the package: the one home of every default.
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "config.schema.yaml"
 
 
 def _type(prop):
@@ -49,6 +54,40 @@ def _rows(properties, prefix=""):
         default = prop.get("default", "")
         default = "`{}`" if default == {} else (f"`{default}`" if default != "" else "")
         yield key, _type(prop), _range(prop), default, " ".join(prop.get("description", "").split())
+
+
+def schema_defaults(schema_path=SCHEMA):
+    """The config that an empty config file gives: every field with a default, as Snakemake's
+    ``validate`` fills them in (an object's fields inside its default).
+
+    Parameters
+    ----------
+    schema_path : str or pathlib.Path
+        ``config/config.schema.yaml``.
+
+    Returns
+    -------
+    dict
+        Field -> default; fields without one (``boresight.ra``) are left out.
+
+    Examples
+    --------
+    >>> schema_defaults()["boresight"]
+    {'ra_key': 'BORE-RA', 'dec_key': 'BORE-DEC', 'ra_unit': 'deg'}
+    """
+    return _defaults(yaml.safe_load(Path(schema_path).read_text())["properties"])
+
+
+def _defaults(properties):
+    out = {}
+    for name, prop in properties.items():
+        if "default" not in prop:
+            continue
+        value = copy.deepcopy(prop["default"])
+        if isinstance(value, dict) and "properties" in prop:
+            value = {**_defaults(prop["properties"]), **value}
+        out[name] = value
+    return out
 
 
 def render_reference(schema_path):

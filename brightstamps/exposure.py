@@ -1,9 +1,10 @@
 """Calibrated exposures: image, mask, variance and WCS, read from and written to FITS.
 
-Three formats are read (see :mod:`brightstamps.formats` for their layouts and the DECam CP
-data-quality table): ``lsst_calexp``, ``decam_cp`` and ``fits``. Every reader returns an
-:class:`Exposure` with LSST-style named mask planes and a variance plane; pixels without data
-(weight 0, a non-finite image) are ``NO_DATA`` with variance +inf, as the warp marks them.
+Three formats are read (:mod:`brightstamps.formats` says what each is, which files and which HDUs
+an exposure is read from, and holds the DECam CP data-quality table): ``lsst_calexp``,
+``decam_cp`` and ``fits``. Every reader returns an :class:`Exposure` with LSST-style named mask
+planes and a variance plane; pixels without data (weight 0, a non-finite image) are ``NO_DATA``
+with variance +inf, as the warp marks them.
 """
 
 import dataclasses
@@ -21,14 +22,19 @@ from astropy.wcs import WCS, FITSFixedWarning
 from . import formats
 from .errors import InputError
 from .files import atomic_output, open_fits
-from .formats import FORMATS
 from .frames import wcs_frame
-from .masks import LSST_MASK_PLANES, check_mask_bits, ensure_planes, mask_plane_cards, read_mask_planes
+from .masks import (
+    EXTRA_MASK_PLANES,
+    LSST_MASK_PLANES,
+    check_mask_bits,
+    ensure_planes,
+    mask_plane_cards,
+    read_mask_planes,
+)
 from .notices import notice
 
 __all__ = [
     "Exposure",
-    "FORMATS",
     "read_exposure",
     "read_exposure_header",
     "read_celestial_wcs",
@@ -42,18 +48,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Defaults of the config's ``fits_format`` (what :func:`read_exposure` assumes when not given).
-FITS_FORMAT_DEFAULTS = {
-    "sky_subtracted": False,
-    "mask_encoding": "bits",
-    "mask_table": {},
-    "saturation": None,
-    "saturation_keyword": "SATURATE",
-    "gain": None,
-    "gain_keyword": "GAIN",
-}
-
 
 @dataclasses.dataclass
 class Exposure:
@@ -101,27 +95,19 @@ class Exposure:
         return self.image.shape
 
 
-_LAYOUTS = {
-    "lsst_calexp": "LSST calexp layout: 1 image, 2 mask, 3 variance",
-    "decam_cp": "DECam CP: one CCD per HDU",
-    "fits": "format fits",
-    "separate file": "a separate plane file",
-}
-
-
-def _image_hdu(hdul, index, *, path, what, layout="lsst_calexp"):
-    if index >= len(hdul) or hdul[index].header.get("NAXIS", 0) != 2:
-        msg = f"{path}: HDU {index} should hold the 2-D {what} plane ({_LAYOUTS[layout]})"
-        raise InputError(msg)
+def _plane(hdul, *, fmt, hdu=None, plane="image", path):
+    """The index and the data of the HDU of *hdul* that holds *plane* (:func:`brightstamps.formats.find_hdu`;
+    *fmt* None: a separate plane file)."""
+    index = formats.find_hdu(hdul, fmt=fmt, hdu=hdu, plane=plane, path=path)
     try:
         data = hdul[index].data
     except (OSError, ValueError, TypeError) as err:
-        msg = f"{path}: HDU {index} ({what}) cannot be read: {err} (truncated file?)"
+        msg = f"{path}: HDU {index} ({plane}) cannot be read: {err} (truncated file?)"
         raise InputError(msg) from None
     if data is None:
-        msg = f"{path}: HDU {index} ({what}) has no data"
+        msg = f"{path}: HDU {index} ({plane}) has no data"
         raise InputError(msg)
-    return data
+    return index, data
 
 
 #: Cards of the primary WCS whose values wcslib needs as numbers (it skips any other value silently).
@@ -212,7 +198,7 @@ def check_wcs(wcs, shape, *, source):
         raise InputError(msg)
 
 
-def read_exposure(image, *, mask=None, variance=None, weight=None, hdu=None, fmt="lsst_calexp", fits_options=None):
+def read_exposure(image, *, fmt, mask=None, variance=None, weight=None, hdu=None, fits_options=None):
     """Read one exposure.
 
     Parameters
@@ -221,18 +207,18 @@ def read_exposure(image, *, mask=None, variance=None, weight=None, hdu=None, fmt
         The image file. ``lsst_calexp``: image (HDU 1), mask with ``MP_*`` cards (HDU 2) and
         variance (HDU 3). ``decam_cp``: the ``ooi`` file. ``fits``: any FITS image with a
         celestial WCS.
-    mask, variance, weight : str or None
-        Separate files (their first 2-D HDU; for ``decam_cp`` the same HDU as the image) for the
-        mask, the variance or the weight (inverse variance); at most one of variance and weight.
-        For ``decam_cp`` the ``ood`` mask and ``oow`` weight are found by name when not given.
-    hdu : int, str or None
-        ``decam_cp`` and ``fits``: the image HDU, by index or EXTNAME (default: 1 for
-        ``decam_cp``, the first HDU with 2-D data for ``fits``).
     fmt : {'lsst_calexp', 'decam_cp', 'fits'}
         Format of the files (:mod:`brightstamps.formats`).
-    fits_options : dict, optional
-        The config's ``fits_format`` (format ``fits`` only; missing keys take
-        :data:`FITS_FORMAT_DEFAULTS`).
+    mask, variance, weight : str or None
+        Separate files (their first 2-D HDU; for ``decam_cp`` the ``ood`` mask and ``oow`` weight
+        are read at the image's HDU) for the mask, the variance or the weight (inverse variance);
+        at most one of variance and weight. For ``decam_cp`` the ``ood`` mask and ``oow`` weight
+        are found by name when not given. None: not given.
+    hdu : int, str or None
+        ``decam_cp`` and ``fits``: the image HDU, by index or EXTNAME (None: the format's
+        default, :func:`brightstamps.formats.find_hdu`).
+    fits_options : dict
+        Format ``fits`` (required): the config's ``fits_format``, every field of it.
 
     Returns
     -------
@@ -251,10 +237,11 @@ def read_exposure(image, *, mask=None, variance=None, weight=None, hdu=None, fmt
             raise InputError(f"{image}: format lsst_calexp has a fixed layout (HDUs 1-3); the hdu column is for decam_cp and fits")
         exp = _read_lsst_calexp(files)
     elif fmt == "decam_cp":
-        exp = _read_decam_cp(files, hdu=1 if hdu is None else hdu)
+        exp = _read_decam_cp(files, hdu=hdu)
     else:
-        options = {**FITS_FORMAT_DEFAULTS, **(fits_options or {})}
-        exp = _read_fits(files, hdu=hdu, options=options)
+        if fits_options is None:  # (the schema's defaults are the config's, not the reader's)
+            raise TypeError("read_exposure: format fits needs fits_options, the config's fits_format")
+        exp = _read_fits(files, hdu=hdu, options=fits_options)
     if not np.isfinite(exp.image).any():
         raise InputError(f"{image}: the image has no finite pixel")
     check_wcs(exp.wcs, exp.image.shape, source=image)
@@ -265,19 +252,22 @@ def read_exposure(image, *, mask=None, variance=None, weight=None, hdu=None, fmt
 
 def _read_lsst_calexp(files):
     image = files["image"]
+    fmt = "lsst_calexp"
     with open_fits(image) as hdul:
-        img = np.asarray(_image_hdu(hdul, 1, path=image, what="image"), dtype=np.float32)
-        metadata = _metadata(hdul, 1, path=image)
-        wcs = read_celestial_wcs(hdul[1].header, source=image)
+        index, img = _plane(hdul, fmt=fmt, path=image)
+        img = np.asarray(img, dtype=np.float32)
+        metadata = _metadata(hdul, index, path=image)
+        wcs = read_celestial_wcs(hdul[index].header, source=_image_source(image, fmt, index))
         if "mask" not in files:
-            msk = np.asarray(_image_hdu(hdul, 2, path=image, what="mask"), dtype=np.int32)
-            planes = read_mask_planes(hdul[2].header, source=f"{image} (HDU 2)")
-            check_mask_bits(msk, planes, source=f"{image} (HDU 2)")
+            m_index, msk = _plane(hdul, fmt=fmt, plane="mask", path=image)
+            msk = np.asarray(msk, dtype=np.int32)
+            planes = read_mask_planes(hdul[m_index].header, source=f"{image} (HDU {m_index})")
+            check_mask_bits(msk, planes, source=f"{image} (HDU {m_index})")
         if "variance" not in files and "weight" not in files:
-            var = _image_hdu(hdul, 3, path=image, what="variance")
+            v_index, var = _plane(hdul, fmt=fmt, plane="variance", path=image)
             _check_shape(var, img, image, "variance")
-            var, no_data = noise_plane(var, kind="variance", source=f"{image} (HDU 3)")
-            cards = {"VARSRC": ("variance plane", "variance: the image file's HDU 3")}
+            var, no_data = noise_plane(var, kind="variance", source=f"{image} (HDU {v_index})")
+            cards = {"VARSRC": ("variance plane", f"variance: the image file's HDU {v_index}")}
     if "mask" in files:
         msk, header = _separate_plane(files["mask"], "mask", img.shape)
         msk = np.asarray(msk, dtype=np.int32)
@@ -289,23 +279,24 @@ def _read_lsst_calexp(files):
     if "weight" in files or no_data.any():  # (otherwise the planes stay as the MP_* cards name them)
         planes = ensure_planes(planes, ["NO_DATA"])
         msk[no_data] |= np.int32(1 << planes["NO_DATA"])
-    return Exposure(img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=True, cards=cards)
+    return Exposure(img, msk, var, wcs, planes, metadata, str(image),
+                    sky_subtracted=formats.FORMAT_TABLE[fmt].sky_subtracted, cards=cards)
 
 
 def _read_decam_cp(files, *, hdu):
     image = files["image"]
+    fmt = "decam_cp"
     with open_fits(image, what="DECam CP image (ooi) file") as hdul:
-        index = _resolve_hdu(hdul, hdu, path=image)
-        img = np.asarray(_image_hdu(hdul, index, path=image, what="image", layout="decam_cp"), dtype=np.float32)
+        index, img = _plane(hdul, fmt=fmt, hdu=hdu, path=image)
+        img = np.asarray(img, dtype=np.float32)
         metadata = _metadata(hdul, index, path=image)
-        wcs = read_celestial_wcs(hdul[index].header, source=f"{image} (HDU {index})")
+        wcs = read_celestial_wcs(hdul[index].header, source=_image_source(image, fmt, index))
     with open_fits(files["mask"], what="DECam CP data-quality (ood) file") as hdul:
-        dq_index = _resolve_hdu(hdul, hdu, path=files["mask"])
-        dq = _image_hdu(hdul, dq_index, path=files["mask"], what="data-quality", layout="decam_cp")
+        _, dq = _plane(hdul, fmt=fmt, hdu=hdu, plane="data-quality", path=files["mask"])
         plver = hdul[0].header.get("PLVER", metadata.get("PLVER"))
     _check_shape(dq, img, files["mask"], "data-quality (ood)")
     planes = {**LSST_MASK_PLANES}
-    planes = ensure_planes(planes, formats.EXTRA_MASK_PLANES)
+    planes = ensure_planes(planes, EXTRA_MASK_PLANES)
     if formats.cp_uses_codes(plver):
         msk = decode_mask(dq, "values", formats.DECAM_CP_CODES, planes, source=files["mask"],
                           table_name=f"the DECam CP codes (PLVER {plver})")
@@ -317,26 +308,27 @@ def _read_decam_cp(files, *, hdu):
         var, no_data, cards = _noise_from_files(files, img.shape)
     else:
         with open_fits(files["weight"], what="DECam CP weight (oow) file") as hdul:
-            w_index = _resolve_hdu(hdul, hdu, path=files["weight"])
-            weight = _image_hdu(hdul, w_index, path=files["weight"], what="weight", layout="decam_cp")
+            w_index, weight = _plane(hdul, fmt=fmt, hdu=hdu, plane="weight", path=files["weight"])
         _check_shape(weight, img, files["weight"], "weight (oow)")
         var, no_data = noise_plane(weight, kind="weight", source=f"{files['weight']} (HDU {w_index})")
         cards = {"VARSRC": ("weight", "variance = 1 / the weight (oow) file")}
     no_data |= ~np.isfinite(img)
     var[no_data] = np.inf
     msk[no_data] |= np.int32(1 << planes["NO_DATA"])
-    return Exposure(img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=False, cards=cards)
+    return Exposure(img, msk, var, wcs, planes, metadata, str(image),
+                    sky_subtracted=formats.FORMAT_TABLE[fmt].sky_subtracted, cards=cards)
 
 
 def _read_fits(files, *, hdu, options):
     image = files["image"]
+    fmt = "fits"
     with open_fits(image) as hdul:
-        index = _resolve_hdu(hdul, hdu, path=image)
-        img = np.asarray(_image_hdu(hdul, index, path=image, what="image", layout="fits"), dtype=np.float32)
+        index, img = _plane(hdul, fmt=fmt, hdu=hdu, path=image)
+        img = np.asarray(img, dtype=np.float32)
         metadata = _metadata(hdul, index, path=image)
-        wcs = read_celestial_wcs(hdul[index].header, source=f"{image} (HDU {index})")
+        wcs = read_celestial_wcs(hdul[index].header, source=_image_source(image, fmt, index))
     planes = {**LSST_MASK_PLANES}
-    table = {int(k): v for k, v in (options.get("mask_table") or {}).items()}
+    table = {int(k): v for k, v in options["mask_table"].items()}
     if "mask" in files:
         raw, _ = _separate_plane(files["mask"], "mask", img.shape)
         planes = ensure_planes(planes, sorted(set(table.values())))
@@ -381,15 +373,15 @@ def _read_fits(files, *, hdu, options):
                  "(sky noise)", image, level, gain, sigma)
     var = np.where(no_data, np.float32(np.inf), var).astype(np.float32)
     msk[no_data] |= np.int32(1 << planes["NO_DATA"])
-    sky_subtracted = bool(options["sky_subtracted"])
+    sky_subtracted = bool(options["sky_subtracted"])  # (the format's table leaves it to the config)
     return Exposure(img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=sky_subtracted, cards=cards)
 
 
 def _header_or_config(options, name, metadata):
     """A number from the config (``options[name]``) or else from the header card it names."""
-    if options.get(name) is not None:
+    if options[name] is not None:
         return float(options[name]), f"fits_format.{name}"
-    keyword = options.get(f"{name}_keyword") or ""
+    keyword = options[f"{name}_keyword"]
     if keyword and keyword in metadata:
         value = metadata[keyword]
         try:
@@ -564,8 +556,8 @@ def _check_shape(arr, img, source, name):
 def _separate_plane(path, what, shape):
     """The first 2-D HDU of a separate mask / variance / weight file, and its header."""
     with open_fits(path, what=f"{what} file") as hdul:
-        index = _first_2d_hdu(hdul, path=path)
-        data = np.asarray(_image_hdu(hdul, index, path=path, what=what, layout="separate file"))
+        index, data = _plane(hdul, fmt=None, plane=what, path=path)
+        data = np.asarray(data)
         header = hdul[index].header.copy()
     if data.shape != tuple(shape):
         raise InputError(f"{path}: {what} plane has shape {data.shape}, the image {tuple(shape)}")
@@ -583,29 +575,12 @@ def _noise_from_files(files, shape):
     return var, no_data, {"VARSRC": ("weight", "variance = 1 / a weight (inverse variance) file")}
 
 
-def _first_2d_hdu(hdul, *, path):
-    for i, h in enumerate(hdul):
-        if h.is_image and h.header.get("NAXIS", 0) == 2:
-            return i
-    raise InputError(f"{path}: no HDU holds a 2-D image")
+def _image_source(image, fmt, index):
+    """The image's file as messages name it: with its HDU where the hdu column may pick one."""
+    return f"{image} (HDU {index})" if formats.FORMAT_TABLE[fmt].hdu_column else image
 
 
-def _resolve_hdu(hdul, hdu, *, path):
-    """Index of the HDU *hdu* (index, EXTNAME, or None for the first 2-D HDU) in *hdul*."""
-    if hdu is None:
-        return _first_2d_hdu(hdul, path=path)
-    if isinstance(hdu, int):
-        if not 0 <= hdu < len(hdul):
-            raise InputError(f"{path}: has no HDU {hdu} (it has {len(hdul)}: 0-{len(hdul) - 1})")
-        return hdu
-    names = [h.name.upper() for h in hdul]
-    if hdu.upper() not in names:
-        listed = ", ".join(n for n in names if n and n != "PRIMARY") or "none"
-        raise InputError(f"{path}: has no HDU named {hdu!r} (EXTNAMEs: {listed})")
-    return names.index(hdu.upper())
-
-
-def read_exposure_header(image, *, fmt="lsst_calexp", hdu=None):
+def read_exposure_header(image, *, fmt, hdu=None):
     """Read only the WCS and metadata of an exposure (no pixels).
 
     Parameters
@@ -615,7 +590,8 @@ def read_exposure_header(image, *, fmt="lsst_calexp", hdu=None):
     fmt : {'lsst_calexp', 'decam_cp', 'fits'}
         Format of the file.
     hdu : int, str or None
-        The image HDU of ``decam_cp`` (default 1) and ``fits`` (default: the first 2-D HDU).
+        The image HDU of ``decam_cp`` and ``fits`` (None: the format's default,
+        :func:`brightstamps.formats.find_hdu`).
 
     Returns
     -------
@@ -623,24 +599,12 @@ def read_exposure_header(image, *, fmt="lsst_calexp", hdu=None):
     metadata : astropy.io.fits.Header
         Primary header merged with the image header; ``NAXIS1``/``NAXIS2`` are the image's.
     """
-    if fmt not in FORMATS:
-        msg = f"{image}: format {fmt!r} is not supported (supported: {', '.join(FORMATS)})"
-        raise InputError(msg)
-    hdu = formats.parse_hdu(hdu)
+    formats.format_of(fmt, source=image)  # (before the file is opened)
     with open_fits(image) as hdul:
-        if fmt == "lsst_calexp":
-            if len(hdul) < 2:
-                msg = f"{image}: HDU 1 should hold the 2-D image plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"
-                raise InputError(msg)
-            index = 1
-        else:
-            index = _resolve_hdu(hdul, 1 if (hdu is None and fmt == "decam_cp") else hdu, path=image)
+        index = formats.find_hdu(hdul, fmt=fmt, hdu=hdu, path=image)
         header = hdul[index].header
-        if header.get("NAXIS", 0) != 2:
-            raise InputError(f"{image}: HDU {index} should hold the 2-D image plane")
         metadata = _metadata(hdul, index, path=image)
-        source = image if fmt == "lsst_calexp" else f"{image} (HDU {index})"
-        wcs = read_celestial_wcs(header, source=source)
+        wcs = read_celestial_wcs(header, source=_image_source(image, fmt, index))
         check_wcs(wcs, (header["NAXIS2"], header["NAXIS1"]), source=image)
     return wcs, metadata
 

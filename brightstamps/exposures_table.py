@@ -200,13 +200,12 @@ def _header_card(header, key, *, source):
         raise InputError(f"{source}: card {key} cannot be read ({err})") from None
 
 
-def header_detector(image, *, fmt="lsst_calexp", hdu=None, camera=""):
+def header_detector(image, *, fmt, hdu=None, camera=""):
     """The detector id of an exposure from its image header: ``CCDNUM``, else ``DETECTOR``.
 
     The header is the one each format reads (:func:`brightstamps.exposure.read_exposure_header`):
-    the primary header merged with the image HDU's (``lsst_calexp`` HDU 1; ``decam_cp`` the
-    ``hdu``, default 1; ``fits`` the ``hdu``, default the first 2-D HDU). A card may hold an
-    integer, or a detector name of camera *camera*'s table.
+    the primary header merged with the image HDU's (:func:`brightstamps.formats.find_hdu`). A
+    card may hold an integer, or a detector name of camera *camera*'s table.
 
     Parameters
     ----------
@@ -229,22 +228,12 @@ def header_detector(image, *, fmt="lsst_calexp", hdu=None, camera=""):
         If the file cannot be read, or neither card is there or gives an id (one line naming
         the file, the HDU and the cards).
     """
-    from .exposure import _merged_metadata, _resolve_hdu  # astropy: only when a header is read
+    from .exposure import _merged_metadata  # astropy: only when a header is read
     from .files import open_fits
 
-    if fmt not in formats.FORMATS:
-        msg = f"{image}: format {fmt!r} is not supported (supported: {', '.join(formats.FORMATS)})"
-        raise InputError(msg)
-    hdu = formats.parse_hdu(hdu)
+    formats.format_of(fmt, source=image)
     with open_fits(image) as hdul:
-        if fmt == "lsst_calexp":
-            if len(hdul) < 2:
-                msg = (f"{image}: HDU 1 should hold the 2-D image plane (LSST calexp layout: 1 image, "
-                       "2 mask, 3 variance)")
-                raise InputError(msg)
-            index = 1
-        else:
-            index = _resolve_hdu(hdul, 1 if (hdu is None and fmt == "decam_cp") else hdu, path=image)
+        index = formats.find_hdu(hdul, fmt=fmt, hdu=hdu, path=image)
         header = _merged_metadata(hdul[0].header, hdul[index].header) if index else hdul[0].header
         source = f"{image} (HDU {index})"
         for key in HEADER_DETECTOR_CARDS:
@@ -296,12 +285,12 @@ def _split(groups, key):
 
 
 def _hdu_read(fmt, hdu):
-    """Which HDU a row reads, as written (an index and an EXTNAME of one HDU compare unequal)."""
-    hdu = formats.parse_hdu(hdu)
-    if fmt == "lsst_calexp":
-        return 1
-    if fmt == "decam_cp" and hdu is None:
-        return 1
+    """Which HDU a row reads, as written (an index and an EXTNAME of one HDU compare unequal; None:
+    the first 2-D HDU)."""
+    spec = formats.format_of(fmt, source="")
+    hdu = formats.parse_hdu(hdu) if spec.hdu_column else None
+    if hdu is None:
+        return spec.image_hdu
     return hdu.upper() if isinstance(hdu, str) else hdu
 
 

@@ -1,8 +1,10 @@
-"""Exposure formats: their names, the files each exposure reads, and the DECam CP data-quality codes.
+"""Exposure formats: what each one is, the files and the HDUs an exposure is read from, and the DECam
+CP data-quality codes. The one place that knows the formats; the readers are in
+:mod:`brightstamps.exposure`, the mask planes in :mod:`brightstamps.masks`.
 
 This module imports nothing heavier than the standard library, so that the workflow's rules can
 use it to list every job's input files (Snakemake tracks the DECam ``oow``/``ood`` files found
-by name). The readers themselves are in :mod:`brightstamps.exposure`.
+by name). :func:`find_hdu` works on an open FITS file without importing astropy itself.
 
 Formats
 -------
@@ -46,27 +48,77 @@ Before CP 3.5.0 the ``ood`` was a bit mask: 1 ``BAD``, 2 ``SAT``, 4 ``INTRP``, 1
 of weight 0 (all flagged pixels, in the CP's products) are also ``NO_DATA`` with variance +inf.
 """
 
+import dataclasses
 import os
 import re
 
 from .errors import InputError
 
 __all__ = [
+    "Format",
+    "FORMAT_TABLE",
     "FORMATS",
+    "PLANE_FILE",
     "DECAM_CP_CODES",
     "DECAM_CP_OLD_BITS",
-    "EXTRA_MASK_PLANES",
+    "format_of",
     "parse_hdu",
+    "find_hdu",
     "decam_companion",
     "exposure_files",
     "cp_uses_codes",
 ]
 
-#: Exposure formats understood by :func:`brightstamps.exposure.read_exposure`.
-FORMATS = ("lsst_calexp", "decam_cp", "fits")
 
-#: Whether each format's image has its sky subtracted (``fits``: the config says).
-SKY_SUBTRACTED = {"lsst_calexp": True, "decam_cp": False}
+@dataclasses.dataclass(frozen=True)
+class Format:
+    """What an exposure format is.
+
+    Attributes
+    ----------
+    name : str
+        The format's name (the exposures table's ``format`` column).
+    layout : str
+        Where its planes are, as error messages name it.
+    sky_subtracted : bool or None
+        Whether its images have their sky subtracted; None: the config says
+        (``fits_format.sky_subtracted``).
+    image_hdu : int or None
+        The image's HDU when the ``hdu`` column is empty; None: the first HDU with 2-D data.
+    hdu_column : bool
+        Whether the ``hdu`` column may pick the image's HDU (else the layout is fixed).
+    plane_hdus : dict of str to int
+        Other planes in the image's file, by HDU (a fixed layout).
+    companions : dict of str to str
+        Files found by name when their column is empty (role -> kind, see :func:`decam_companion`),
+        each read at the image's HDU.
+    """
+
+    name: str
+    layout: str
+    sky_subtracted: bool | None
+    image_hdu: int | None
+    hdu_column: bool
+    plane_hdus: dict = dataclasses.field(default_factory=dict)
+    companions: dict = dataclasses.field(default_factory=dict)
+
+
+#: The formats understood by :func:`brightstamps.exposure.read_exposure`, by name.
+FORMAT_TABLE = {
+    "lsst_calexp": Format("lsst_calexp", "LSST calexp layout: 1 image, 2 mask, 3 variance",
+                          sky_subtracted=True, image_hdu=1, hdu_column=False,
+                          plane_hdus={"mask": 2, "variance": 3}),
+    "decam_cp": Format("decam_cp", "DECam CP: one CCD per HDU", sky_subtracted=False, image_hdu=1,
+                       hdu_column=True, companions={"mask": "ood", "weight": "oow"}),
+    "fits": Format("fits", "format fits", sky_subtracted=None, image_hdu=None, hdu_column=True),
+}
+
+#: Their names (the exposures schema's ``format`` enum lists the same).
+FORMATS = tuple(FORMAT_TABLE)
+
+#: A separate mask, variance or weight file named by the exposures table: its first 2-D HDU.
+PLANE_FILE = Format("separate file", "a separate plane file", sky_subtracted=None, image_hdu=None,
+                    hdu_column=False)
 
 #: DECam CP ``ood`` integer codes (CP >= 3.5.0) -> mask plane.
 DECAM_CP_CODES = {
@@ -83,10 +135,21 @@ DECAM_CP_CODES = {
 #: DECam CP ``ood`` bit values (CP < 3.5.0) -> mask plane.
 DECAM_CP_OLD_BITS = {1: "BAD", 2: "SAT", 4: "INTRP", 16: "CR", 64: "BLEED", 128: "DIFF_DETECT"}
 
-#: Mask planes that some formats add to LSST's (known names in config lists such as bad_mask_planes).
-EXTRA_MASK_PLANES = ("BLEED", "LOW_WEIGHT", "DIFF_DETECT", "STREAK")
-
 _CP_CODES_SINCE = (3, 5, 0)
+
+
+def format_of(fmt, *, source):
+    """The :class:`Format` named *fmt*.
+
+    Raises
+    ------
+    InputError
+        An unknown format, naming *source* (the image file) and the supported ones.
+    """
+    if fmt not in FORMAT_TABLE:
+        msg = f"{source}: format {fmt!r} is not supported (supported: {', '.join(FORMATS)})"
+        raise InputError(msg)
+    return FORMAT_TABLE[fmt]
 
 
 def parse_hdu(value):
@@ -99,6 +162,73 @@ def parse_hdu(value):
     if not text:
         return None
     return int(text) if text.isdigit() else text
+
+
+def find_hdu(hdul, *, fmt, hdu=None, plane="image", path):
+    """The index of the HDU of *hdul* that holds a plane of an exposure: the one rule of every reader.
+
+    The image is in the HDU the ``hdu`` column names, by index or EXTNAME, else in the format's
+    default HDU (``lsst_calexp`` and ``decam_cp``: 1; ``fits``: the first HDU with 2-D data).
+    ``lsst_calexp`` keeps its other planes in fixed HDUs; a ``decam_cp`` ``ood`` or ``oow`` file
+    holds its plane in the image's HDU; a separate plane file in its first 2-D HDU.
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+        The open file.
+    fmt : str or None
+        The exposure's format (one of :data:`FORMATS`), or None for a separate plane file
+        (:data:`PLANE_FILE`).
+    hdu : int, str or None
+        The ``hdu`` column (as :func:`parse_hdu` reads it; empty or None: the format's default).
+    plane : str
+        The plane wanted: ``image``, or one of the format's :attr:`Format.plane_hdus` (the
+        ``lsst_calexp`` ``mask`` and ``variance``); other names (``data-quality``, ``weight``)
+        are the image's HDU of a companion file. Named in the messages.
+    path : str
+        The file, for the messages.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        An unknown format, an ``hdu`` for a fixed layout, an HDU that does not exist or is not a
+        2-D image.
+    """
+    spec = PLANE_FILE if fmt is None else format_of(fmt, source=path)
+    hdu = parse_hdu(hdu)
+    if hdu is not None and not spec.hdu_column:
+        others = " and ".join(f.name for f in FORMAT_TABLE.values() if f.hdu_column)
+        raise InputError(f"{path}: format {spec.name} has a fixed layout ({spec.layout}); the hdu column is "
+                         f"for {others}")
+    if hdu is None:
+        index = spec.plane_hdus.get(plane, spec.image_hdu)
+        if index is None:
+            return _first_2d_hdu(hdul, path=path)
+    elif isinstance(hdu, int):
+        if not 0 <= hdu < len(hdul):
+            raise InputError(f"{path}: has no HDU {hdu} (it has {len(hdul)}: 0-{len(hdul) - 1})")
+        index = hdu
+    else:
+        names = [h.name.upper() for h in hdul]
+        if hdu.upper() not in names:
+            listed = ", ".join(n for n in names if n and n != "PRIMARY") or "none"
+            raise InputError(f"{path}: has no HDU named {hdu!r} (EXTNAMEs: {listed})")
+        index = names.index(hdu.upper())
+    found = hdul[index] if index < len(hdul) else None
+    if found is None or not found.is_image or found.header.get("NAXIS", 0) != 2:  # (a table has NAXIS 2 too)
+        raise InputError(f"{path}: HDU {index} should hold the 2-D {plane} plane ({spec.layout})")
+    return index
+
+
+def _first_2d_hdu(hdul, *, path):
+    for i, h in enumerate(hdul):
+        if h.is_image and h.header.get("NAXIS", 0) == 2:
+            return i
+    raise InputError(f"{path}: no HDU holds a 2-D image")
 
 
 def decam_companion(image, kind):
@@ -145,18 +275,16 @@ def exposure_files(image, *, fmt, mask=None, variance=None, weight=None):
         An unknown format, both a variance and a weight file, or a ``decam_cp`` image whose
         companions cannot be found by name.
     """
-    if fmt not in FORMATS:
-        msg = f"{image}: format {fmt!r} is not supported (supported: {', '.join(FORMATS)})"
-        raise InputError(msg)
+    spec = format_of(fmt, source=image)
     if variance and weight:
         msg = f"{image}: give a variance file or a weight (inverse variance) file, not both"
         raise InputError(msg)
+    given = {"mask": mask, "variance": variance, "weight": weight}
+    for role, kind in spec.companions.items():
+        if not given[role] and not (role == "weight" and variance):  # a variance file replaces the weight
+            given[role] = decam_companion(image, kind)
     files = {"image": str(image)}
-    if fmt == "decam_cp":
-        mask = mask or decam_companion(image, "ood")
-        if not variance:
-            weight = weight or decam_companion(image, "oow")
-    for key, path in (("mask", mask), ("variance", variance), ("weight", weight)):
+    for key, path in given.items():
         if path:
             files[key] = str(path)
     return files

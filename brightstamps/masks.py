@@ -4,11 +4,11 @@ import numpy as np
 from astropy.io import fits
 
 from .errors import InputError
-from .formats import EXTRA_MASK_PLANES
 
 __all__ = [
     "LSST_MASK_PLANES",
     "LSST_BAD_MASK_PLANES",
+    "EXTRA_MASK_PLANES",
     "read_mask_planes",
     "check_mask_bits",
     "mask_plane_cards",
@@ -42,6 +42,11 @@ LSST_BAD_MASK_PLANES = (
     "SUSPECT",
     "UNMASKEDNAN",
 )
+
+#: Planes that some exposure formats add to LSST's (the DECam CP data-quality codes, see
+#: :mod:`brightstamps.formats`): known names in config lists such as ``bad_mask_planes``. The
+#: DECam reader adds them in this order, on the first free bits.
+EXTRA_MASK_PLANES = ("BLEED", "LOW_WEIGHT", "DIFF_DETECT", "STREAK")
 
 
 def read_mask_planes(header, *, source):

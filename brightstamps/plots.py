@@ -28,7 +28,6 @@ from .masks import plane_bits
 from .stampsfile import Stamps, read_stamps
 
 __all__ = [
-    "DEFAULT_BAD_MASK_PLANES",
     "azimuthal_profile",
     "profile_edges",
     "plot_stamp_mosaic",
@@ -37,8 +36,6 @@ __all__ = [
     "plot_annular_flux",
 ]
 
-#: LSST's default bad mask planes, the planes highlighted in the mosaics unless told otherwise.
-DEFAULT_BAD_MASK_PLANES = ["BAD", "CR", "CROSSTALK", "EDGE", "NO_DATA", "SAT", "SUSPECT", "UNMASKEDNAN"]
 #: Overlay colour of pixels carrying a bad mask plane.
 MASKED_COLOUR = "#00e5ff"
 #: Overlay colour of pixels without data (NaN or NO_DATA).
@@ -169,7 +166,7 @@ def _fmt_mag(g):
     return f"G = {g:.2f}" if np.isfinite(g) else "G unknown"
 
 
-def plot_stamp_mosaic(stamps, path, *, columns=4, bad_mask_planes=None, max_panels=48):
+def plot_stamp_mosaic(stamps, path, *, bad_mask_planes, columns=4, max_panels=48):
     """One panel per stamp of an exposure (the brightest *max_panels*), log stretch, masks and annulus drawn.
 
     Normalized stamps are shown as they are (the annulus level is 1); a stamp whose normalization
@@ -182,11 +179,11 @@ def plot_stamp_mosaic(stamps, path, *, columns=4, bad_mask_planes=None, max_pane
         The stamps of one exposure (``read_stamps``).
     path : str
         PNG to write.
+    bad_mask_planes : list of str
+        Mask planes overlaid as masked (the config's ``bad_mask_planes``); NaN and NO_DATA pixels
+        are overlaid in a colour of their own.
     columns : int
         Panels per row.
-    bad_mask_planes : list of str, optional
-        Mask planes overlaid as masked (default :data:`DEFAULT_BAD_MASK_PLANES`); NaN and
-        NO_DATA pixels are overlaid in a colour of their own.
     max_panels : int
         At most this many panels, the brightest stars (a figure of hundreds of panels is
         unreadable, and laying it out takes matplotlib minutes); the title says so.
@@ -200,7 +197,7 @@ def plot_stamp_mosaic(stamps, path, *, columns=4, bad_mask_planes=None, max_pane
     if n == 0:
         _empty_figure(path, title, "no bright star on this exposure")
         return
-    names = DEFAULT_BAD_MASK_PLANES if bad_mask_planes is None else list(bad_mask_planes)
+    names = list(bad_mask_planes)
     planes = stamps.mask_planes
     bad = _bad_bits(planes, [p for p in names if p != "NO_DATA"])
     nodata = _bad_bits(planes, ["NO_DATA"])
@@ -385,7 +382,8 @@ def _each_stamps(stamps_list):
         yield item if isinstance(item, Stamps) else read_stamps(item, memmap=True)
 
 
-def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius, psf_stars=None):
+def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius, bad_mask_planes,
+                  psf_stars=None):
     """Radial profiles: the extended PSF of each region over the stars that made it.
 
     Parameters
@@ -399,6 +397,9 @@ def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius
     band : str
     inner_radius, outer_radius : float
         The normalization annulus (pixels), shaded.
+    bad_mask_planes : list of str
+        The config's ``bad_mask_planes``: a star's pixels with any of them are left out of its
+        profile.
     psf_stars : astropy.table.Table, optional
         STARS of the extended PSF file: only stars with ``used`` are drawn, in their region. In
         psf_fit mode (an ``amplitude`` column) each star is scaled as the stack scaled it
@@ -426,7 +427,7 @@ def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius
         nstars = 0
         for stamps in _each_stamps(stamps_list):
             exposure = str(stamps.header.get("EXPOSURE", ""))
-            bad = _bad_bits(stamps.mask_planes, DEFAULT_BAD_MASK_PLANES)
+            bad = _bad_bits(stamps.mask_planes, bad_mask_planes)
             c = _star_center(stamps.header, stamps.stamp_shape)
             for i, s in enumerate(stamps.stars):
                 factor = 1.0

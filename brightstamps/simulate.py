@@ -207,7 +207,7 @@ def psf_focal(dx, dy):
     return out
 
 
-def true_psf_stamp(shape=(275, 275)):
+def true_psf_stamp(shape):
     """The true PSF sampled on a grid of the focal-plane frame.
 
     Parameters
@@ -810,13 +810,13 @@ def _write_table(path, columns, *, header_cards=(), name=None):
         fits.HDUList([primary, hdu]).writeto(tmp)
 
 
-def simulate_demo(outdir, *, seed=20260101, detector_size=2048, n_bright=4, n_faint=40, band="r"):
+def simulate_demo(outdir, *, seed, detector_size, n_bright, n_faint, band="r"):
     """Write the demo visit: exposures, sky models, reference catalog and truth.
 
     Per detector: ``n_bright`` saturated bright stars on the detector (g in [6.3, 7.3]), two
     unsaturated stars (g in [12.5, 13.0]), one bright star (g in [6.8, 7.3]) centred 20-100 px off
     the detector and ``n_faint`` faint stars (g in [19, 22]). Bright stars lie at least
-    ``0.4 * detector_size`` px apart (800 px on the default 2048 px detectors) so that their
+    ``0.4 * detector_size`` px apart (800 px on the demo's 2048 px detectors) so that their
     wings barely touch each other's annuli, and the unsaturated ones ``0.1 * detector_size``
     from them.
     Detector 0's first unsaturated star has a proper motion of 500 mas/yr; detector 1 has one
@@ -1078,20 +1078,28 @@ def _write_truth(path, *, seed, size, band, stars, detectors):
 
 
 def main(argv=None):
-    """Command line: ``python -m brightstamps.simulate OUTDIR [--seed N] [--detector-size N]``."""
+    """Command line: ``python -m brightstamps.simulate OUTDIR [--seed N] [--detector-size N]``.
+
+    The options default to the config schema's ``demo`` fields, as the rule ``simulate_demo``.
+    """
+    from .configref import schema_defaults
+
+    demo = schema_defaults()["demo"]
     parser = argparse.ArgumentParser(
         prog="python -m brightstamps.simulate", description=__doc__.splitlines()[0]
     )
     parser.add_argument("outdir", help="output directory")
-    parser.add_argument("--seed", type=int, default=20260101, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=demo["seed"], help="random seed (default: %(default)s)")
     parser.add_argument(
-        "--detector-size", type=int, default=2048, help="detector size N (default: %(default)s)"
+        "--detector-size", type=int, default=demo["detector_size"],
+        help="detector size N (default: %(default)s)"
     )
     parser.add_argument(
-        "--n-bright", type=int, default=4, help="saturated bright stars per detector (default: %(default)s)"
+        "--n-bright", type=int, default=demo["n_bright"],
+        help="saturated bright stars per detector (default: %(default)s)"
     )
     parser.add_argument(
-        "--n-faint", type=int, default=40, help="faint stars per detector (default: %(default)s)"
+        "--n-faint", type=int, default=demo["n_faint"], help="faint stars per detector (default: %(default)s)"
     )
     parser.add_argument("--band", default="r", help="filter (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -154,7 +154,7 @@ class Boresight(tuple):
         return (self[0], self[1], self.source), {"fallback": self.fallback}
 
 
-def boresight_of(wcs, metadata, *, ra_key="BORE-RA", dec_key="BORE-DEC", ra_unit="deg", fixed=None, source=""):
+def boresight_of(wcs, metadata, *, ra_key, dec_key, ra_unit, fixed=None, source=""):
     """Boresight (ra, dec) in ICRS degrees: *fixed*, else the header cards, else the WCS reference point.
 
     Parameters
@@ -164,9 +164,10 @@ def boresight_of(wcs, metadata, *, ra_key="BORE-RA", dec_key="BORE-DEC", ra_unit
     metadata : astropy.io.fits.Header or dict or None
         Exposure header.
     ra_key, dec_key : str
-        Header keywords of the boresight (DECam: TELRA/TELDEC).
+        Header keywords of the boresight (``boresight.ra_key``, ``dec_key``; DECam: TELRA/TELDEC).
     ra_unit : {'deg', 'hourangle'}
-        Unit of a string (e.g. sexagesimal) RA card; numeric cards are degrees, Dec is degrees.
+        ``boresight.ra_unit``: unit of a string (e.g. sexagesimal) RA card; numeric cards are
+        degrees, Dec is degrees.
     fixed : tuple of float, optional
         ``(ra, dec)`` in degrees from the configuration; overrides the header.
     source : str
@@ -321,7 +322,7 @@ def rotate_maps(affine, quadratic, angles):
     return affine @ rot, quadratic @ m
 
 
-def distortion_free_maps(wcs, centers, *, boresight, half_size=(137, 137), iterations=6):
+def distortion_free_maps(wcs, centers, *, boresight, half_size, iterations=6):
     """Per-star maps from output-stamp offsets to exposure pixels, ``s = c + A d + Q q(d)``.
 
     ``A = J(c)^-1 J0`` is the exact local linear map, with ``J`` the Jacobian of the gnomonic
@@ -425,8 +426,8 @@ def _lanczos_table(n):
 _TABLES = {}
 
 
-def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots,
-                orientation="quarter_turns", boresight=None, block=BLOCK, source=""):
+def warp_stamps(cutouts, wcs, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots, orientation,
+                boresight, block=BLOCK, source=""):
     """Step 4 (warping): resample every cut-out onto the common grid and orient it.
 
     Parameters
@@ -436,8 +437,6 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         by ``read_stamps(memmap=True)``).
     wcs : astropy.wcs.WCS
         The exposure's WCS.
-    metadata : astropy.io.fits.Header or dict
-        Exposure header (``BORE-RA``/``BORE-DEC`` give the boresight).
     kernel : str
         One of :data:`KERNELS`.
     do_apply_transform : bool
@@ -452,10 +451,10 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
         2026): rotate each stamp inside the warp so that the boresight lies towards -x (the
         outward radial direction is +x); STARS gains ``orient_angle`` (deg), the star's polar
         angle about the boresight by which its stamp was turned.
-    boresight : Boresight or tuple of float, optional
-        ``(ra, dec)`` in ICRS degrees; default :func:`boresight_of` the header's BORE-RA/BORE-DEC.
-        A :class:`Boresight` says where it came from (header ``BORESRC``); when it is the WCS
-        reference point and the warp uses it, a ``boresight_fallback`` notice is logged.
+    boresight : Boresight or tuple of float
+        ``(ra, dec)`` in ICRS degrees (:func:`boresight_of`). A :class:`Boresight` says where it
+        came from (header ``BORESRC``); when it is the WCS reference point and the warp uses it,
+        a ``boresight_fallback`` notice is logged.
     block : int
         Stamps read and warped at a time.
     source : str
@@ -482,9 +481,7 @@ def warp_stamps(cutouts, wcs, metadata, *, kernel, do_apply_transform, model_sta
     n = len(cutouts)
     stars = cutouts.stars.copy()
     centers = np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)]) if n else np.zeros((0, 2))
-    if boresight is None:
-        boresight = boresight_of(wcs, metadata, source=source)
-    elif not isinstance(boresight, Boresight):
+    if not isinstance(boresight, Boresight):
         boresight = Boresight(boresight[0], boresight[1], "given to warp_stamps")
     if boresight.fallback and n and (do_apply_transform or radial):
         notice(log, "boresight_fallback",

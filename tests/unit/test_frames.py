@@ -10,6 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from brightstamps import simulate as sim
 from brightstamps.catalog import catalog_region, flux_limit_njy, match_stars
+from brightstamps.configref import schema_defaults
 from brightstamps.errors import InputError
 from brightstamps.exposure import read_celestial_wcs
 from brightstamps.frames import frame_name, wcs_frame
@@ -17,6 +18,8 @@ from brightstamps.masks import LSST_MASK_PLANES
 from brightstamps.stampsfile import Stamps
 from brightstamps.warp import boresight_of, boresight_polar_angles, distortion_free_maps, warp_stamps
 from frame_wcs import reexpress, sky_offset_mas
+
+BORESIGHT_KEYS = schema_defaults()["boresight"]  # the config's boresight cards when not set
 
 SIZE = 2048
 SHAPE = (SIZE, SIZE)
@@ -107,8 +110,8 @@ def test_a_wcs_in_another_frame_gives_the_same_warped_stamps(name):
     cat = _catalog(wcs)
     options = {"kernel": "lanczos3", "do_apply_transform": True, "model_stamp_buffer": 1.1, "nb90_rots": 0,
                "orientation": "radial", "boresight": sim.BORESIGHT}
-    ref = warp_stamps(_cutouts(_match(cat, wcs)), wcs, {}, **options).collect()
-    got = warp_stamps(_cutouts(_match(cat, other)), other, {}, **options).collect()
+    ref = warp_stamps(_cutouts(_match(cat, wcs)), wcs, **options).collect()
+    got = warp_stamps(_cutouts(_match(cat, other)), other, **options).collect()
     assert len(got) == len(ref) == 8
     assert_allclose(got.stars["orient_angle"], ref.stars["orient_angle"], rtol=0, atol=1e-6)
     assert_allclose(np.nan_to_num(got.image), np.nan_to_num(ref.image), rtol=0, atol=1e-5)
@@ -122,7 +125,7 @@ def test_a_wcs_in_another_frame_gives_the_same_warped_stamps(name):
 def test_the_fallback_boresight_is_the_reference_point_in_icrs(name):
     """Without boresight cards the WCS's CRVAL is used: converted from the WCS's frame to ICRS."""
     wcs, other = _copy(name)
-    boresight = boresight_of(other, {})
+    boresight = boresight_of(other, {}, **BORESIGHT_KEYS)
     assert boresight.fallback
     assert_allclose(boresight, wcs.wcs.crval, rtol=0, atol=1e-9)
 
@@ -194,5 +197,6 @@ def test_an_icrs_wcs_takes_no_conversion(monkeypatch):
     assert wcs_frame(wcs) is None
     stars = _match(_catalog(wcs), wcs)
     assert len(stars) == 8
-    assert boresight_of(wcs, {}) == tuple(wcs.wcs.crval)
-    assert len(distortion_free_maps(wcs, np.array([[100.0, 200.0]]), boresight=sim.BORESIGHT)[0]) == 1
+    assert boresight_of(wcs, {}, **BORESIGHT_KEYS) == tuple(wcs.wcs.crval)
+    assert len(distortion_free_maps(wcs, np.array([[100.0, 200.0]]), boresight=sim.BORESIGHT,
+                                    half_size=(137, 137))[0]) == 1

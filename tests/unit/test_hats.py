@@ -10,10 +10,12 @@ from astropy_healpix import lonlat_to_healpix
 from hats_catalog import partition_of, write_hats_catalog
 
 from brightstamps.catalog import SkyCircle, read_catalog
+from brightstamps.configref import schema_defaults
 from brightstamps.errors import InputError
 from brightstamps.hats import hats_metadata_files, read_partition_info
 
 N_ROWS = 10_000_000
+VEGA_TO_AB = schema_defaults()["catalog"]["vega_to_ab"]
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +43,7 @@ def _brute_force(ids, ra, dec, region):
 def test_lookup_reads_only_touching_partitions_and_returns_the_brute_force_rows(big_hats, region):
     root, ids, ra, dec = big_hats
     n_partitions = len(read_partition_info(root))
-    cat = read_catalog(root, columns="gaia", region=region)
+    cat = read_catalog(root, columns="gaia", region=region, mag_system="", vega_to_ab=VEGA_TO_AB)
     files = cat.meta["files"]
     names = [re.fullmatch(r".*/dataset/Norder=(\d)/Dir=0/Npix=(\d+)\.parquet", f) for f in files]
     assert all(names) and len(set(files)) == len(files)
@@ -66,15 +68,17 @@ def test_rule_inputs_are_the_metadata_files_only(big_hats):
 def test_a_directory_that_is_not_hats(tmp_path):
     (tmp_path / "properties").write_text("hats_col_ra=ra\n")
     with pytest.raises(InputError, match=r": not a HATS catalog \(needs a properties file and partition_info.csv\)$"):
-        read_catalog(tmp_path, columns="gaia", region=SkyCircle(0.0, 0.0, 1.0))
+        read_catalog(tmp_path, columns="gaia", region=SkyCircle(0.0, 0.0, 1.0), mag_system="",
+                     vega_to_ab=VEGA_TO_AB)
 
 
 def test_hats_needs_a_region(big_hats):
     with pytest.raises(InputError, match=r"a HATS catalog is read by region"):
-        read_catalog(big_hats[0], columns="gaia")
+        read_catalog(big_hats[0], columns="gaia", mag_system="", vega_to_ab=VEGA_TO_AB)
 
 
 def test_hats_missing_column_lists_what_it_has(big_hats):
     with pytest.raises(InputError, match=r"catalog lacks column\(s\) id \(catalog.columns.id\), coord_ra .*; "
                                          r"it has: source_id, ra, dec, phot_g_mean_mag$"):
-        read_catalog(big_hats[0], columns="lsst_refcat", region=SkyCircle(150.0, 2.0, 0.5))
+        read_catalog(big_hats[0], columns="lsst_refcat", region=SkyCircle(150.0, 2.0, 0.5), mag_system="",
+                     vega_to_ab=VEGA_TO_AB)

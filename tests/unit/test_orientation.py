@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from brightstamps import simulate as sim
 from brightstamps.camera import detector_yaws, load_camera
+from brightstamps.configref import schema_defaults
 from brightstamps.errors import InputError
 from brightstamps.masks import LSST_MASK_PLANES
 from brightstamps.notices import NOTICE_LINE
@@ -24,6 +25,7 @@ from brightstamps.warp import (
 )
 
 OPTIONS = {"kernel": "lanczos3", "do_apply_transform": True, "model_stamp_buffer": 1.1}
+BORESIGHT_KEYS = schema_defaults()["boresight"]  # the config's boresight cards when not set
 FEATURE_OFFSET = 12.0  # px from the star towards the boresight
 
 
@@ -62,7 +64,7 @@ def test_radial_warp_puts_a_feature_on_the_boresight_side_at_minus_x_for_every_s
         fx, fy = c + FEATURE_OFFSET * u - corner  # radial distortion keeps the direction to the axis
         images.append(_blob((cut, cut), fx, fy))
     cutouts, _ = _cutouts(centers, images, cut)
-    out = warp_stamps(cutouts, wcs, {}, nb90_rots=nb90_rotations(yaw), orientation="radial",
+    out = warp_stamps(cutouts, wcs, nb90_rots=nb90_rotations(yaw), orientation="radial",
                       boresight=sim.BORESIGHT, **OPTIONS).collect()
     assert out.header["ORIENT"][0] == "radial" and out.header["NB90ROT"][0] == 0  # (value, comment)
     cx, cy = out.header["CENTERX"][0], out.header["CENTERY"][0]
@@ -80,7 +82,8 @@ def test_quarter_turns_are_the_plain_warp_turned_and_unchanged_by_the_radial_opt
     rng = np.random.default_rng(5)
     centers = rng.uniform(200, 1800, size=(3, 2))
     cutouts, corners = _cutouts(centers, rng.normal(size=(3, 61, 61)), 61)
-    out = warp_stamps(cutouts, wcs, {}, nb90_rots=1, **OPTIONS).collect()
+    out = warp_stamps(cutouts, wcs, nb90_rots=1, orientation="quarter_turns",
+                      boresight=boresight_of(wcs, {}, **BORESIGHT_KEYS), **OPTIONS).collect()
     assert "ORIENT" not in out.header and "orient_angle" not in out.stars.colnames
     maps, quads = distortion_free_maps(wcs, centers, boresight=sim.BORESIGHT, half_size=(33, 33))
     for k in range(3):
@@ -139,23 +142,24 @@ def test_boresight_from_configurable_cards_and_fixed_values():
     header = {"TELRA": "07:20:54.319", "TELDEC": "23:47:09.398", "BORE-RA": 1.0, "BORE-DEC": 2.0}
     ra, dec = boresight_of(None, header, ra_key="TELRA", dec_key="TELDEC", ra_unit="hourangle")
     assert_allclose([ra, dec], [(7 + 20 / 60 + 54.319 / 3600) * 15, 23 + 47 / 60 + 9.398 / 3600], rtol=0, atol=1e-9)
-    assert boresight_of(None, header) == (1.0, 2.0)
-    assert boresight_of(None, header, fixed=(3.0, 4.0)) == (3.0, 4.0)
+    assert boresight_of(None, header, **BORESIGHT_KEYS) == (1.0, 2.0)
+    assert boresight_of(None, header, fixed=(3.0, 4.0), **BORESIGHT_KEYS) == (3.0, 4.0)
     with pytest.raises(InputError, match="x.fits: header card TELRA"):
-        boresight_of(None, {"TELRA": "noon", "TELDEC": 1.0}, ra_key="TELRA", dec_key="TELDEC", source="x.fits")
+        boresight_of(None, {"TELRA": "noon", "TELDEC": 1.0}, ra_key="TELRA", dec_key="TELDEC", ra_unit="deg",
+                     source="x.fits")
 
 
 def test_the_boresight_says_where_it_came_from():
     wcs = sim.detector_wcs(detector=0, yaw_deg=0.0, size=300)
     header = {"TELRA": "07:20:54.319", "TELDEC": "23:47:09.398"}
-    fixed = boresight_of(wcs, header, fixed=(3.0, 4.0))
+    fixed = boresight_of(wcs, header, fixed=(3.0, 4.0), **BORESIGHT_KEYS)
     assert fixed == (3.0, 4.0) and fixed.source == "config boresight.ra/dec" and not fixed.fallback
     cards = boresight_of(wcs, header, ra_key="TELRA", dec_key="TELDEC", ra_unit="hourangle")
     assert cards.source == "header TELRA,TELDEC" and not cards.fallback
-    crval = boresight_of(wcs, header)  # no BORE-RA/BORE-DEC
+    crval = boresight_of(wcs, header, **BORESIGHT_KEYS)  # no BORE-RA/BORE-DEC
     assert crval == tuple(wcs.wcs.crval) and crval.fallback
     assert crval.source == "WCS CRVAL (no BORE-RA,BORE-DEC cards)"
-    nan = boresight_of(wcs, {"BORE-RA": float("nan"), "BORE-DEC": 2.0})
+    nan = boresight_of(wcs, {"BORE-RA": float("nan"), "BORE-DEC": 2.0}, **BORESIGHT_KEYS)
     assert nan.fallback and nan.source == "WCS CRVAL (BORE-RA,BORE-DEC not finite)"
 
 
@@ -165,9 +169,13 @@ def test_a_boresight_fallback_is_a_notice_and_the_stamps_header_says_where_the_b
     cutouts, _ = _cutouts(centers, np.random.default_rng(6).normal(size=(2, 61, 61)), 61)
 
     def warp(metadata, **options):
+        """The warp of the rule: the boresight from the header's cards (the config's defaults)."""
+        options = {**OPTIONS, "orientation": "quarter_turns", **options}
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="brightstamps"):
-            out = warp_stamps(cutouts, wcs, metadata, nb90_rots=1, source="e1.fits", **{**OPTIONS, **options}).collect()
+            if "boresight" not in options:
+                options["boresight"] = boresight_of(wcs, metadata, **BORESIGHT_KEYS, source="e1.fits")
+            out = warp_stamps(cutouts, wcs, nb90_rots=1, source="e1.fits", **options).collect()
         # as the rule scripts' log writes them
         lines = [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records]
         return out.header["BORESRC"][0], [m.groupdict() for m in map(NOTICE_LINE.match, lines) if m]
@@ -180,7 +188,8 @@ def test_a_boresight_fallback_is_a_notice_and_the_stamps_header_says_where_the_b
     assert "scale and the radial angles are wrong" in message and "boresight.ra_key/dec_key" in message
     assert warp({}, orientation="radial")[1]  # radial angles about CRVAL: a notice too
     assert warp({"BORE-RA": 150.0, "BORE-DEC": 2.0}) == ("header BORE-RA,BORE-DEC", [])
-    assert warp({}, boresight=boresight_of(wcs, {}, fixed=(150.0, 2.0))) == ("config boresight.ra/dec", [])
+    fixed = boresight_of(wcs, {}, fixed=(150.0, 2.0), **BORESIGHT_KEYS)
+    assert warp({}, boresight=fixed) == ("config boresight.ra/dec", [])
     # a boresight the warp does not use (no distortion removed, quarter turns) is only recorded
     assert warp({}, do_apply_transform=False) == ("WCS CRVAL (no BORE-RA,BORE-DEC cards)", [])
 

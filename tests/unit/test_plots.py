@@ -13,6 +13,7 @@ from brightstamps.stack import stack_stamps
 from brightstamps.stampsfile import Stamps, read_stamps, write_stamps
 
 BIT = {k: 1 << v for k, v in LSST_MASK_PLANES.items()}
+BAD = list(LSST_BAD_MASK_PLANES)  # the config's bad_mask_planes (its default is LSST's)
 
 
 def _annulus_mean(f_integral, r1, r2):
@@ -94,7 +95,7 @@ def _stamps(n, *, exposure="e0", detector=0, failed=()):
 
 def test_stamp_mosaic_with_failed_and_masked_stamps(tmp_path):
     path = tmp_path / "mosaic.png"
-    plots.plot_stamp_mosaic(_stamps(5, failed=(3,)), path, columns=3)
+    plots.plot_stamp_mosaic(_stamps(5, failed=(3,)), path, bad_mask_planes=BAD, columns=3)
     img = _assert_png(path)
     # the failed star's red frame is drawn
     red = (img[..., 0] > 0.75) & (img[..., 1] < 0.25) & (img[..., 2] < 0.25)
@@ -103,15 +104,39 @@ def test_stamp_mosaic_with_failed_and_masked_stamps(tmp_path):
 
 def test_stamp_mosaic_of_an_exposure_without_stamps(tmp_path):
     path = tmp_path / "empty.png"
-    plots.plot_stamp_mosaic(_stamps(0), path)
+    plots.plot_stamp_mosaic(_stamps(0), path, bad_mask_planes=BAD)
     _assert_png(path)
 
 
 def test_plots_are_deterministic(tmp_path):
     for name in ("a.png", "b.png"):
-        plots.plot_stamp_mosaic(_stamps(2), tmp_path / name)
+        plots.plot_stamp_mosaic(_stamps(2), tmp_path / name, bad_mask_planes=BAD)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     assert b"Software" not in (tmp_path / "a.png").read_bytes()
+
+
+def test_profiles_leave_out_the_configured_bad_mask_planes(tmp_path, monkeypatch):
+    """A star's profile leaves out the pixels of the config's bad_mask_planes, not LSST's list: INTRP
+    (not in LSST's) is left out when named, SAT (in LSST's) is kept when not named."""
+    seen = []
+    original = plots.azimuthal_profile
+
+    def recording_profile(image, *, center, edges, good=None):
+        seen.append(None if good is None else good.copy())
+        return original(image, center=center, edges=edges, good=good)
+
+    monkeypatch.setattr(plots, "azimuthal_profile", recording_profile)
+    stamps = _stamps(1)
+    stamps.mask[0, 30:33, 30:33] |= BIT["INTRP"]
+    models = {"DEFAULT": {"image": _psf(), "n": np.ones(SHAPE, np.int32), "nstars": 1}}
+    for planes, left_out in ((["INTRP", "NO_DATA"], ["INTRP"]), (BAD, ["SAT"])):
+        seen.clear()
+        plots.plot_profiles(models, [stamps], tmp_path / "profile.png", band="r", inner_radius=8,
+                            outer_radius=12, bad_mask_planes=planes)
+        star = seen[0]  # the star's profile, then the model's
+        for plane in ("INTRP", "SAT"):
+            flagged = (stamps.mask[0] & BIT[plane]) != 0
+            assert not star[flagged].any() if plane in left_out else star[flagged].all(), (planes, plane)
 
 
 def _write(tmp_path, stamps):
@@ -134,7 +159,7 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
     plots.plot_extended_psf(models, tmp_path / "psf.png", band="r")
     _assert_png(tmp_path / "psf.png")
     plots.plot_profiles(models, stamps_list, tmp_path / "profile.png", band="r", inner_radius=8, outer_radius=12,
-                        psf_stars=psf_stars)
+                        bad_mask_planes=BAD, psf_stars=psf_stars)
     _assert_png(tmp_path / "profile.png")
     table = stack.band_stars(stamps_list, psf_stars)
     assert len(table) == 7
@@ -148,7 +173,7 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
     assert all((stack.band_stars(paths, psf_stars)[c] == table[c]).all() for c in table.colnames
                if table[c].dtype.kind != "f")
     plots.plot_profiles(models, paths, tmp_path / "profile_paths.png", band="r", inner_radius=8,
-                        outer_radius=12, psf_stars=psf_stars)
+                        outer_radius=12, bad_mask_planes=BAD, psf_stars=psf_stars)
     assert (tmp_path / "profile_paths.png").read_bytes() == (tmp_path / "profile.png").read_bytes()
     assert read_stamps(paths[0], cubes=False).image.shape == (0, 41, 41)
     img = _assert_png(tmp_path / "flux.png")
@@ -174,7 +199,7 @@ def test_plots_of_a_band_whose_stack_is_empty(tmp_path):
     plots.plot_extended_psf(models, tmp_path / "psf.png", band="r")
     _assert_png(tmp_path / "psf.png")
     plots.plot_profiles(models, [stamps], tmp_path / "profile.png", band="r", inner_radius=8, outer_radius=12,
-                        psf_stars=psf_stars)
+                        bad_mask_planes=BAD, psf_stars=psf_stars)
     _assert_png(tmp_path / "profile.png")
     plots.plot_annular_flux(stack.band_stars([stamps], psf_stars), tmp_path / "flux.png", band="r")
     _assert_png(tmp_path / "flux.png")
@@ -228,7 +253,7 @@ def test_stamp_mosaic_shows_only_the_brightest_when_there_are_many(tmp_path, mon
     monkeypatch.setattr(plots, "_save", recording_save)
     stamps = _stamps(7)
     stamps.stars["g_mag"] = [9.0, 7.5, 8.0, 7.0, 9.5, 8.5, 6.5]
-    plots.plot_stamp_mosaic(stamps, tmp_path / "capped.png", columns=4, max_panels=3)
+    plots.plot_stamp_mosaic(stamps, tmp_path / "capped.png", bad_mask_planes=BAD, columns=4, max_panels=3)
     _assert_png(tmp_path / "capped.png")
     # the three brightest (G = 6.5, 7.0, 7.5: stamps 6, 3, 1), in their file order, and the title says so
     assert [t.split("\n")[0] for t in titles[:-1]] == ["1", "3", "6"]

@@ -44,7 +44,7 @@ def ang_sep_deg(ra1, dec1, ra2, dec2):
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("demo")
-    result = sim.simulate_demo(outdir, seed=7, detector_size=256, n_faint=8)
+    result = sim.simulate_demo(outdir, seed=7, detector_size=256, n_bright=4, n_faint=8)
     return outdir, result
 
 
@@ -93,7 +93,7 @@ def test_detector_layout():
 def test_wcs_survives_file_round_trip(tmp_path):
     path = tmp_path / "e.fits"
     sim.simulate_exposure(path, detector=2, yaw_deg=180.0, size=100, stars=None, seed=1)
-    exp = read_exposure(str(path))
+    exp = read_exposure(str(path), fmt="lsst_calexp")
     p0 = sim.detector_origin(detector=2, yaw_deg=180.0, size=100)
     x, y = np.array([0.0, 50.0, 99.0]), np.array([0.0, 70.0, 99.0])
     world = exp.wcs.pixel_to_world(x, y)
@@ -170,7 +170,7 @@ def test_unsaturated_star_centroid_at_true_position(tmp_path):
         path, detector=0, yaw_deg=0.0, size=300, stars={"x": [x0], "y": [y0], "flux": [flux]},
         seed=3, sky_path=sky_path, cosmic_rays=False, bad_column=False,
     )
-    exp = read_exposure(str(path))
+    exp = read_exposure(str(path), fmt="lsst_calexp")
     sky = fits.getdata(sky_path)
     assert sky.shape == (300, 300) and sky.dtype.kind == "f" and np.abs(sky).max() <= 15.0
     assert not (exp.mask & SAT_BIT).any()
@@ -206,7 +206,7 @@ def test_spike_direction_follows_yaw(tmp_path, yaw, expected):
         path, detector=1, yaw_deg=yaw, size=200, stars={"x": [x0], "y": [y0], "flux": [5e5]},
         seed=0, sky=(0.0, 0.0, 0.0), noise=False, cosmic_rays=False, bad_column=False,
     )
-    img = read_exposure(str(path)).image.astype(float)
+    img = read_exposure(str(path), fmt="lsst_calexp").image.astype(float)
     # focal-plane angle 30 deg appears at detector angle 30 - yaw (mod 180)
     # (mod 180 a +-90 deg error would pass; the ghost check below catches it)
     assert abs(_spike_angle(img, x0, y0) - expected) <= 1.0
@@ -223,7 +223,7 @@ def test_no_stars_gives_sky_plus_noise(tmp_path):
     path = tmp_path / "e.fits"
     res = sim.simulate_exposure(path, detector=3, yaw_deg=270.0, size=200, stars=None, seed=11,
                                 sky=(3.0, 0.01, -0.02), cosmic_rays=False)
-    exp = read_exposure(str(path))
+    exp = read_exposure(str(path), fmt="lsst_calexp")
     yy, xx = np.mgrid[0:200, 0:200]
     resid = exp.image - (3.0 + 0.01 * xx - 0.02 * yy)
     assert abs(resid.mean()) < 0.2
@@ -240,7 +240,7 @@ def test_saturated_star_bleeds_along_columns_and_off_detector_star_adds_light(tm
     stars = {"x": [120.4, -40.0], "y": [110.6, 60.0], "flux": [flux_sat, flux_sat]}
     res = sim.simulate_exposure(path, detector=0, yaw_deg=0.0, size=240, stars=stars, seed=5,
                                 cosmic_rays=False, bad_column=False)
-    exp = read_exposure(str(path))
+    exp = read_exposure(str(path), fmt="lsst_calexp")
     sat = (exp.mask & SAT_BIT) != 0
     assert np.all(exp.image[sat] == sim.SATURATION)
     assert exp.image.max() <= sim.SATURATION
@@ -261,7 +261,7 @@ def test_saturated_star_bleeds_along_columns_and_off_detector_star_adds_light(tm
 def test_cosmic_rays_are_flagged(tmp_path):
     path = tmp_path / "e.fits"
     sim.simulate_exposure(path, detector=0, yaw_deg=0.0, size=512, stars=None, seed=2, bad_column=False)
-    exp = read_exposure(str(path))
+    exp = read_exposure(str(path), fmt="lsst_calexp")
     cr = (exp.mask & CR_BIT) != 0
     n_events = ndimage.label(cr, structure=np.ones((3, 3)))[1]
     assert 5 <= n_events <= 8  # 30 * (512 / 1024)^2 = 7.5 -> 8, a few may touch
@@ -281,7 +281,7 @@ def test_demo_rerun_is_byte_identical(demo, tmp_path):
     assert len(names) == 10
     for name in names:
         assert (outdir / name).read_bytes() == (again / name).read_bytes(), name
-    other = sim.simulate_demo(tmp_path / "other", seed=8, detector_size=256, n_faint=8)
+    other = sim.simulate_demo(tmp_path / "other", seed=8, detector_size=256, n_bright=4, n_faint=8)
     assert Path(other["exposures"][0]).read_bytes() != (outdir / "demo_det0.fits").read_bytes()
 
 
@@ -308,7 +308,7 @@ def test_demo_files_and_truth(demo):
     assert all(p.endswith("_sky.fits") for p in result["sky_models"])
     with fits.open(result["truth"]) as truth:
         assert truth[0].header["PIXSCALE"] == 0.2 and truth[0].header["SATLEV"] == 50000.0
-        np.testing.assert_array_equal(truth["PSF"].data, sim.true_psf_stamp())
+        np.testing.assert_array_equal(truth["PSF"].data, sim.true_psf_stamp((275, 275)))
         stars = Table(truth["STARS"].data)
     cat = Table(fits.getdata(result["catalog"], 1))  # Table.read would mask the NaN
     assert len(np.unique(cat["source_id"])) == len(cat) and cat["source_id"].dtype.kind == "i"
@@ -339,7 +339,7 @@ def test_catalog_proper_motion_gives_true_position(demo):
     fast = cat[np.hypot(cat["pmra"], cat["pmdec"]) > 400]
     assert len(fast) == 1
     for det, yaw in sim.DEMO_DETECTORS:
-        exp = read_exposure(str(outdir / f"demo_det{det}.fits"))
+        exp = read_exposure(str(outdir / f"demo_det{det}.fits"), fmt="lsst_calexp")
         mine = stars[stars["exposure"] == f"demo_det{det}"]
         row = {sid: i for i, sid in enumerate(cat["source_id"])}
         c = cat[[row[s] for s in mine["source_id"]]]

@@ -115,11 +115,12 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
 
     from brightstamps import simulate
     from brightstamps.catalog import match_stars, read_catalog, read_stars, write_stars
+    from brightstamps.configref import schema_defaults
     from brightstamps.exposure import Exposure
     from brightstamps.extract import extract_stamps
     from brightstamps.files import input_cards, path_from_card
     from brightstamps.skymodels import NoSky
-    from brightstamps.warp import warp_stamps
+    from brightstamps.warp import boresight_of, warp_stamps
 
     data = tmp_path / "données"
     data.mkdir()
@@ -129,7 +130,9 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
            "ref_epoch": [2016.0]}).write(data / "catalog.fits")
     columns = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "flux": "",
                "pmra": "pmra", "pmdec": "pmdec", "epoch": "ref_epoch"}
-    catalog = read_catalog(str(data / "catalog.fits"), columns=columns, mag_system="ab")
+    defaults = schema_defaults()
+    catalog = read_catalog(str(data / "catalog.fits"), columns=columns, mag_system="ab",
+                           vega_to_ab=defaults["catalog"]["vega_to_ab"])
     image = str(data / "e1.fits")
     header = fits.Header({"MJD-OBS": 61000.0})
     matched = match_stars(catalog, wcs, header, shape=(200, 200), mag_limit=18.0, stamp_size=(41, 41),
@@ -144,8 +147,10 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
     digests = {image: "0" * 64, cat: stars.meta["catalog_sha256"]}
     cutouts.header.update(input_cards([image, cat], digests=digests))
     write_stamps(tmp_path / "raw.fits", cutouts)
-    warped = warp_stamps(read_stamps(tmp_path / "raw.fits"), wcs, header, kernel="lanczos3",
-                         do_apply_transform=True, model_stamp_buffer=1.1, nb90_rots=1)
+    boresight = boresight_of(wcs, header, **defaults["boresight"])
+    warped = warp_stamps(read_stamps(tmp_path / "raw.fits"), wcs, kernel="lanczos3", do_apply_transform=True,
+                         model_stamp_buffer=1.1, nb90_rots=1, orientation="quarter_turns",
+                         boresight=boresight)
     write_stamps(tmp_path / "warped.fits", warped)
     with fits.open(tmp_path / "raw.fits") as raw, fits.open(tmp_path / "warped.fits") as warp:
         h = raw["STARS"].header
