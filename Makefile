@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test test-unit test-hpc bench config-doc venv clean
+.PHONY: demo test test-unit lint format test-hpc bench config-doc venv clean
 
 $(BIN)/.installed: envs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,21 @@ test: venv
 # every test but those under tests/e2e (marked e2e by tests/conftest.py)
 test-unit: venv
 	$(BIN)/python -m pytest -q -m "not e2e"
+
+$(BIN)/.lint-installed: envs/lint.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet -r envs/lint.txt
+	touch $@
+
+# ruff (format and lint, numpydoc docstrings) and snakefmt; `make format` rewrites what lint reports
+lint: $(BIN)/.lint-installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile rules
+
+format: $(BIN)/.lint-installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/snakefmt Snakefile rules
 
 # The demo workflow through profiles/slurm on a one-node SLURM started on this machine (root;
 # installs Debian's slurm-wlm and munge when missing).
