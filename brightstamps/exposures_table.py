@@ -186,7 +186,7 @@ def resolve_detector(value, *, camera=""):
         if text.upper() in names:
             return names[text.upper()]
         msg = (f"detector {text!r} is neither an integer id nor a detector name of camera {camera} "
-               f"(detector_names of config/cameras/{camera}.yaml)")
+               f"(detector_names of brightstamps/cameras/{camera}.yaml)")
         raise InputError(msg)
     others = _cameras_naming(text)
     hint = f"set camera to {' or '.join(others)}, whose table names it" if others else "no camera names it"

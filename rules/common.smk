@@ -232,7 +232,7 @@ if config["camera"] and config["orientation"] == "quarter_turns":
     if _unlisted:
         _config_error(
             f"camera {config['camera']}: no yaw for detector(s) {', '.join(map(str, _unlisted))} of "
-            f"{config['exposures']}; add them to config/cameras/{config['camera']}.yaml or detector_yaw_deg"
+            f"{config['exposures']}; add them to brightstamps/cameras/{config['camera']}.yaml or detector_yaw_deg"
         )
 EXPOSURES = list(exposures.index)
 # one dict per row: input functions run for every job, and pandas .loc costs ~0.1 ms a call
