@@ -89,8 +89,9 @@ def _checked(check, *args, **kwargs):
         _config_error(str(err))
 
 
-# for envs/brightstamps.post-deploy.sh, which installs this checkout's package in the conda env
-os.environ["BRIGHTSTAMPS_WORKFLOW"] = str(Path(workflow.current_basedir).parent)
+# set for envs/brightstamps.post-deploy.sh, which installs this checkout's package in the conda env
+# (not a variable the user must give, which the envvars directive is for)
+os.environ.update(BRIGHTSTAMPS_WORKFLOW=str(Path(workflow.current_basedir).parent))
 _validate(bs_config.string_keys(config), "../config/config.schema.yaml", "")
 _checked(bs_config.check_config, config)
 DETECTOR_YAWS = _checked(bs_config.detector_yaws, config["camera"], config["detector_yaw_deg"])
