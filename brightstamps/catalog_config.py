@@ -78,6 +78,15 @@ def catalog_kind(path):
 def catalog_files(path):
     """The table files of a ``catalog.path`` that is a file or a glob pattern, sorted.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file, or a glob pattern of files.
+
+    Returns
+    -------
+    list of str
+
     Raises
     ------
     brightstamps.errors.InputError
@@ -97,6 +106,16 @@ def hats_metadata_files(root):
 
     These are what the catalog_matching rule depends on, rather than the whole dataset (each job
     reads only the partitions it needs).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The catalog's directory.
+
+    Returns
+    -------
+    list of str
+        The properties file (``properties``, else ``hats.properties``) and ``partition_info.csv``.
 
     Raises
     ------

