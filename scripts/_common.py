@@ -1,4 +1,9 @@
-"""Shared start-up of the rule scripts: the workflow's own package, logging, one-line errors."""
+"""Shared start-up of the rule scripts: logging, one-line errors, and the workflow's own package.
+
+The package is the installed one (``pip install -e <checkout>``: the Makefile's venv, the conda
+env's post-deploy script); :func:`run` checks that it is this checkout's own, so that a job never
+runs another checkout's code.
+"""
 
 import logging
 import resource
@@ -6,13 +11,11 @@ import sys
 import traceback
 from pathlib import Path
 
-# Import the brightstamps package that sits beside this workflow (resolved from the Snakefile's
-# location, not the working directory), so a deployed workflow runs its own code.
-_ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+from brightstamps.config import check_package_home
+from brightstamps.errors import InputError
 
-from brightstamps.errors import InputError  # noqa: E402
+#: The workflow checkout these scripts belong to.
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _peak_mb():
@@ -41,6 +44,7 @@ def run(main, smk):
                         force=True)
     logging.captureWarnings(True)
     try:
+        check_package_home(_ROOT)
         main(smk)
         logging.getLogger("brightstamps").info("peak memory %.0f MB", _peak_mb())
     except InputError as err:

@@ -76,11 +76,6 @@ def _config(text_from, text_to):
     return mutate
 
 
-def _bad_exposure_id(run):
-    tsv = run / "exposures.tsv"
-    tsv.write_text(tsv.read_text().replace("\ne1\t", "\ne 1/..\t"))
-
-
 def _truncated_image(run):
     data = (run / "e1.fits").read_bytes()
     (run / "e1.fits").write_bytes(data[: len(data) // 2])
@@ -184,12 +179,6 @@ def _beyond_the_pole(t):
     return t
 
 
-def _duplicate_exposure(run):
-    tsv = run / "exposures.tsv"
-    lines = tsv.read_text().splitlines()
-    tsv.write_text("\n".join([*lines, lines[1]]) + "\n")
-
-
 def _no_stamps(run):
     stamps = read_stamps(run / "results" / "e1" / "bright_star_stamps.fits")
     assert len(stamps) == 0 and stamps.image.shape == (0, 67, 67)
@@ -264,12 +253,6 @@ def _band(value):
     return mutate
 
 
-def _no_detector_anywhere(run):
-    _detector_cell("")(run)
-    with fits.open(run / "e1.fits", mode="update") as hdul:
-        del hdul[0].header["DETECTOR"]
-
-
 def _error(message):
     """The run fails with *message* within one line of its output; a message of several lines must
     be whole consecutive lines (Snakemake's own messages)."""
@@ -328,19 +311,15 @@ CASES = {
     "catalog row with a Dec beyond the pole": (
         _catalog(_beyond_the_pole),
         _error("catalog.fits: 1 row(s) with Dec outside [-90, 90] or NaN (catalog.columns.dec = dec; id 1000)")),
-    # configuration and table
-    "stamp smaller than the annulus": (_config("- 61\n- 61", "- 31\n- 31"),
-                                       _error("annular_flux_radii [20, 25]: the annulus does not fit in the 35x35")),
+    # configuration and table: the schemas' errors here; the package's checks at DAG build
+    # (brightstamps.config) are unit tests (tests/unit/test_config.py), and the two cases that go
+    # through them here, and the dry runs below, show that rules/common.smk reports them as one line
     "even stamp size": (_config("- 61\n- 61", "- 60\n- 60"), _valid(_even_stamp_size)),
     "zero stamp size": (_config("- 61\n- 61", "- 0\n- 0"), _error("stamp_size.0: 0 is less than the minimum of 3")),
-    "inverted radii": (_config("- 20\n- 25", "- 25\n- 20"),
-                       _error("annular_flux_radii [25, 20]: the inner radius must be smaller than the outer")),
     "unknown kernel": (_config("warping_kernel: lanczos5", "warping_kernel: lanczos7"),
                        _error("warping_kernel: 'lanczos7' is not one of")),
     "unknown mask plane": (_config("- SUSPECT\n", "- SUSPECT\n- SUSPICIOUS\n"),
                            _error("bad_mask_planes: unknown mask plane 'SUSPICIOUS'")),
-    "exposure id with /, .. and a space": (_bad_exposure_id, _error("exposure id 'e 1/..' may only hold")),
-    "two rows with the same exposure id": (_duplicate_exposure, _error("exposure id(s) e1 appear more than once")),
     "config value of the wrong type": (_config("mag_limit: 18.0", "mag_limit: bright"),
                                        _error("mag_limit: 'bright' is not of type 'number'")),
     "unknown (misspelt) column": (_unknown_column, _error(
@@ -350,16 +329,10 @@ CASES = {
     "a name in braces in a file name": (_image_named("e{1}.fits"), _error(
         "exposures.tsv row 2 (e1): image e{1}.fits: Snakemake would read '{1}' (a name in braces) as a "
         "wildcard")),
-    "detector name the camera does not know": (_detector_cell("S4"), _error(
-        "exposures.tsv row 2 (e1): detector 'S4' is neither an integer id nor a detector name of camera "
-        "demo")),
     "band with a space": (_band("r i"), _error(
         "exposures.tsv row 2 (e1): column band: 'r i' does not match")),
     "unknown (misspelt) config field": (_config("mag_limit: 18.0", "mag_limit: 18.0\nmag_limt: 17.0"), _error(
         "brightstamps config: unknown field(s) mag_limt; allowed: exposures, ")),
-    "empty detector and no CCDNUM or DETECTOR card": (_no_detector_anywhere, _error(
-        "exposures.tsv row 2 (e1): e1.fits (HDU 1): the detector cell is empty and the header has no "
-        "CCDNUM or DETECTOR card; give the detector")),
 }
 
 
@@ -383,6 +356,25 @@ def test_bad_input_corpus(tmp_path, case):
     else:
         assert any(expected in line for line in out.splitlines()), out[-3000:]
     assert not (results / "e1" / "bright_star_stamps.fits").exists()
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (_config("- 61\n- 61", "- 31\n- 31"),
+     "brightstamps config: annular_flux_radii [20, 25]: the annulus does not fit in the 35x35 output stamp "
+     "(stamp_size [31, 31] x model_stamp_buffer)"),
+    (_detector_cell("S4"),
+     "brightstamps config: exposures.tsv row 2 (e1): detector 'S4' is neither an integer id nor a detector "
+     "name of camera demo (detector_names of brightstamps/cameras/demo.yaml)"),
+])
+def test_a_config_error_of_the_package_is_one_line_at_dag_build(tmp_path, mutate, expected):
+    """A dry run: the package's InputError (brightstamps.config) is one line, with no traceback."""
+    config = write_small_run(tmp_path, ONE_STAR)
+    mutate(tmp_path)
+    proc = run_snakemake(tmp_path, "-n", configfile=config, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert [line for line in out.splitlines() if "brightstamps config:" in line] == [expected], out[-3000:]
+    assert "Traceback" not in out and "InputError" not in out
 
 
 def test_the_failing_step_writes_the_reason_in_its_log(tmp_path):

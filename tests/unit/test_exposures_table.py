@@ -112,7 +112,7 @@ def test_names_in_the_tables_agree_with_the_comments_of_the_yaw_tables():
 
 def test_an_unknown_detector_name_is_one_line():
     with pytest.raises(InputError, match=r"detector 'S40' is neither an integer id nor a detector name of "
-                                         r"camera decam \(detector_names of config/cameras/decam.yaml\)"):
+                                         r"camera decam \(detector_names of brightstamps/cameras/decam.yaml\)"):
         bs_table.resolve_detector("S40", camera="decam")
     with pytest.raises(InputError, match="detector 'S4' is not an integer id and camera is not set "
                                          r"\(set camera to decam, whose table names it\)"):
