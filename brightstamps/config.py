@@ -4,8 +4,8 @@
 fill in the defaults), then calls these functions while it builds the DAG: an
 :class:`~brightstamps.errors.InputError` becomes one line naming the config field or the table's
 row. The jobs make the same decisions with the same functions (:func:`check_annulus` in
-:mod:`brightstamps.normalize`, :func:`check_format_hdu` in :mod:`brightstamps.exposure`,
-:func:`model_stamp_size` in :mod:`brightstamps.warp`), so each check has one home.
+:mod:`brightstamps.normalize`, :func:`model_stamp_size` in :mod:`brightstamps.warp`,
+:func:`brightstamps.formats.check_hdu_column` in every exposure reader), so each check has one home.
 
 Light by design: the standard library and the package's light modules only (no numpy, astropy or
 Snakemake), so that building the DAG stays fast; astropy is imported only to read the header of
@@ -43,7 +43,6 @@ __all__ = [
     "check_config",
     "check_detector_yaws",
     "check_exposure_row",
-    "check_format_hdu",
     "check_mask_table",
     "check_package_home",
     "config_hash",
@@ -73,7 +72,7 @@ RULE_FIELDS = {
                       "normalize_variance"),
     "stack_extended_psf": ("regions", "normalization", "stack", "psf_fit"),
     "plot_stamps": ("bad_mask_planes",),
-    "plot_extended_psf": ("annular_flux_radii",),
+    "plot_extended_psf": ("annular_flux_radii", "bad_mask_planes"),
     "stars_table": (),
     "software_versions": (),
     "simulate_demo": ("demo",),
@@ -336,43 +335,13 @@ def read_exposures(path, *, schema=exposures_table.TABLE_SCHEMA):
     return columns, rows, lines
 
 
-def check_format_hdu(fmt, hdu, *, source=""):
-    """Fail if an ``hdu`` is given for a format with a fixed layout (``lsst_calexp``).
-
-    Parameters
-    ----------
-    fmt : str
-        The exposure's format.
-    hdu : str, int or None
-        The ``hdu`` column (empty or None: not given).
-    source : str
-        What to name in the message (the image, or the table's row).
-
-    Raises
-    ------
-    InputError
-        For ``lsst_calexp`` with an ``hdu``: *source*, the formats the column is for and the ``hdu``.
-
-    Examples
-    --------
-    >>> check_format_hdu("decam_cp", "S9"), check_format_hdu("lsst_calexp", "")
-    (None, None)
-    """
-    if fmt == "lsst_calexp" and formats.parse_hdu(hdu) is not None:
-        others = " and ".join(f for f in formats.FORMATS if f != "lsst_calexp")
-        at = f"{source}: " if source else ""
-        msg = (f"{at}format lsst_calexp has a fixed layout (HDUs 1-3); the hdu column is for {others} "
-               f"(it gives {str(hdu)!r})")
-        raise InputError(msg)
-
-
-def check_exposure_row(row, *, where, camera="", wildcard=None):
+def check_exposure_row(row, *, where, camera="", wildcard=None, made_under=None):
     """Check one row of the exposures table and give its detector id.
 
     The format and ``hdu`` agree; the files the row reads can be named (``decam_cp`` finds its
-    ``oow``/``ood`` files by name); no file name holds what the workflow engine would read as a
-    wildcard; the detector cell gives an id (a name of the camera table), or, empty, the image's
-    header does (``CCDNUM``, else ``DETECTOR``).
+    ``oow``/``ood`` files by name) and exist, unless the workflow makes them; no file name holds
+    what the workflow engine would read as a wildcard; the detector cell gives an id (a name of
+    the camera table), or, empty, the image's header does (``CCDNUM``, else ``DETECTOR``).
 
     Parameters
     ----------
@@ -385,6 +354,9 @@ def check_exposure_row(row, *, where, camera="", wildcard=None):
     wildcard : re.Pattern, optional
         What the workflow engine reads as a wildcard in a file name (Snakemake's
         ``WILDCARD_REGEX``: a name in braces); None: not checked.
+    made_under : str, optional
+        A directory whose files the workflow itself makes (the demo's ``demo.outdir``): they need
+        not exist yet.
 
     Returns
     -------
@@ -397,7 +369,7 @@ def check_exposure_row(row, *, where, camera="", wildcard=None):
         One line starting with *where*.
     """
     try:
-        check_format_hdu(row["format"], row["hdu"])
+        formats.check_hdu_column(row["format"], row["hdu"])
         files = formats.exposure_files(row["image"], fmt=row["format"], mask=row["mask"],
                                        variance=row["variance"], weight=row["weight"])
         if row["sky_model"]:
@@ -409,6 +381,11 @@ def check_exposure_row(row, *, where, camera="", wildcard=None):
                 msg = (f"{role} {file}: Snakemake would read '{braces.group(0)}' (a name in braces) as a "
                        "wildcard; rename the file or link it under a name without it (other '{', '}' work)")
                 raise InputError(msg)
+        made = Path(made_under).resolve() if made_under else None
+        for role, file in files.items():
+            # (Snakemake would say it too, but in a block of lines that names no row and no role)
+            if not Path(file).is_file() and not (made and made in Path(file).resolve().parents):
+                raise InputError(f"{role} {file} not found")
         detector = exposures_table.resolve_detector(row["detector"], camera=camera)
         if detector is None:
             if not Path(row["image"]).is_file():

@@ -20,7 +20,6 @@ from astropy.time import Time
 from astropy.wcs import WCS, FITSFixedWarning
 
 from . import formats
-from .config import check_format_hdu
 from .errors import InputError
 from .files import atomic_output, open_fits
 from .frames import wcs_frame
@@ -232,8 +231,8 @@ def read_exposure(image, *, fmt, mask=None, variance=None, weight=None, hdu=None
         of mismatched shapes, or mask values the format does not know.
     """
     files = formats.exposure_files(image, fmt=fmt, mask=mask, variance=variance, weight=weight)
-    check_format_hdu(fmt, hdu, source=image)
     hdu = formats.parse_hdu(hdu)
+    formats.check_hdu_column(fmt, hdu, source=image)  # (the lsst_calexp reader takes no hdu: say so first)
     if fmt == "lsst_calexp":
         exp = _read_lsst_calexp(files)
     elif fmt == "decam_cp":

@@ -55,6 +55,7 @@ import re
 from .errors import InputError
 
 __all__ = [
+    "check_hdu_column",
     "Format",
     "FORMAT_TABLE",
     "FORMATS",
@@ -164,6 +165,36 @@ def parse_hdu(value):
     return int(text) if text.isdigit() else text
 
 
+def check_hdu_column(fmt, hdu, *, source=""):
+    """Fail if the ``hdu`` column is given for a format with a fixed layout (``lsst_calexp``).
+
+    Parameters
+    ----------
+    fmt : str
+        The exposure's format.
+    hdu : str, int or None
+        The ``hdu`` column (empty or None: not given).
+    source : str
+        What to name in the message (the image, or the table's row).
+
+    Raises
+    ------
+    InputError
+        Naming *source*, the format's layout, the formats the column is for and the ``hdu`` given.
+
+    Examples
+    --------
+    >>> check_hdu_column("decam_cp", "S9"), check_hdu_column("lsst_calexp", "")
+    (None, None)
+    """
+    spec = format_of(fmt, source=source)
+    if parse_hdu(hdu) is not None and not spec.hdu_column:
+        others = " and ".join(f.name for f in FORMAT_TABLE.values() if f.hdu_column)
+        at = f"{source}: " if source else ""
+        raise InputError(f"{at}format {spec.name} has a fixed layout ({spec.layout}); the hdu column is for "
+                         f"{others} (it gives {str(hdu)!r})")
+
+
 def find_hdu(hdul, *, fmt, hdu=None, plane="image", path):
     """The index of the HDU of *hdul* that holds a plane of an exposure: the one rule of every reader.
 
@@ -200,10 +231,8 @@ def find_hdu(hdul, *, fmt, hdu=None, plane="image", path):
     """
     spec = PLANE_FILE if fmt is None else format_of(fmt, source=path)
     hdu = parse_hdu(hdu)
-    if hdu is not None and not spec.hdu_column:
-        others = " and ".join(f.name for f in FORMAT_TABLE.values() if f.hdu_column)
-        raise InputError(f"{path}: format {spec.name} has a fixed layout ({spec.layout}); the hdu column is "
-                         f"for {others}")
+    if fmt is not None:
+        check_hdu_column(fmt, hdu, source=path)
     if hdu is None:
         index = spec.plane_hdus.get(plane, spec.image_hdu)
         if index is None:

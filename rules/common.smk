@@ -107,7 +107,7 @@ def _read_exposures(path):
     rows = table.to_dict("records")  # now with every column, defaults filled in
     table["detector"] = [
         str(_checked(bs_config.check_exposure_row, row, where=f"{path} row {line} ({row['exposure']})",
-                     camera=config["camera"], wildcard=WILDCARD_REGEX))
+                     camera=config["camera"], wildcard=WILDCARD_REGEX, made_under=config["demo"]["outdir"]))
         for row, line in zip(rows, lines)
     ]
     # given once, by the main process (a cluster job parses this file again)

@@ -266,9 +266,7 @@ def _valid(check):
 CASES = {
     # files
     # Snakemake's own message, at DAG build: a block of lines, none of which says both file and problem
-    "missing file": (_missing_image, _error("Missing input files for rule sky_correction:\n"
-                                            "    output: results/e1/sky_model.fits\n    wildcards: exposure=e1\n"
-                                            "    affected files:\n        nowhere.fits")),
+    "missing file": (_missing_image, _error("brightstamps config: exposures.tsv row 2 (e1): image nowhere.fits not found")),
     "truncated FITS": (_truncated_image, _error(
         "e1.fits: HDU 2 (BITPIX = 32, NAXIS1 = 300, NAXIS2 = 300) needs 360000 bytes of data but the file ends "
         "175680 bytes after its header: a truncated file, or a BITPIX or NAXISn card that does not match the "

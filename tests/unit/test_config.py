@@ -246,7 +246,16 @@ def _row(**cells):
 WHERE = "t.tsv row 2 (e1)"
 
 
-def test_a_row_gives_its_detector_id():
+@pytest.fixture
+def row_files(tmp_path, monkeypatch):
+    """The files the rows below name, in a working directory of their own."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("e1.fits", "c4d_ooi_r.fits", "c4d_ood_r.fits", "c4d_oow_r.fits", "e#1{}.fits", "e{1}.fits"):
+        (tmp_path / name).write_text("")
+    return tmp_path
+
+
+def test_a_row_gives_its_detector_id(row_files):
     assert bs_config.check_exposure_row(_row(), where=WHERE) == 3
     assert bs_config.check_exposure_row(_row(detector="S4"), where=WHERE, camera="decam") == 28
     with _raises(f"{WHERE}: detector 'S4' is neither an integer id nor a detector name of camera demo "
@@ -254,9 +263,9 @@ def test_a_row_gives_its_detector_id():
         bs_config.check_exposure_row(_row(detector="S4"), where=WHERE, camera="demo")
 
 
-def test_an_hdu_for_lsst_calexp_is_refused_by_the_table_and_the_reader():
-    why = ("format lsst_calexp has a fixed layout (HDUs 1-3); the hdu column is for decam_cp and fits "
-           "(it gives '2')")
+def test_an_hdu_for_lsst_calexp_is_refused_by_the_table_and_the_reader(row_files):
+    why = ("format lsst_calexp has a fixed layout (LSST calexp layout: 1 image, 2 mask, 3 variance); the hdu "
+           "column is for decam_cp and fits (it gives '2')")
     with _raises(f"{WHERE}: {why}"):
         bs_config.check_exposure_row(_row(hdu="2"), where=WHERE)
     row = _row(hdu="S9", format="decam_cp", image="c4d_ooi_r.fits")
@@ -264,10 +273,10 @@ def test_an_hdu_for_lsst_calexp_is_refused_by_the_table_and_the_reader():
     from brightstamps.exposure import read_exposure
 
     with _raises(f"e1.fits: {why}"):
-        read_exposure("e1.fits", hdu="2")
+        read_exposure("e1.fits", hdu="2", fmt="lsst_calexp")
 
 
-def test_files_the_row_cannot_name():
+def test_files_the_row_cannot_name(row_files):
     with _raises(f"{WHERE}: c4d_r.fits: format decam_cp finds the ood file by replacing '_ooi_' in the "
                  "image's name, and this name has none; give the mask column"):
         bs_config.check_exposure_row(_row(format="decam_cp", image="c4d_r.fits"), where=WHERE)
@@ -275,7 +284,23 @@ def test_files_the_row_cannot_name():
         bs_config.check_exposure_row(_row(format="fits", variance="v.fits", weight="w.fits"), where=WHERE)
 
 
-def test_a_name_in_braces_would_be_a_wildcard():
+def test_a_file_that_is_not_there_is_named_with_its_row_and_role(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with _raises(f"{WHERE}: image e1.fits not found"):
+        bs_config.check_exposure_row(_row(), where=WHERE)
+    (tmp_path / "e1.fits").write_text("")
+    with _raises(f"{WHERE}: sky_model sky.fits not found"):
+        bs_config.check_exposure_row(_row(sky_model="sky.fits"), where=WHERE)
+    (tmp_path / "c4d_ooi_r.fits").write_text("")
+    with _raises(f"{WHERE}: mask c4d_ood_r.fits not found"):  # a decam_cp companion, found by name
+        bs_config.check_exposure_row(_row(format="decam_cp", image="c4d_ooi_r.fits"), where=WHERE,
+                                     made_under="resources/demo")
+    # the demo's files are made by a rule of the workflow: they need not exist when the DAG is built
+    assert bs_config.check_exposure_row(_row(image="resources/demo/d0.fits"), where=WHERE,
+                                        made_under="resources/demo") == 3
+
+
+def test_a_name_in_braces_would_be_a_wildcard(row_files):
     from snakemake.io import WILDCARD_REGEX
 
     assert bs_config.check_exposure_row(_row(image="e#1{}.fits"), where=WHERE, wildcard=WILDCARD_REGEX) == 3
@@ -291,8 +316,8 @@ def test_an_empty_detector_cell_reads_the_header(tmp_path):
 
     image = tmp_path / "e1.fits"
     with _raises(f"{WHERE}: the detector cell is empty and the image {image} is not there to read it from "
-                 "(CCDNUM or DETECTOR card); give the detector"):
-        bs_config.check_exposure_row(_row(detector="", image=str(image)), where=WHERE)
+                 "(CCDNUM or DETECTOR card); give the detector"):  # an image the workflow makes
+        bs_config.check_exposure_row(_row(detector="", image=str(image)), where=WHERE, made_under=str(tmp_path))
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data=[[0.0]])]).writeto(image)
     with _raises(f"{WHERE}: {image} (HDU 1): the detector cell is empty and the header has no CCDNUM or "
                  "DETECTOR card; give the detector"):

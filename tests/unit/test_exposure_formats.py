@@ -452,7 +452,7 @@ def test_find_hdu_is_the_one_rule_of_every_format():
          "e.fits: HDU 2 should hold the 2-D mask plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"),
         (calexp, {"fmt": "lsst_calexp", "hdu": 2},
          "e.fits: format lsst_calexp has a fixed layout (LSST calexp layout: 1 image, 2 mask, 3 variance); "
-         "the hdu column is for decam_cp and fits"),
+         "the hdu column is for decam_cp and fits (it gives '2')"),
         (_hdus(None, "table"), {"fmt": "decam_cp"},
          "e.fits: HDU 1 should hold the 2-D image plane (DECam CP: one CCD per HDU)"),
         (cp, {"fmt": "decam_cp", "hdu": 3}, "e.fits: has no HDU 3 (it has 3: 0-2)"),
