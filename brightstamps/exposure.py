@@ -49,6 +49,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 @dataclasses.dataclass
 class Exposure:
     """One calibrated detector exposure.
@@ -96,8 +97,10 @@ class Exposure:
 
 
 def _plane(hdul, *, fmt, hdu=None, plane="image", path):
-    """The index and the data of the HDU of *hdul* that holds *plane* (:func:`brightstamps.formats.find_hdu`;
-    *fmt* None: a separate plane file)."""
+    """The index and the data of the HDU of *hdul* that holds *plane*.
+
+    The HDU is :func:`brightstamps.formats.find_hdu`'s (*fmt* None: a separate plane file).
+    """
     index = formats.find_hdu(hdul, fmt=fmt, hdu=hdu, plane=plane, path=path)
     try:
         data = hdul[index].data
@@ -111,8 +114,10 @@ def _plane(hdul, *, fmt, hdu=None, plane="image", path):
 
 
 #: Cards of the primary WCS whose values wcslib needs as numbers (it skips any other value silently).
-_WCS_NUMBER_CARD = re.compile(r"^((CRVAL|CRPIX|CDELT|CROTA)\d|(PC|CD)\d_\d|PV\d_\d+|(A|B|AP|BP)_\d+_\d+"
-                              r"|LONPOLE|LATPOLE)$")
+_WCS_NUMBER_CARD = re.compile(
+    r"^((CRVAL|CRPIX|CDELT|CROTA)\d|(PC|CD)\d_\d|PV\d_\d+|(A|B|AP|BP)_\d+_\d+"
+    r"|LONPOLE|LATPOLE)$"
+)
 
 
 def _card_value(card, *, source):
@@ -120,8 +125,10 @@ def _card_value(card, *, source):
     try:
         value = card.value
     except (fits.VerifyError, ValueError):  # (its text is not shown: astropy "fixes" the card to show it)
-        raise InputError(f"{source}: header card {card.keyword} cannot be parsed (its value is not a FITS "
-                         "number, string or logical)") from None
+        raise InputError(
+            f"{source}: header card {card.keyword} cannot be parsed (its value is not a FITS "
+            "number, string or logical)"
+        ) from None
     if isinstance(value, float) and not math.isfinite(value):
         raise InputError(f"{source}: header card {card.keyword} = {value} is not a finite number")
     return value
@@ -145,8 +152,10 @@ def check_header_cards(header, *, source):
 
 
 def read_celestial_wcs(header, *, source):
-    """Build a celestial WCS from *header*, or fail with one line naming *source* (also for a celestial
-    frame that the ICRS catalog cannot be converted to, see :func:`brightstamps.frames.wcs_frame`).
+    """Build a celestial WCS from *header*, or fail with one line naming *source*.
+
+    Also for a celestial frame that the ICRS catalog cannot be converted to (see
+    :func:`brightstamps.frames.wcs_frame`).
 
     The WCS's number cards (CRVAL, CRPIX, CDELT, PC, CD, PV, SIP, ...) must hold finite numbers:
     wcslib silently replaces a card it cannot read (e.g. ``PC1_1 = 'NAN'``) by its default.
@@ -183,7 +192,9 @@ def check_wcs(wcs, shape, *, source):
         File name for the message.
     """
     ny, nx = shape
-    points = np.array([[0, 0], [nx - 1, 0], [0, ny - 1], [nx - 1, ny - 1], [(nx - 1) / 2, (ny - 1) / 2]], float)
+    points = np.array(
+        [[0, 0], [nx - 1, 0], [0, ny - 1], [nx - 1, ny - 1], [(nx - 1) / 2, (ny - 1) / 2]], float
+    )
     try:
         with np.errstate(all="ignore"):
             world = wcs.all_pix2world(points, 0)
@@ -193,8 +204,10 @@ def check_wcs(wcs, shape, *, source):
     error = np.hypot(*(back - points).T)
     if not np.all(np.isfinite(world)) or not np.all(error < 0.01):
         worst = int(np.nanargmax(np.where(np.isfinite(error), error, np.inf)))
-        msg = (f"{source}: the WCS cannot be inverted over the detector (pixel {tuple(points[worst])} maps back "
-               f"to {tuple(np.round(back[worst], 3))})")
+        msg = (
+            f"{source}: the WCS cannot be inverted over the detector (pixel {tuple(points[worst])} maps back "
+            f"to {tuple(np.round(back[worst], 3))})"
+        )
         raise InputError(msg)
 
 
@@ -278,8 +291,17 @@ def _read_lsst_calexp(files):
     if "weight" in files or no_data.any():  # (otherwise the planes stay as the MP_* cards name them)
         planes = ensure_planes(planes, ["NO_DATA"])
         msk[no_data] |= np.int32(1 << planes["NO_DATA"])
-    return Exposure(img, msk, var, wcs, planes, metadata, str(image),
-                    sky_subtracted=formats.FORMAT_TABLE[fmt].sky_subtracted, cards=cards)
+    return Exposure(
+        img,
+        msk,
+        var,
+        wcs,
+        planes,
+        metadata,
+        str(image),
+        sky_subtracted=formats.FORMAT_TABLE[fmt].sky_subtracted,
+        cards=cards,
+    )
 
 
 def _read_decam_cp(files, *, hdu):
@@ -297,12 +319,24 @@ def _read_decam_cp(files, *, hdu):
     planes = {**LSST_MASK_PLANES}
     planes = ensure_planes(planes, EXTRA_MASK_PLANES)
     if formats.cp_uses_codes(plver):
-        msk = decode_mask(dq, "values", formats.DECAM_CP_CODES, planes, source=files["mask"],
-                          table_name=f"the DECam CP codes (PLVER {plver})")
+        msk = decode_mask(
+            dq,
+            "values",
+            formats.DECAM_CP_CODES,
+            planes,
+            source=files["mask"],
+            table_name=f"the DECam CP codes (PLVER {plver})",
+        )
     else:
         table = {int(np.log2(v)): name for v, name in formats.DECAM_CP_OLD_BITS.items()}
-        msk = decode_mask(dq, "bits", table, planes, source=files["mask"],
-                          table_name=f"the DECam CP bits of PLVER {plver} (before 3.5.0)")
+        msk = decode_mask(
+            dq,
+            "bits",
+            table,
+            planes,
+            source=files["mask"],
+            table_name=f"the DECam CP bits of PLVER {plver} (before 3.5.0)",
+        )
     if "variance" in files:
         var, no_data, cards = _noise_from_files(files, img.shape)
     else:
@@ -314,8 +348,17 @@ def _read_decam_cp(files, *, hdu):
     no_data |= ~np.isfinite(img)
     var[no_data] = np.inf
     msk[no_data] |= np.int32(1 << planes["NO_DATA"])
-    return Exposure(img, msk, var, wcs, planes, metadata, str(image),
-                    sky_subtracted=formats.FORMAT_TABLE[fmt].sky_subtracted, cards=cards)
+    return Exposure(
+        img,
+        msk,
+        var,
+        wcs,
+        planes,
+        metadata,
+        str(image),
+        sky_subtracted=formats.FORMAT_TABLE[fmt].sky_subtracted,
+        cards=cards,
+    )
 
 
 def _read_fits(files, *, hdu, options):
@@ -331,19 +374,35 @@ def _read_fits(files, *, hdu, options):
     if "mask" in files:
         raw, _ = _separate_plane(files["mask"], "mask", img.shape)
         planes = ensure_planes(planes, sorted(set(table.values())))
-        msk = decode_mask(raw, options["mask_encoding"], table, planes, source=files["mask"],
-                          table_name="fits_format.mask_table")
+        msk = decode_mask(
+            raw,
+            options["mask_encoding"],
+            table,
+            planes,
+            source=files["mask"],
+            table_name="fits_format.mask_table",
+        )
     else:
         msk = np.zeros(img.shape, dtype=np.int32)
         level, origin = _header_or_config(options, "saturation", metadata)
         if level is None:
-            log.info("%s: no mask file and no saturation level (fits_format.saturation, or the %s card); "
-                     "no pixel is flagged SAT", image, options["saturation_keyword"])
+            log.info(
+                "%s: no mask file and no saturation level (fits_format.saturation, or the %s card); "
+                "no pixel is flagged SAT",
+                image,
+                options["saturation_keyword"],
+            )
         else:
             with np.errstate(invalid="ignore"):
                 sat = img >= level
             msk[sat] |= np.int32(1 << planes["SAT"])
-            log.info("%s: %d pixels at or above the saturation level %g (%s) flagged SAT", image, sat.sum(), level, origin)
+            log.info(
+                "%s: %d pixels at or above the saturation level %g (%s) flagged SAT",
+                image,
+                sat.sum(),
+                level,
+                origin,
+            )
     no_data = ~np.isfinite(img)
     if "variance" in files or "weight" in files:
         var, bad, cards = _noise_from_files(files, img.shape)
@@ -351,9 +410,11 @@ def _read_fits(files, *, hdu, options):
     else:
         gain, origin = _header_or_config(options, "gain", metadata)
         if gain is None:
-            msg = (f"{image}: format fits with no variance or weight file estimates the variance, and needs the gain: "
-                   f"set fits_format.gain, or fits_format.gain_keyword to a header card ({options['gain_keyword']!r} "
-                   "is not in the header)")
+            msg = (
+                f"{image}: format fits with no variance or weight file estimates the variance, and needs the gain: "
+                f"set fits_format.gain, or fits_format.gain_keyword to a header card ({options['gain_keyword']!r} "
+                "is not in the header)"
+            )
             raise InputError(msg)
         if not gain > 0:
             raise InputError(f"{image}: the gain {gain} ({origin}) is not positive")
@@ -368,12 +429,20 @@ def _read_fits(files, *, hdu, options):
             "VARSKYSG": (float(sigma), "sky noise used (sigma-clipped) [ADU]"),
             "VARSKYLV": (float(level), "clipped-median sky under the Poisson term [ADU]"),
         }
-        log.info("%s: no variance or weight file: variance estimated as (image - %.6g) / gain %g + %.6g^2 "
-                 "(sky noise)", image, level, gain, sigma)
+        log.info(
+            "%s: no variance or weight file: variance estimated as (image - %.6g) / gain %g + %.6g^2 "
+            "(sky noise)",
+            image,
+            level,
+            gain,
+            sigma,
+        )
     var = np.where(no_data, np.float32(np.inf), var).astype(np.float32)
     msk[no_data] |= np.int32(1 << planes["NO_DATA"])
     sky_subtracted = bool(options["sky_subtracted"])  # (the format's table leaves it to the config)
-    return Exposure(img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=sky_subtracted, cards=cards)
+    return Exposure(
+        img, msk, var, wcs, planes, metadata, str(image), sky_subtracted=sky_subtracted, cards=cards
+    )
 
 
 def _header_or_config(options, name, metadata):
@@ -386,7 +455,9 @@ def _header_or_config(options, name, metadata):
         try:
             return float(value), f"header {keyword}"
         except (TypeError, ValueError):
-            raise InputError(f"header card {keyword} = {value!r} is not a number (fits_format.{name}_keyword)") from None
+            raise InputError(
+                f"header card {keyword} = {value!r} is not a number (fits_format.{name}_keyword)"
+            ) from None
     return None, ""
 
 
@@ -424,11 +495,23 @@ def noise_plane(values, *, kind, source):
     if unexpected.any():
         odd = v[unexpected]
         with np.errstate(invalid="ignore"):
-            parts = {"0": odd == 0, "negative": odd < 0, "NaN": np.isnan(odd), "infinite": np.isinf(odd),
-                     "too small to invert": (odd > 0) & np.isfinite(odd)}
+            parts = {
+                "0": odd == 0,
+                "negative": odd < 0,
+                "NaN": np.isnan(odd),
+                "infinite": np.isinf(odd),
+                "too small to invert": (odd > 0) & np.isfinite(odd),
+            }
         counts = ", ".join(f"{int(m.sum())} {name}" for name, m in parts.items() if m.any())
-        notice(log, "bad_variance", "%s: %d pixels with a %s that is not usable (%s): flagged NO_DATA, "
-               "variance +inf", source, int(unexpected.sum()), kind, counts)
+        notice(
+            log,
+            "bad_variance",
+            "%s: %d pixels with a %s that is not usable (%s): flagged NO_DATA, variance +inf",
+            source,
+            int(unexpected.sum()),
+            kind,
+            counts,
+        )
     var[no_data] = np.inf
     return var, no_data
 
@@ -467,12 +550,16 @@ def estimate_variance(image, *, gain, usable, source=""):
         Too few usable pixels to measure the sky.
     """
     img = np.asarray(image, dtype=np.float64)
-    diffs = np.concatenate([
-        (img[:, 1:] - img[:, :-1])[usable[:, 1:] & usable[:, :-1]],
-        (img[1:, :] - img[:-1, :])[usable[1:, :] & usable[:-1, :]],
-    ])
+    diffs = np.concatenate(
+        [
+            (img[:, 1:] - img[:, :-1])[usable[:, 1:] & usable[:, :-1]],
+            (img[1:, :] - img[:-1, :])[usable[1:, :] & usable[:-1, :]],
+        ]
+    )
     if diffs.size < 25:
-        raise InputError(f"{source}: too few usable pixels ({diffs.size} adjacent pairs) to measure the sky noise")
+        raise InputError(
+            f"{source}: too few usable pixels ({diffs.size} adjacent pairs) to measure the sky noise"
+        )
     _, _, sd = sigma_clipped_stats(diffs, sigma=3.0, maxiters=10, stdfunc="mad_std")
     sigma = float(sd) / np.sqrt(2.0)
     _, level, _ = sigma_clipped_stats(img[usable], sigma=3.0, maxiters=10, stdfunc="mad_std")
@@ -527,7 +614,9 @@ def decode_mask(data, encoding, table, planes, *, source, table_name):
                 continue
             if value not in table:
                 known = ", ".join(str(k) for k in sorted(table)) or "nothing"
-                raise InputError(f"{source}: mask value {value} ({count} pixels) is not in {table_name} (it maps {known})")
+                raise InputError(
+                    f"{source}: mask value {value} ({count} pixels) is not in {table_name} (it maps {known})"
+                )
             out[arr == value] |= np.int32(1 << planes[table[value]])
         return out
     if encoding != "bits":

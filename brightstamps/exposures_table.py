@@ -1,5 +1,4 @@
-"""The exposures table: reading it, checking its columns, resolving detector ids, finding images
-listed twice.
+"""The exposures table: reading it, checking its columns, detector ids, images listed twice.
 
 The workflow's rules (``rules/common.smk``) use this module while building the DAG, so it imports
 nothing heavier than the standard library and PyYAML; astropy is imported only by
@@ -79,8 +78,11 @@ def read_table(path):
     except UnicodeDecodeError as err:
         msg = f"{path}: the exposures table is not UTF-8 text ({err.reason} at byte {err.start})"
         raise InputError(msg) from None
-    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
-                if line.strip() and not line.startswith("#")]
+    numbered = [
+        (n, line)
+        for n, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.startswith("#")
+    ]
     if not numbered:
         raise InputError(f"{path}: the exposures table has no header line (exposure, image, band, ...)")
     # each line on its own: a quote never joins two lines, so the line numbers stay right
@@ -92,7 +94,7 @@ def read_table(path):
         if len(fields) > len(columns):
             msg = f"{path} line {n}: {len(fields)} tab-separated fields, the header has {len(columns)}"
             raise InputError(msg)
-        rows.append(dict(zip(columns, fields + [""] * (len(columns) - len(fields)))))
+        rows.append(dict(zip(columns, fields + [""] * (len(columns) - len(fields)), strict=True)))
         lines.append(n)
     return columns, rows, lines
 
@@ -188,8 +190,10 @@ def check_exposure_ids(rows, lines, *, source, schema=TABLE_SCHEMA):
     pattern = re.compile(exposure_id_pattern(schema))
     for row, line in zip(rows, lines, strict=True):
         if not pattern.match(row["exposure"]):
-            msg = (f"{source} row {line}: exposure id {row['exposure']!r} may only hold letters, digits, "
-                   "'.', '_' and '-' (and is not '.' or '..')")
+            msg = (
+                f"{source} row {line}: exposure id {row['exposure']!r} may only hold letters, digits, "
+                "'.', '_' and '-' (and is not '.' or '..')"
+            )
             raise InputError(msg)
     counts = Counter(row["exposure"] for row in rows)
     dupes = sorted(e for e, n in counts.items() if n > 1)
@@ -236,8 +240,10 @@ def resolve_detector(value, *, camera=""):
         names = {k.upper(): v for k, v in load_detector_names(camera).items()}
         if text.upper() in names:
             return names[text.upper()]
-        msg = (f"detector {text!r} is neither an integer id nor a detector name of camera {camera} "
-               f"(detector_names of brightstamps/cameras/{camera}.yaml)")
+        msg = (
+            f"detector {text!r} is neither an integer id nor a detector name of camera {camera} "
+            f"(detector_names of brightstamps/cameras/{camera}.yaml)"
+        )
         raise InputError(msg)
     others = _cameras_naming(text)
     hint = f"set camera to {' or '.join(others)}, whose table names it" if others else "no camera names it"
@@ -336,8 +342,10 @@ def _split(groups, key):
 
 
 def _hdu_read(fmt, hdu):
-    """Which HDU a row reads, as written (an index and an EXTNAME of one HDU compare unequal; None:
-    the first 2-D HDU)."""
+    """Which HDU a row reads, as written.
+
+    An index and an EXTNAME of one HDU compare unequal; None is the first 2-D HDU.
+    """
     spec = formats.format_of(fmt, source="")
     hdu = formats.parse_hdu(hdu) if spec.hdu_column else None
     if hdu is None:

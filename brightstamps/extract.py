@@ -78,7 +78,11 @@ def extract_stamps(exposure, stars, sky_model, *, stamp_size, do_remove_detected
     sx, sy = (int(s) for s in stamp_size)
     n = len(stars)
     planes = ensure_planes(exposure.mask_planes, ["NO_DATA", "BAD", "DETECTED"])
-    centers = np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)]) if n else np.zeros((0, 2))
+    centers = (
+        np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)])
+        if n
+        else np.zeros((0, 2))
+    )
     corners = cutout_corner(centers, (sx, sy)) if n else np.zeros((0, 2), dtype=np.int64)
     table = Table(stars, copy=True)
     table["cutout_x0"] = corners[:, 0].astype(np.int64)
@@ -107,7 +111,9 @@ def extract_stamps(exposure, stars, sky_model, *, stamp_size, do_remove_detected
                 if do_remove_detected:
                     # Point2D -> Point2I in afw rounds half up
                     px, py = np.floor(centers[k] + 0.5).astype(int) - (x0, y0)
-                    flagged += flag_secondary_footprints(mask[i], (px, py), detected_bit=detected, bad_bit=bad)
+                    flagged += flag_secondary_footprints(
+                        mask[i], (px, py), detected_bit=detected, bad_bit=bad
+                    )
             yield image, mask, variance
         log.info("%d cut-outs of %dx%d px; %d secondary footprints flagged BAD", n, sx, sy, flagged)
 

@@ -1,5 +1,8 @@
-"""Safe file output (every product is written under a temporary name and renamed when complete) and
-the provenance cards of the products' headers (input files, software versions)."""
+"""Safe file output and the provenance cards of the products' headers.
+
+Every product is written under a temporary name and renamed when complete; its header names the
+input files and the software versions.
+"""
 
 import contextlib
 import errno
@@ -14,8 +17,17 @@ from astropy.io import fits
 
 from .errors import InputError
 
-__all__ = ["ESCAPED_PATH_PREFIX", "atomic_output", "check_fits_layout", "input_cards", "open_fits",
-           "path_card_value", "path_from_card", "sha256_file", "software_cards"]
+__all__ = [
+    "ESCAPED_PATH_PREFIX",
+    "atomic_output",
+    "check_fits_layout",
+    "input_cards",
+    "open_fits",
+    "path_card_value",
+    "path_from_card",
+    "sha256_file",
+    "software_cards",
+]
 
 #: Start of a header card value that holds an escaped path (see :func:`path_card_value`).
 ESCAPED_PATH_PREFIX = "pct-utf8:"
@@ -76,7 +88,7 @@ def path_from_card(value):
     value = str(value)
     if not value.startswith(ESCAPED_PATH_PREFIX):
         return value
-    return os.fsdecode(urllib.parse.unquote_to_bytes(value[len(ESCAPED_PATH_PREFIX):]))
+    return os.fsdecode(urllib.parse.unquote_to_bytes(value[len(ESCAPED_PATH_PREFIX) :]))
 
 
 def input_cards(paths, *, digests=None):
@@ -112,8 +124,12 @@ def software_cards():
 
     from . import __version__
 
-    return {"BSVERS": (__version__, "brightstamps version"), "NPVERS": (numpy.__version__, "numpy version"),
-            "SPVERS": (scipy.__version__, "scipy version"), "APVERS": (astropy.__version__, "astropy version")}
+    return {
+        "BSVERS": (__version__, "brightstamps version"),
+        "NPVERS": (numpy.__version__, "numpy version"),
+        "SPVERS": (scipy.__version__, "scipy version"),
+        "APVERS": (astropy.__version__, "astropy version"),
+    }
 
 
 def sha256_file(path):
@@ -192,8 +208,10 @@ def _unreadable(path, err):
         header = None
     if header is None or next(iter(header), None) != "SIMPLE":
         return f"{path}: not a readable FITS file ({err})"
-    return (f"{path}: the header of HDU 1, after the data of HDU 0 ({_structure(header)}), cannot be read "
-            f"({err}): {_LAYOUT_HINT}")
+    return (
+        f"{path}: the header of HDU 1, after the data of HDU 0 ({_structure(header)}), cannot be read "
+        f"({err}): {_LAYOUT_HINT}"
+    )
 
 
 def _plain_fits_size(path):
@@ -237,17 +255,21 @@ def check_fits_layout(hdul, path):
         except IndexError:
             break
         except (OSError, ValueError, fits.VerifyError) as err:
-            msg = (f"{path}: the header of HDU {count}, after the data of HDU {count - 1} "
-                   f"({_structure(hdul[count - 1].header)}), cannot be read ({err}): {_LAYOUT_HINT}")
+            msg = (
+                f"{path}: the header of HDU {count}, after the data of HDU {count - 1} "
+                f"({_structure(hdul[count - 1].header)}), cannot be read ({err}): {_LAYOUT_HINT}"
+            )
             raise InputError(msg) from None
         count += 1
     size = _plain_fits_size(path)
     end = 0
     for index, hdu in enumerate(hdul):
         if index and next(iter(hdu.header), None) != "XTENSION":
-            msg = (f"{path}: HDU {index} (at byte {end}, after the data of HDU {index - 1}: "
-                   f"{_structure(hdul[index - 1].header)}) does not start with an XTENSION card: "
-                   f"{_LAYOUT_HINT}")
+            msg = (
+                f"{path}: HDU {index} (at byte {end}, after the data of HDU {index - 1}: "
+                f"{_structure(hdul[index - 1].header)}) does not start with an XTENSION card: "
+                f"{_LAYOUT_HINT}"
+            )
             raise InputError(msg)
         info = hdu.fileinfo()  # (not HDUList.fileinfo: it "fixes" unparsable cards in place)
         end = info["datLoc"] + info["datSpan"]
@@ -257,19 +279,25 @@ def check_fits_layout(hdul, path):
         data_end = end if isinstance(hdu, fits.CompImageHDU) else info["datLoc"] + hdu.header.data_size
         nbytes = data_end - info["datLoc"]
         if data_end > size:
-            msg = (f"{path}: HDU {index} ({_structure(hdu.header)}) needs {nbytes} bytes of data but the "
-                   f"file ends {max(size - info['datLoc'], 0)} bytes after its header: {_LAYOUT_HINT}")
+            msg = (
+                f"{path}: HDU {index} ({_structure(hdu.header)}) needs {nbytes} bytes of data but the "
+                f"file ends {max(size - info['datLoc'], 0)} bytes after its header: {_LAYOUT_HINT}"
+            )
             raise InputError(msg)
         padding = _bytes_at(path, data_end, min(end, size) - data_end)
         if padding.strip(b"\0 "):  # (zeros; blanks in ASCII tables)
-            msg = (f"{path}: HDU {index} ({_structure(hdu.header)}): the {len(padding)} bytes after its "
-                   f"{nbytes} bytes of data, which pad it to a 2880-byte block, are not zeros: "
-                   f"{_LAYOUT_HINT}")
+            msg = (
+                f"{path}: HDU {index} ({_structure(hdu.header)}): the {len(padding)} bytes after its "
+                f"{nbytes} bytes of data, which pad it to a 2880-byte block, are not zeros: "
+                f"{_LAYOUT_HINT}"
+            )
             raise InputError(msg)
     if size is not None and size > end and _bytes_at(path, end, 2880).strip(b"\0 "):
         # (zeros or blanks after the last HDU are padding: astropy warns)
-        msg = (f"{path}: the {size - end} bytes after the data of HDU {index} "
-               f"({_structure(hdul[index].header)}) are not a FITS HDU: {_LAYOUT_HINT}")
+        msg = (
+            f"{path}: the {size - end} bytes after the data of HDU {index} "
+            f"({_structure(hdul[index].header)}) are not a FITS HDU: {_LAYOUT_HINT}"
+        )
         raise InputError(msg)
 
 

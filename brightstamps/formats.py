@@ -1,6 +1,7 @@
-"""Exposure formats: what each one is, the files and the HDUs an exposure is read from, and the DECam
-CP data-quality codes. The one place that knows the formats; the readers are in
-:mod:`brightstamps.exposure`, the mask planes in :mod:`brightstamps.masks`.
+"""Exposure formats: what each one is, the files and HDUs an exposure is read from, DECam CP codes.
+
+The one place that knows the formats; the readers are in :mod:`brightstamps.exposure`, the mask
+planes in :mod:`brightstamps.masks`.
 
 This module imports nothing heavier than the standard library, so that the workflow's rules can
 use it to list every job's input files (Snakemake tracks the DECam ``oow``/``ood`` files found
@@ -106,11 +107,22 @@ class Format:
 
 #: The formats understood by :func:`brightstamps.exposure.read_exposure`, by name.
 FORMAT_TABLE = {
-    "lsst_calexp": Format("lsst_calexp", "LSST calexp layout: 1 image, 2 mask, 3 variance",
-                          sky_subtracted=True, image_hdu=1, hdu_column=False,
-                          plane_hdus={"mask": 2, "variance": 3}),
-    "decam_cp": Format("decam_cp", "DECam CP: one CCD per HDU", sky_subtracted=False, image_hdu=1,
-                       hdu_column=True, companions={"mask": "ood", "weight": "oow"}),
+    "lsst_calexp": Format(
+        "lsst_calexp",
+        "LSST calexp layout: 1 image, 2 mask, 3 variance",
+        sky_subtracted=True,
+        image_hdu=1,
+        hdu_column=False,
+        plane_hdus={"mask": 2, "variance": 3},
+    ),
+    "decam_cp": Format(
+        "decam_cp",
+        "DECam CP: one CCD per HDU",
+        sky_subtracted=False,
+        image_hdu=1,
+        hdu_column=True,
+        companions={"mask": "ood", "weight": "oow"},
+    ),
     "fits": Format("fits", "format fits", sky_subtracted=None, image_hdu=None, hdu_column=True),
 }
 
@@ -118,8 +130,9 @@ FORMAT_TABLE = {
 FORMATS = tuple(FORMAT_TABLE)
 
 #: A separate mask, variance or weight file named by the exposures table: its first 2-D HDU.
-PLANE_FILE = Format("separate file", "a separate plane file", sky_subtracted=None, image_hdu=None,
-                    hdu_column=False)
+PLANE_FILE = Format(
+    "separate file", "a separate plane file", sky_subtracted=None, image_hdu=None, hdu_column=False
+)
 
 #: DECam CP ``ood`` integer codes (CP >= 3.5.0) -> mask plane.
 DECAM_CP_CODES = {
@@ -191,8 +204,10 @@ def check_hdu_column(fmt, hdu, *, source=""):
     if parse_hdu(hdu) is not None and not spec.hdu_column:
         others = " and ".join(f.name for f in FORMAT_TABLE.values() if f.hdu_column)
         at = f"{source}: " if source else ""
-        raise InputError(f"{at}format {spec.name} has a fixed layout ({spec.layout}); the hdu column is for "
-                         f"{others} (it gives {str(hdu)!r})")
+        raise InputError(
+            f"{at}format {spec.name} has a fixed layout ({spec.layout}); the hdu column is for "
+            f"{others} (it gives {str(hdu)!r})"
+        )
 
 
 def find_hdu(hdul, *, fmt, hdu=None, plane="image", path):
@@ -273,8 +288,10 @@ def decam_companion(image, kind):
     head, name = os.path.split(str(image))
     if "_ooi_" not in name:
         column = "weight" if kind == "oow" else "mask"
-        msg = (f"{image}: format decam_cp finds the {kind} file by replacing '_ooi_' in the image's name, "
-               f"and this name has none; give the {column} column")
+        msg = (
+            f"{image}: format decam_cp finds the {kind} file by replacing '_ooi_' in the image's name, "
+            f"and this name has none; give the {column} column"
+        )
         raise InputError(msg)
     return os.path.join(head, name.replace("_ooi_", f"_{kind}_"))
 

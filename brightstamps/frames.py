@@ -47,8 +47,10 @@ def wcs_frame(wcs, *, source=""):
 
     ctype = [str(c) for c in wcs.wcs.ctype]
     if (wcs.wcs.lng, wcs.wcs.lat) != (0, 1):  # callers pass (lon, lat) pairs in axis order
-        raise InputError(f"{source}: the WCS has CTYPE {ctype[0]!r}, {ctype[1]!r}; longitude must be on "
-                         "axis 1 and latitude on axis 2")
+        raise InputError(
+            f"{source}: the WCS has CTYPE {ctype[0]!r}, {ctype[1]!r}; longitude must be on "
+            "axis 1 and latitude on axis 2"
+        )
     lon, lat = ctype[0][:4], ctype[1][:4]
     frame = None
     if (lon, lat) == ("GLON", "GLAT"):
@@ -66,9 +68,11 @@ def wcs_frame(wcs, *, source=""):
             frame = type(frame)(equinox=frame.equinox, obstime=Time(wcs.wcs.mjdobs, format="mjd"))
     if frame is None or not frame.is_transformable_to(ICRS):
         radesys = f", RADESYS {wcs.wcs.radesys!r}" if lon == "RA--" else ""
-        raise InputError(f"{source}: the WCS's celestial frame (CTYPE {ctype[0]!r}, {ctype[1]!r}{radesys}) "
-                         "cannot be converted to the catalog's ICRS; give the WCS in RA/Dec (ICRS, FK5 or "
-                         "FK4) or galactic coordinates")
+        raise InputError(
+            f"{source}: the WCS's celestial frame (CTYPE {ctype[0]!r}, {ctype[1]!r}{radesys}) "
+            "cannot be converted to the catalog's ICRS; give the WCS in RA/Dec (ICRS, FK5 or "
+            "FK4) or galactic coordinates"
+        )
     return None if isinstance(frame, ICRS) else frame
 
 

@@ -18,8 +18,16 @@ from .errors import InputError
 __all__ = ["GAIA_PACKAGE_COLUMNS", "GAIA_PACKAGE_DTYPE", "read_gaia_package"]
 
 #: One star of the package's binary file (the last two fields are BP and RP magnitudes).
-GAIA_PACKAGE_DTYPE = np.dtype([("source_id", "<i8"), ("ra", "<f8"), ("dec", "<f8"), ("phot_g_mean_mag", "<f4"),
-                               ("phot_bp_mean_mag", "<f4"), ("phot_rp_mean_mag", "<f4")])
+GAIA_PACKAGE_DTYPE = np.dtype(
+    [
+        ("source_id", "<i8"),
+        ("ra", "<f8"),
+        ("dec", "<f8"),
+        ("phot_g_mean_mag", "<f4"),
+        ("phot_bp_mean_mag", "<f4"),
+        ("phot_rp_mean_mag", "<f4"),
+    ]
+)
 #: The columns read, under their Gaia archive names (those of the ``gaia`` column scheme).
 GAIA_PACKAGE_COLUMNS = ("source_id", "ra", "dec", "phot_g_mean_mag")
 _HEADER = 16

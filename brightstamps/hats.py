@@ -57,7 +57,9 @@ def read_partition_info(root):
         raise InputError(f"{path}: not found (not a HATS catalog)") from None
     if "Norder" not in table.colnames or "Npix" not in table.colnames:
         raise InputError(f"{path}: needs columns Norder and Npix; it has: {', '.join(table.colnames)}")
-    return np.column_stack([np.asarray(table["Norder"], dtype=np.int64), np.asarray(table["Npix"], dtype=np.int64)])
+    return np.column_stack(
+        [np.asarray(table["Norder"], dtype=np.int64), np.asarray(table["Npix"], dtype=np.int64)]
+    )
 
 
 def touching_partitions(partitions, region):
@@ -81,7 +83,8 @@ def touching_partitions(partitions, region):
     for order in np.unique(partitions[:, 0]):
         # all pixels of this order that overlap the cone, partially overlapping ones included
         hits = HEALPix(nside=2 ** int(order), order="nested").cone_search_lonlat(
-            region.ra * u.deg, region.dec * u.deg, region.radius * u.deg)
+            region.ra * u.deg, region.dec * u.deg, region.radius * u.deg
+        )
         at_order = partitions[:, 0] == order
         keep |= at_order & np.isin(partitions[:, 1], hits)
     return partitions[keep]
@@ -144,6 +147,11 @@ def _empty_table(root, columns):
     if any_part is None:
         raise InputError(f"{root}: the HATS catalog has no partition files")
     schema = pq.read_schema(any_part)
-    table = Table({c: np.zeros(0, dtype=schema.field(c).type.to_pandas_dtype())
-                   for c in dict.fromkeys(columns) if c in schema.names})
+    table = Table(
+        {
+            c: np.zeros(0, dtype=schema.field(c).type.to_pandas_dtype())
+            for c in dict.fromkeys(columns)
+            if c in schema.names
+        }
+    )
     return table, schema.names

@@ -75,14 +75,29 @@ def annular_flux(image, mask, annulus, *, bad_bits, statistic, num_sigma_clip, n
     values = image[annulus]
     bits = mask[annulus]
     valid_fraction = np.count_nonzero(bits == 0) / values.size
-    flux, _, _ = clipped_statistic(values, valid=(bits & bad_bits) == 0, statistic=statistic,
-                                   num_sigma_clip=num_sigma_clip, num_iter=num_iter)
+    flux, _, _ = clipped_statistic(
+        values,
+        valid=(bits & bad_bits) == 0,
+        statistic=statistic,
+        num_sigma_clip=num_sigma_clip,
+        num_iter=num_iter,
+    )
     return flux, valid_fraction
 
 
-def normalize_stamps(stamps, *, annular_flux_radii, annular_flux_statistic, num_sigma_clip, num_iter,
-                     bad_mask_planes, min_valid_annulus_fraction, discard_nan_flux_stars, normalize_variance,
-                     block=BLOCK):
+def normalize_stamps(
+    stamps,
+    *,
+    annular_flux_radii,
+    annular_flux_statistic,
+    num_sigma_clip,
+    num_iter,
+    bad_mask_planes,
+    min_valid_annulus_fraction,
+    discard_nan_flux_stars,
+    normalize_variance,
+    block=BLOCK,
+):
     """Step 5 (normalization): measure each stamp's annular flux and divide the image by it.
 
     Failure rules, in LSST's order: (a) not ``#clean > area * min_valid_annulus_fraction``
@@ -128,9 +143,15 @@ def normalize_stamps(stamps, *, annular_flux_radii, annular_flux_statistic, num_
     k = 0
     for image, mask, _ in stamps.blocks(block):
         for i in range(len(image)):
-            flux, fraction = annular_flux(image[i], mask[i], annulus, bad_bits=bad_bits,
-                                          statistic=annular_flux_statistic, num_sigma_clip=num_sigma_clip,
-                                          num_iter=num_iter)
+            flux, fraction = annular_flux(
+                image[i],
+                mask[i],
+                annulus,
+                bad_bits=bad_bits,
+                statistic=annular_flux_statistic,
+                num_sigma_clip=num_sigma_clip,
+                num_iter=num_iter,
+            )
             fractions[k] = fraction
             if not round(fraction * area) > area * min_valid_annulus_fraction:
                 status[k] = "few_valid_pixels"
@@ -148,18 +169,24 @@ def normalize_stamps(stamps, *, annular_flux_radii, annular_flux_statistic, num_
     stars["norm_status"] = status
     failed = status != "ok"
     if failed.any():
-        log.warning("%d of %d stars failed normalization (%s)", failed.sum(), n,
-                    ", ".join(f"{s}: {np.sum(status == s)}" for s in np.unique(status[failed])))
+        log.warning(
+            "%d of %d stars failed normalization (%s)",
+            failed.sum(),
+            n,
+            ", ".join(f"{s}: {np.sum(status == s)}" for s in np.unique(status[failed])),
+        )
     header = dict(stamps.header)
-    header.update({
-        "STAGE": "normalized",
-        "INNERRAD": (inner, "annulus inner radius [px]"),
-        "OUTERRAD": (outer, "annulus outer radius [px]"),
-        "NORMSTAT": (annular_flux_statistic, "annulus statistic"),
-        "NORMED": (True, "stamps normalized by annular flux"),
-        "VARNORM": (bool(normalize_variance), "variance divided by annular flux squared"),
-        "NFAILED": (int(failed.sum()), "stars whose normalization failed"),
-    })
+    header.update(
+        {
+            "STAGE": "normalized",
+            "INNERRAD": (inner, "annulus inner radius [px]"),
+            "OUTERRAD": (outer, "annulus outer radius [px]"),
+            "NORMSTAT": (annular_flux_statistic, "annulus statistic"),
+            "NORMED": (True, "stamps normalized by annular flux"),
+            "VARNORM": (bool(normalize_variance), "variance divided by annular flux squared"),
+            "NFAILED": (int(failed.sum()), "stars whose normalization failed"),
+        }
+    )
     keep = ~failed if discard_nan_flux_stars else np.ones(n, dtype=bool)
     if not keep.all():
         header["NDISCARD"] = (int(failed.sum()), "failed stars discarded")

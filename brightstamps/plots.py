@@ -59,7 +59,8 @@ def _save(fig, path, description=None):
     """Save *fig* as PNG to *path* atomically (no version or date in the file) and release it.
 
     *description*, when given, is also written as the PNG's ``Description`` text (the figure's
-    message for readers that cannot see it)."""
+    message for readers that cannot see it).
+    """
     save = _SAVE
     if description is not None:
         save = {**_SAVE, "metadata": {**_SAVE["metadata"], "Description": description}}
@@ -134,11 +135,14 @@ def _centers(edges):
 
 def _star_center(header, shape):
     """The star's central pixel ``(x, y)``: CENTERX/CENTERY, else the middle of the stamp."""
-    return (float(header.get("CENTERX", (shape[1] - 1) // 2)), float(header.get("CENTERY", (shape[0] - 1) // 2)))
+    return (
+        float(header.get("CENTERX", (shape[1] - 1) // 2)),
+        float(header.get("CENTERY", (shape[0] - 1) // 2)),
+    )
 
 
 def _extent(shape, center):
-    """imshow extent with pixel offsets from the star."""
+    """Imshow extent with pixel offsets from the star."""
     cx, cy = center
     return (-cx - 0.5, shape[1] - cx - 0.5, -cy - 0.5, shape[0] - cy - 0.5)
 
@@ -190,8 +194,10 @@ def plot_stamp_mosaic(stamps, path, *, bad_mask_planes, columns=4, max_panels=48
     """
     header = stamps.header
     exposure = header.get("EXPOSURE", "")
-    title = f"Bright-star stamps of exposure {exposure} (band {header.get('BAND', '?')}, " \
-            f"detector {header.get('DETECTOR', '?')})"
+    title = (
+        f"Bright-star stamps of exposure {exposure} (band {header.get('BAND', '?')}, "
+        f"detector {header.get('DETECTOR', '?')})"
+    )
     stamps, title = _brightest(stamps, max_panels, title)
     n = len(stamps)
     if n == 0:
@@ -205,8 +211,11 @@ def plot_stamp_mosaic(stamps, path, *, bad_mask_planes, columns=4, max_panels=48
     center = _star_center(header, shape)
     radii = (header.get("INNERRAD"), header.get("OUTERRAD"))
     annulus = _annulus(shape, center, *radii)
-    status = np.asarray(stamps.stars["norm_status"]).astype(str) if "norm_status" in stamps.stars.colnames \
+    status = (
+        np.asarray(stamps.stars["norm_status"]).astype(str)
+        if "norm_status" in stamps.stars.colnames
         else np.full(n, "ok")
+    )
     shown = _shown_images(stamps, annulus, status)
     # one stretch for every panel: from the floor to the brightest pixel shown
     finite_max = [np.max(s[np.isfinite(s)]) for s in shown if np.isfinite(s).any()]
@@ -224,8 +233,15 @@ def plot_stamp_mosaic(stamps, path, *, bad_mask_planes, columns=4, max_panels=48
         mask = stamps.mask[i]
         missing = ((mask & nodata) != 0) | ~np.isfinite(stamps.image[i])
         masked = ((mask & bad) != 0) & ~missing
-        im = _stamp_panel(ax, shown[i], masked, missing, norm=norm, extent=extent,
-                          radii=radii if annulus is not None else None)
+        im = _stamp_panel(
+            ax,
+            shown[i],
+            masked,
+            missing,
+            norm=norm,
+            extent=extent,
+            radii=radii if annulus is not None else None,
+        )
         _stamp_label(ax, stamps.stars[i], status[i])
         if i % columns == 0:
             ax.set_ylabel("y offset (pixels)", fontsize=8)
@@ -237,20 +253,29 @@ def plot_stamp_mosaic(stamps, path, *, bad_mask_planes, columns=4, max_panels=48
 
 
 def _brightest(stamps, max_panels, title):
-    """The brightest *max_panels* stamps (by ``g_mag``, in their order) and *title* saying so, or
-    *stamps* and *title* as they are when there are no more."""
+    """The brightest *max_panels* stamps (by ``g_mag``, in their order) and *title* saying so.
+
+    *stamps* and *title* are given back as they are when there are no more.
+    """
     n = len(stamps)
     if n <= max_panels:
         return stamps, title
     keep = np.sort(np.argsort(np.asarray(stamps.stars["g_mag"], float), kind="stable")[:max_panels])
-    stamps = dataclasses.replace(stamps, image=stamps.image[keep], mask=stamps.mask[keep],
-                                 variance=stamps.variance[keep], stars=stamps.stars[keep])
+    stamps = dataclasses.replace(
+        stamps,
+        image=stamps.image[keep],
+        mask=stamps.mask[keep],
+        variance=stamps.variance[keep],
+        stars=stamps.stars[keep],
+    )
     return stamps, title + f"\nthe {max_panels} brightest of {n} stars"
 
 
 def _annulus(shape, center, r_in, r_out):
-    """The pixels of the normalization annulus ``r_in < r <= r_out`` about *center*, or None
-    when the radii are not known."""
+    """The pixels of the normalization annulus ``r_in < r <= r_out`` about *center*.
+
+    None when the radii are not known.
+    """
     if r_in is None or r_out is None:
         return None
     y, x = np.indices(shape)
@@ -259,8 +284,10 @@ def _annulus(shape, center, r_in, r_out):
 
 
 def _shown_images(stamps, annulus, status):
-    """Each stamp as drawn: as it is when normalized, else divided by the median of its annulus
-    (or of its positive pixels), float64."""
+    """Each stamp as drawn (float64).
+
+    As it is when normalized, else divided by the median of its annulus (or of its positive pixels).
+    """
     normed = bool(stamps.header.get("NORMED", False))
     shown = []
     for i in range(len(stamps)):
@@ -276,14 +303,31 @@ def _shown_images(stamps, annulus, status):
 
 
 def _stamp_panel(ax, shown, masked, missing, *, norm, extent, radii):
-    """Draw one stamp: the image on the log stretch, the masked and missing pixels in their colours
-    and the annulus (*radii*, or None); returns the image's artist (for the colour bar)."""
-    im = ax.imshow(np.where(np.isfinite(shown), np.maximum(shown, _FLOOR), _FLOOR), origin="lower",
-                   cmap=_CMAP, norm=norm, extent=extent, interpolation="nearest")
+    """Draw one stamp; return the image's artist (for the colour bar).
+
+    The image on the log stretch, the masked and missing pixels in their colours and the annulus
+    (*radii*, or None).
+    """
+    im = ax.imshow(
+        np.where(np.isfinite(shown), np.maximum(shown, _FLOOR), _FLOOR),
+        origin="lower",
+        cmap=_CMAP,
+        norm=norm,
+        extent=extent,
+        interpolation="nearest",
+    )
     for sel, colour, alpha in ((masked, MASKED_COLOUR, 0.6), (missing, NO_DATA_COLOUR, 1.0)):
         if sel.any():
-            ax.imshow(np.ma.masked_where(~sel, np.ones(sel.shape)), origin="lower", alpha=alpha,
-                      cmap=ListedColormap([colour]), vmin=0, vmax=1, extent=extent, interpolation="nearest")
+            ax.imshow(
+                np.ma.masked_where(~sel, np.ones(sel.shape)),
+                origin="lower",
+                alpha=alpha,
+                cmap=ListedColormap([colour]),
+                vmin=0,
+                vmax=1,
+                extent=extent,
+                interpolation="nearest",
+            )
     if radii is not None:
         for rad in radii:
             ax.add_patch(Circle((0, 0), rad, fill=False, color="white", lw=0.8, ls="--"))
@@ -307,10 +351,18 @@ def _mosaic_keys(fig, axes, im, radii):
     """The mosaic's colour bar (of artist *im*) and its legend of overlays and annulus (*radii*, or None)."""
     cbar = fig.colorbar(im, ax=axes, shrink=0.8, pad=0.02)
     cbar.set_label("normalized flux (annulus level = 1), log scale")
-    handles = [Patch(color=MASKED_COLOUR, alpha=0.6, label="bad mask plane"),
-               Patch(color=NO_DATA_COLOUR, label="no data (NaN / NO_DATA)"),
-               Line2D([], [], color="black", ls="--", lw=0.8,
-                      label=f"annulus {radii[0]}-{radii[1]} px" if radii is not None else "annulus")]
+    handles = [
+        Patch(color=MASKED_COLOUR, alpha=0.6, label="bad mask plane"),
+        Patch(color=NO_DATA_COLOUR, label="no data (NaN / NO_DATA)"),
+        Line2D(
+            [],
+            [],
+            color="black",
+            ls="--",
+            lw=0.8,
+            label=f"annulus {radii[0]}-{radii[1]} px" if radii is not None else "annulus",
+        ),
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=9)
 
 
@@ -356,16 +408,30 @@ def plot_extended_psf(models, path, *, band):
             ax.set_axis_off()
             ax.set_title(f"region {name}: 0 stars\ndetectors {dets}", fontsize=10)
             text = "\n".join(textwrap.fill(t, 44, subsequent_indent="  ") for t in parts)
-            ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11, color=FAILED_COLOUR,
-                    transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                text,
+                ha="center",
+                va="center",
+                fontsize=11,
+                color=FAILED_COLOUR,
+                transform=ax.transAxes,
+            )
             continue
         image = np.asarray(m["image"], dtype=np.float64)
         center = ((image.shape[1] - 1) // 2, (image.shape[0] - 1) // 2)
         norm = _model_norm(image)
         cmap = matplotlib.colormaps[_CMAP].with_extremes(bad=NO_DATA_COLOUR)
         shown = np.where(np.isfinite(image), np.maximum(image, norm.vmin), np.nan)
-        im = ax.imshow(shown, origin="lower", cmap=cmap, norm=norm, extent=_extent(image.shape, center),
-                       interpolation="nearest")
+        im = ax.imshow(
+            shown,
+            origin="lower",
+            cmap=cmap,
+            norm=norm,
+            extent=_extent(image.shape, center),
+            interpolation="nearest",
+        )
         ax.set_title(f"region {name}: {m.get('nstars', '?')} stars\ndetectors {dets}", fontsize=10)
         ax.set_xlabel("x offset (pixels)")
         ax.set_ylabel("y offset (pixels)")
@@ -376,14 +442,17 @@ def plot_extended_psf(models, path, *, band):
 
 
 def _each_stamps(stamps_list):
-    """Yield Stamps from a list of Stamps or of paths, one memory-mapped file at a time (pixels
-    are read as they are used, however many exposures and stars there are)."""
+    """Yield Stamps from a list of Stamps or of paths, one memory-mapped file at a time.
+
+    Pixels are read as they are used, however many exposures and stars there are.
+    """
     for item in stamps_list:
         yield item if isinstance(item, Stamps) else read_stamps(item, memmap=True)
 
 
-def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius, bad_mask_planes,
-                  psf_stars=None):
+def plot_profiles(
+    models, stamps_list, path, *, band, inner_radius, outer_radius, bad_mask_planes, psf_stars=None
+):
     """Radial profiles: the extended PSF of each region over the stars that made it.
 
     Parameters
@@ -420,8 +489,10 @@ def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius
         m = models[name]
         image = np.asarray(m["image"], dtype=np.float64)
         center = ((image.shape[1] - 1) // 2, (image.shape[0] - 1) // 2)
-        rmax = max(min(center[0], center[1], image.shape[1] - 1 - center[0], image.shape[0] - 1 - center[1]) + 0.5,
-                   2.0)
+        rmax = max(
+            min(center[0], center[1], image.shape[1] - 1 - center[0], image.shape[0] - 1 - center[1]) + 0.5,
+            2.0,
+        )
         edges = profile_edges(rmax)
         rc = _centers(edges)
         nstars = 0
@@ -440,8 +511,12 @@ def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius
                         factor = (flux if np.isfinite(flux) else 1.0) / float(row["amplitude"])
                 elif str(s["norm_status"]) != "ok":
                     continue
-                prof = azimuthal_profile(stamps.image[i], center=c, edges=edges,
-                                         good=(stamps.mask[i] & bad) == 0) * factor
+                prof = (
+                    azimuthal_profile(
+                        stamps.image[i], center=c, edges=edges, good=(stamps.mask[i] & bad) == 0
+                    )
+                    * factor
+                )
                 ax.plot(rc, np.where(prof > 0, prof, np.nan), color="0.55", lw=0.6, alpha=0.7)
                 nstars += 1
         good = np.asarray(m["n"]) > 0 if "n" in m else None
@@ -458,9 +533,11 @@ def plot_profiles(models, stamps_list, path, *, band, inner_radius, outer_radius
         ax.set_ylabel("azimuthal mean of normalized flux")
         ax.grid(True, which="major", alpha=0.3)
         ax.set_title(f"region {name}", fontsize=10)
-        handles = [Line2D([], [], color="black", lw=2.2, label=f"extended PSF ({m.get('nstars', '?')} stars)"),
-                   Line2D([], [], color="0.55", lw=0.8, label=f"stars used in the stack ({nstars})"),
-                   Patch(color="tab:blue", alpha=0.2, label=f"annulus {inner_radius:g}-{outer_radius:g} px")]
+        handles = [
+            Line2D([], [], color="black", lw=2.2, label=f"extended PSF ({m.get('nstars', '?')} stars)"),
+            Line2D([], [], color="0.55", lw=0.8, label=f"stars used in the stack ({nstars})"),
+            Patch(color="tab:blue", alpha=0.2, label=f"annulus {inner_radius:g}-{outer_radius:g} px"),
+        ]
         ax.legend(handles=handles, loc="lower left", fontsize=9)
     fig.suptitle(f"Radial profiles of the extended PSF, band {band}")
     _save(fig, path)
@@ -474,12 +551,20 @@ def _flux_panel(ax, g, value, used, failed, labels, *, what):
     if ok.any():
         offset = float(np.median(y[ok] + 0.4 * g[ok]))
         gg = np.array([np.min(g[np.isfinite(g)]) - 0.3, np.max(g[np.isfinite(g)]) + 0.3])
-        ax.plot(gg, offset - 0.4 * gg, color="tab:blue", lw=1, ls="--",
-                label=f"slope -0.4 through the median (offset {offset:.2f})")
+        ax.plot(
+            gg,
+            offset - 0.4 * gg,
+            color="tab:blue",
+            lw=1,
+            ls="--",
+            label=f"slope -0.4 through the median (offset {offset:.2f})",
+        )
         if (ok & used).any():
             ax.plot(g[ok & used], y[ok & used], "o", color="black", ms=6, label="used in stack")
         if (ok & ~used).any():
-            ax.plot(g[ok & ~used], y[ok & ~used], "o", mfc="none", mec="black", ms=6, label="not used in stack")
+            ax.plot(
+                g[ok & ~used], y[ok & ~used], "o", mfc="none", mec="black", ms=6, label="not used in stack"
+            )
         lo, hi = np.min(y[ok]), np.max(y[ok])
         pad = max(0.15 * (hi - lo), 0.3)
         ax.set_ylim(lo - pad, hi + pad)
@@ -487,12 +572,26 @@ def _flux_panel(ax, g, value, used, failed, labels, *, what):
     show = (failed | ~ok) & np.isfinite(g)
     if show.any():
         statuses = sorted(set(labels[show]))
-        ax.plot(g[show], np.full(show.sum(), bottom), "v", color=FAILED_COLOUR, ms=9, clip_on=False,
-                label=f"failed ({', '.join(statuses)}), at the bottom")
+        ax.plot(
+            g[show],
+            np.full(show.sum(), bottom),
+            "v",
+            color=FAILED_COLOUR,
+            ms=9,
+            clip_on=False,
+            label=f"failed ({', '.join(statuses)}), at the bottom",
+        )
     no_mag = int((~np.isfinite(g)).sum())
     if no_mag:
-        ax.text(0.98, 0.02, f"{no_mag} star(s) without G not shown", transform=ax.transAxes, ha="right",
-                va="bottom", fontsize=8)
+        ax.text(
+            0.98,
+            0.02,
+            f"{no_mag} star(s) without G not shown",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_xlabel("G (mag)")
     ax.set_ylabel(f"log10({what})")
     ax.grid(True, alpha=0.3)

@@ -146,8 +146,15 @@ GHOST_PEAK = 2.0e-6
 _WING_AMPLITUDE = PSF_WING_FRACTION * (PSF_WING_BETA - 1.0) / (math.pi * PSF_WING_R0**2)
 #: Flux of the two spikes together (integral over the plane).
 #: integral of exp(-(p/T)^2) / (1 + (p/L)^2) dp = pi L exp(L^2/T^2) erfc(L/T)
-SPIKE_FLUX = (SPIKE_AMPLITUDE * math.sqrt(2.0 * math.pi) * SPIKE_WIDTH * math.pi * SPIKE_LENGTH
-              * math.exp((SPIKE_LENGTH / SPIKE_TAPER) ** 2) * math.erfc(SPIKE_LENGTH / SPIKE_TAPER))
+SPIKE_FLUX = (
+    SPIKE_AMPLITUDE
+    * math.sqrt(2.0 * math.pi)
+    * SPIKE_WIDTH
+    * math.pi
+    * SPIKE_LENGTH
+    * math.exp((SPIKE_LENGTH / SPIKE_TAPER) ** 2)
+    * math.erfc(SPIKE_LENGTH / SPIKE_TAPER)
+)
 #: Flux of the ghost.
 GHOST_FLUX = GHOST_PEAK * 2.0 * math.pi * GHOST_SIGMA**2
 #: Flux fraction of the Gaussian core: 0.85 minus the spike and ghost flux, so that the PSF
@@ -617,14 +624,20 @@ def simulate_exposure(
     rng = np.random.default_rng(seed)  # draws, in order: sky plane, noise, cosmic rays, bad column
     p0 = detector_origin(detector=detector, yaw_deg=yaw_deg, size=size)
     xs, ys, fluxes = _as_star_columns(stars)
-    model = render_stars(detector=detector, yaw_deg=yaw_deg, size=size,
-                         stars=np.column_stack([xs, ys, fluxes]), focal_maps=_focal_maps(p0, yaw_deg, size))
+    model = render_stars(
+        detector=detector,
+        yaw_deg=yaw_deg,
+        size=size,
+        stars=np.column_stack([xs, ys, fluxes]),
+        focal_maps=_focal_maps(p0, yaw_deg, size),
+    )
     sky_coeffs = tuple(float(v) for v in sky) if sky is not None else _sky_coefficients(rng, size)
     sky_img = _sky_plane(sky_coeffs, size)
     image, variance = _noisy_image(rng, sky_img, model, noise=noise)
 
-    mask = _defects(rng, image, sky_img, model, saturation=saturation, cosmic_rays=cosmic_rays,
-                    bad_column=bad_column)
+    mask = _defects(
+        rng, image, sky_img, model, saturation=saturation, cosmic_rays=cosmic_rays, bad_column=bad_column
+    )
     cards = [
         ("BORE-RA", float(boresight[0])),
         ("BORE-DEC", float(boresight[1])),
@@ -639,8 +652,15 @@ def simulate_exposure(
         *extra_cards,
     ]
     wcs = detector_wcs(detector=detector, yaw_deg=yaw_deg, size=size, boresight=boresight)
-    exposure = Exposure(image.astype(np.float32), mask, variance.astype(np.float32), wcs,
-                        dict(LSST_MASK_PLANES), fits.Header(cards), str(path))
+    exposure = Exposure(
+        image.astype(np.float32),
+        mask,
+        variance.astype(np.float32),
+        wcs,
+        dict(LSST_MASK_PLANES),
+        fits.Header(cards),
+        str(path),
+    )
     write_exposure(path, exposure, primary_cards=cards)
     if sky_path is not None:
         _write_sky_plane(sky_path, sky_img, sky_coeffs, detector=detector)
@@ -748,8 +768,12 @@ def _defects(rng, image, sky_img, model, *, saturation, cosmic_rays, bad_column)
 
 def _star_truth(xs, ys, fluxes, sky_coeffs, *, size, p0, yaw_deg):
     """Per-star truth table: ``x``, ``y``, ``flux``, ``peak_adu``, ``saturated``, ``on_detector``."""
-    peak = np.array([_star_peak(x, y, f, p0=p0, yaw_deg=yaw_deg) if f > 0 else 0.0
-                     for x, y, f in zip(xs, ys, fluxes, strict=True)])
+    peak = np.array(
+        [
+            _star_peak(x, y, f, p0=p0, yaw_deg=yaw_deg) if f > 0 else 0.0
+            for x, y, f in zip(xs, ys, fluxes, strict=True)
+        ]
+    )
     sky_at = sky_coeffs[0] + sky_coeffs[1] * xs + sky_coeffs[2] * ys
     on_det = (xs >= -0.5) & (xs < size - 0.5) & (ys >= -0.5) & (ys < size - 0.5)
     return Table(
@@ -864,22 +888,39 @@ def simulate_demo(outdir, *, seed, detector_size, n_bright, n_faint, band="r"):
     g_true = np.array([r["g"] for r in rows])
     catalog = _catalog_columns(rows, ids, ra_true, dec_true, g_true, pmra, pmdec)
     catalog_path = outdir / "catalog.fits"
-    _write_table(catalog_path, catalog,
-                 header_cards=[("REFEPOCH", REF_EPOCH), ("ORIGIN", "brightstamps.simulate")])
+    _write_table(
+        catalog_path, catalog, header_cards=[("REFEPOCH", REF_EPOCH), ("ORIGIN", "brightstamps.simulate")]
+    )
 
-    per_star = {"source_id": ids, "g_mag": g_true, "catalog_g_mag": catalog["phot_g_mean_mag"],
-                "ra_true": ra_true, "dec_true": dec_true, "pmra": pmra, "pmdec": pmdec}
+    per_star = {
+        "source_id": ids,
+        "g_mag": g_true,
+        "catalog_g_mag": catalog["phot_g_mean_mag"],
+        "ra_true": ra_true,
+        "dec_true": dec_true,
+        "pmra": pmra,
+        "pmdec": pmdec,
+    }
     exposures, skies = [], []
     truth_stars = {k: [] for k in _TRUTH_STARS}
     truth_detectors = {k: [] for k in _TRUTH_DETECTORS}
     for (det, yaw), exp_seed in zip(DEMO_DETECTORS, exposure_seeds, strict=True):
         name = f"demo_det{det}"
-        sel, px, py = _stars_near_detector(det, yaw, size, rows[:n_det_stars], fxs[:n_det_stars],
-                                           fys[:n_det_stars])
+        sel, px, py = _stars_near_detector(
+            det, yaw, size, rows[:n_det_stars], fxs[:n_det_stars], fys[:n_det_stars]
+        )
         stars = {"x": px, "y": py, "flux": mag_to_flux(g_true[sel])}
-        res = simulate_exposure(outdir / f"{name}.fits", detector=det, yaw_deg=yaw, size=size, stars=stars,
-                                seed=int(exp_seed), band=band, sky_path=outdir / f"{name}_sky.fits",
-                                extra_cards=[("EXPNAME", name)])
+        res = simulate_exposure(
+            outdir / f"{name}.fits",
+            detector=det,
+            yaw_deg=yaw,
+            size=size,
+            stars=stars,
+            seed=int(exp_seed),
+            band=band,
+            sky_path=outdir / f"{name}_sky.fits",
+            extra_cards=[("EXPNAME", name)],
+        )
         exposures.append(res["path"])
         skies.append(res["sky_path"])
         _add_truth(truth_stars, name, det, sel, res["stars"], per_star)
@@ -919,8 +960,9 @@ def _detector_stars(rng, det, yaw, size, *, n_bright, n_faint):
     rows = []
     for (x, y), g, kind in zip(positions, mags, kinds, strict=True):
         fx, fy = pixel_to_focal(x, y, p0=p0, yaw_deg=yaw)
-        rows.append({"host": det, "x": x, "y": y, "g": float(g), "kind": kind,
-                     "fx": float(fx), "fy": float(fy)})
+        rows.append(
+            {"host": det, "x": x, "y": y, "g": float(g), "kind": kind, "fx": float(fx), "fy": float(fy)}
+        )
     return rows
 
 
@@ -930,8 +972,17 @@ def _far_stars(rng, n=10):
     for _ in range(n):
         r = rng.uniform(3000.0, 6000.0)
         phi = rng.uniform(0.0, 2.0 * math.pi)
-        rows.append({"host": -1, "x": np.nan, "y": np.nan, "g": float(rng.uniform(8.0, 20.0)),
-                     "kind": "far", "fx": r * math.cos(phi), "fy": r * math.sin(phi)})
+        rows.append(
+            {
+                "host": -1,
+                "x": np.nan,
+                "y": np.nan,
+                "g": float(rng.uniform(8.0, 20.0)),
+                "kind": "far",
+                "fx": r * math.cos(phi),
+                "fy": r * math.sin(phi),
+            }
+        )
     return rows
 
 
@@ -1001,10 +1052,35 @@ def _stars_near_detector(det, yaw, size, hosted, fxs, fys):
 
 
 #: Columns of the truth file's STARS and DETECTORS tables.
-_TRUTH_STARS = ("exposure", "detector", "source_id", "g_mag", "catalog_g_mag", "flux_adu", "x_true", "y_true",
-                "peak_adu", "saturated", "on_detector", "ra_true", "dec_true", "pmra", "pmdec")
-_TRUTH_DETECTORS = ("exposure", "detector", "yaw_deg", "p0_x", "p0_y", "centre_fx", "centre_fy",
-                    "sky_a", "sky_b", "sky_c")
+_TRUTH_STARS = (
+    "exposure",
+    "detector",
+    "source_id",
+    "g_mag",
+    "catalog_g_mag",
+    "flux_adu",
+    "x_true",
+    "y_true",
+    "peak_adu",
+    "saturated",
+    "on_detector",
+    "ra_true",
+    "dec_true",
+    "pmra",
+    "pmdec",
+)
+_TRUTH_DETECTORS = (
+    "exposure",
+    "detector",
+    "yaw_deg",
+    "p0_x",
+    "p0_y",
+    "centre_fx",
+    "centre_fy",
+    "sky_a",
+    "sky_b",
+    "sky_c",
+)
 
 
 def _add_truth(truth, name, det, sel, star_table, catalog):
@@ -1014,8 +1090,14 @@ def _add_truth(truth, name, det, sel, star_table, catalog):
     truth["detector"] += [det] * n
     for key in ("source_id", "g_mag", "catalog_g_mag"):
         truth[key] += list(catalog[key][sel])
-    for key, col in (("flux_adu", "flux"), ("x_true", "x"), ("y_true", "y"), ("peak_adu", "peak_adu"),
-                     ("saturated", "saturated"), ("on_detector", "on_detector")):
+    for key, col in (
+        ("flux_adu", "flux"),
+        ("x_true", "x"),
+        ("y_true", "y"),
+        ("peak_adu", "peak_adu"),
+        ("saturated", "saturated"),
+        ("on_detector", "on_detector"),
+    ):
         truth[key] += list(star_table[col])
     for key in ("ra_true", "dec_true", "pmra", "pmdec"):
         truth[key] += list(catalog[key][sel])
@@ -1091,12 +1173,16 @@ def main(argv=None):
     parser.add_argument("outdir", help="output directory")
     parser.add_argument("--seed", type=int, default=demo["seed"], help="random seed (default: %(default)s)")
     parser.add_argument(
-        "--detector-size", type=int, default=demo["detector_size"],
-        help="detector size N (default: %(default)s)"
+        "--detector-size",
+        type=int,
+        default=demo["detector_size"],
+        help="detector size N (default: %(default)s)",
     )
     parser.add_argument(
-        "--n-bright", type=int, default=demo["n_bright"],
-        help="saturated bright stars per detector (default: %(default)s)"
+        "--n-bright",
+        type=int,
+        default=demo["n_bright"],
+        help="saturated bright stars per detector (default: %(default)s)",
     )
     parser.add_argument(
         "--n-faint", type=int, default=demo["n_faint"], help="faint stars per detector (default: %(default)s)"
@@ -1105,8 +1191,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.detector_size < 64:
         parser.error("--detector-size must be at least 64")
-    result = simulate_demo(args.outdir, seed=args.seed, detector_size=args.detector_size,
-                           n_bright=args.n_bright, n_faint=args.n_faint, band=args.band)
+    result = simulate_demo(
+        args.outdir,
+        seed=args.seed,
+        detector_size=args.detector_size,
+        n_bright=args.n_bright,
+        n_faint=args.n_faint,
+        band=args.band,
+    )
     for path in result["paths"]:
         print(path)
     return 0

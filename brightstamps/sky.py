@@ -77,7 +77,11 @@ def fit_sky(exposure, *, mesh_size, num_sigma_clip, num_iter, mask_planes, min_v
         msg = f"{exposure.path}: no mesh has {min_valid_fraction:.0%} usable pixels; cannot fit a sky"
         raise InputError(msg)
     if missing.any():
-        log.info("%d of %d sky meshes are mostly masked; filled from their nearest good mesh", missing.sum(), missing.size)
+        log.info(
+            "%d of %d sky meshes are mostly masked; filled from their nearest good mesh",
+            missing.sum(),
+            missing.size,
+        )
         _, (iy, ix) = distance_transform_edt(missing, return_indices=True)
         values = values[iy, ix]
     return MeshSky(exposure.shape, values, source=f"fit: {nby}x{nbx} meshes")
@@ -116,8 +120,12 @@ def make_sky_model(exposure, *, sky_model_path, do_apply_sky_corr, fit):
     if fit["enabled"] or sky_in_image:
         if sky_in_image and not fit["enabled"]:
             fmt = exposure.cards.get("EXPFMT", ("",))[0] if getattr(exposure, "cards", None) else ""
-            log.info("%s: the sky is not subtracted in this %s image and no sky model is applied: fitting one "
-                     "(sky_fit settings; sky_fit.enabled is false)", exposure.path, fmt or "exposure's")
+            log.info(
+                "%s: the sky is not subtracted in this %s image and no sky model is applied: fitting one "
+                "(sky_fit settings; sky_fit.enabled is false)",
+                exposure.path,
+                fmt or "exposure's",
+            )
         keyword = fit.get("header_keyword", "")
         if keyword:
             return _header_sky(exposure, keyword)
@@ -170,15 +178,19 @@ def read_sky_model(path, *, shape):
                 raise InputError(f"{path}: SKYMODE {mode!r} is not one of {_MODES}")
             model_shape = (h["IMNY"], h["IMNX"])
             if model_shape != tuple(shape):
-                raise InputError(f"{path}: sky model is for an image of shape {model_shape}, the exposure has {tuple(shape)}")
+                raise InputError(
+                    f"{path}: sky model is for an image of shape {model_shape}, the exposure has {tuple(shape)}"
+                )
             if mode in ("FIT", "BINNED"):
                 source = path if h.get("SKYSRC") is None else path_from_card(h["SKYSRC"])
                 values = hdul["SKYBINS"].data
                 if mode == "FIT":
                     return MeshSky(shape, values, source=source)
                 if values.shape != (1, 1):
-                    raise InputError(f"{path}: SKYMODE BINNED is a header card's constant, one bin; SKYBINS "
-                                     f"has shape {values.shape}")
+                    raise InputError(
+                        f"{path}: SKYMODE BINNED is a header card's constant, one bin; SKYBINS "
+                        f"has shape {values.shape}"
+                    )
                 return HeaderSky(shape, values[0, 0], source=source)
             if mode == "GIVEN":
                 return read_sky_model(path_from_card(h["SKYFILE"]), shape=shape)

@@ -61,7 +61,9 @@ def _read_binned(path, hdu, primary, shape):
     what = "binned sky model"
     model_shape = (int(_card(header, "IMNY", path, what)), int(_card(header, "IMNX", path, what)))
     if model_shape != tuple(shape):
-        raise InputError(f"{path}: binned sky model is for an image of shape {model_shape}, the exposure has {tuple(shape)}")
+        raise InputError(
+            f"{path}: binned sky model is for an image of shape {model_shape}, the exposure has {tuple(shape)}"
+        )
     method = str(_card(header, "INTERP", path, what)).strip().lower()
     if method not in INTERP_METHODS:
         raise InputError(f"{path}: INTERP {method!r} is not one of {', '.join(INTERP_METHODS)}")
@@ -81,7 +83,9 @@ def _read_binned(path, hdu, primary, shape):
         xcen, ycen = bin_centers(model_shape[1], nbx), bin_centers(model_shape[0], nby)
     need = {"linear": 2, "slinear": 2, "cubic": 4, "quintic": 6, "pchip": 4}[method]
     if min(nbx, nby) < need:
-        raise InputError(f"{path}: INTERP {method} needs at least {need} bins per axis, the model has {nby} x {nbx}")
+        raise InputError(
+            f"{path}: INTERP {method} needs at least {need} bins per axis, the model has {nby} x {nbx}"
+        )
     return {"values": values, "ycen": ycen, "xcen": xcen, "method": method}
 
 
@@ -89,7 +93,9 @@ def _read_skycorr(path, hdul, shape):
     """The arguments of :class:`~brightstamps.skymodels.SkyCorrSky` from a checked skyCorr file."""
     hdus = [h for h in hdul if h.is_image and h.header.get("NAXIS", 0) == 2]
     if len(hdus) % 3:
-        raise InputError(f"{path}: a skyCorr file has 3 image HDUs (image, mask, variance) per element; it has {len(hdus)}")
+        raise InputError(
+            f"{path}: a skyCorr file has 3 image HDUs (image, mask, variance) per element; it has {len(hdus)}"
+        )
     elements = []
     for image in hdus[::3]:
         h = image.header
@@ -101,13 +107,16 @@ def _read_skycorr(path, hdul, shape):
         undersample = _UNDERSAMPLE.get(int(h.get("UNDERSAMPLESTYLE", 1)), "THROW")
         size = (int(h["BKGD_HEIGHT"]), int(h["BKGD_WIDTH"]))
         if size != tuple(shape):
-            raise InputError(f"{path}: skyCorr element (HDU {hdul.index(image)}) is for an image of shape {size}, "
-                             f"the exposure has {tuple(shape)}")
+            raise InputError(
+                f"{path}: skyCorr element (HDU {hdul.index(image)}) is for an image of shape {size}, "
+                f"the exposure has {tuple(shape)}"
+            )
         stats = np.asarray(image.data, dtype=np.float64)
         if style == "CONSTANT" and stats.size > 1:
             raise InputError(f"{path}: INTERPSTYLE CONSTANT with more than one bin is not supported")
-        elements.append({"stats": stats, "style": style, "undersample": undersample,
-                         "width": size[1], "height": size[0]})
+        elements.append(
+            {"stats": stats, "style": style, "undersample": undersample, "width": size[1], "height": size[0]}
+        )
     if not elements:
         raise InputError(f"{path}: skyCorr file holds no element")
     return {"elements": elements}
@@ -146,8 +155,10 @@ def read_given_sky(path, *, shape):
         elif "IMNX" in images[0].header or "IMNX" in hdul[0].header:
             model, args = BinnedSky, _read_binned(path, images[0], hdul[0].header, shape)
         elif images[0].shape != tuple(shape):
-            raise InputError(f"{path}: sky model has shape {images[0].shape}, the exposure {tuple(shape)} "
-                             "(a binned model needs IMNX, IMNY and INTERP cards)")
+            raise InputError(
+                f"{path}: sky model has shape {images[0].shape}, the exposure {tuple(shape)} "
+                "(a binned model needs IMNX, IMNY and INTERP cards)"
+            )
         else:
             model, args = ImageSky, {"hdu": hdul.index(images[0])}
     return model(shape, **args, path=str(path), sha256=sha256_file(path))

@@ -183,8 +183,9 @@ class MeshSky(SkyModel):
         if nbx == 1:
             xc, vals = np.array([-0.5, nx - 0.5]), np.hstack([vals, vals])
         ky, kx = min(3, len(yc) - 1), min(3, len(xc) - 1)
-        self._spline = RectBivariateSpline(yc, xc, vals, kx=ky, ky=kx, s=0,
-                                           bbox=[-0.5, ny - 0.5, -0.5, nx - 0.5])
+        self._spline = RectBivariateSpline(
+            yc, xc, vals, kx=ky, ky=kx, s=0, bbox=[-0.5, ny - 0.5, -0.5, nx - 0.5]
+        )
 
     def evaluate(self, y0, y1, x0, x1):
         """The spline at the box's pixel centres."""
@@ -286,8 +287,9 @@ class BinnedSky(GivenSky):
         self.values = np.asarray(values, dtype=np.float64)
         self.ycen, self.xcen = np.asarray(ycen, float), np.asarray(xcen, float)
         self.method = method
-        self._interp = RegularGridInterpolator((self.ycen, self.xcen), self.values, method=method,
-                                               bounds_error=False, fill_value=None)
+        self._interp = RegularGridInterpolator(
+            (self.ycen, self.xcen), self.values, method=method, bounds_error=False, fill_value=None
+        )
 
     def evaluate(self, y0, y1, x0, x1):
         """The interpolated model at the box's pixel centres."""
@@ -350,8 +352,10 @@ class SkyCorrSky(GivenSky):
         if n >= _MIN_POINTS[style]:
             return style
         if element["undersample"] != "REDUCE_INTERP_ORDER":
-            raise InputError(f"{self.path}: {n} valid bin(s) along {axis} are too few for {style} "
-                             f"and UNDERSAMPLESTYLE is {element['undersample']}")
+            raise InputError(
+                f"{self.path}: {n} valid bin(s) along {axis} are too few for {style} "
+                f"and UNDERSAMPLESTYLE is {element['undersample']}"
+            )
         return "CONSTANT" if n == 1 else "LINEAR" if n == 2 else "CUBIC_SPLINE" if n < 5 else "AKIMA_SPLINE"
 
     def _element(self, e, rows, cols):

@@ -76,8 +76,10 @@ class StackInput:
     def __post_init__(self):
         n = len(self.rows)
         if len(self.factors) != n or (self.backgrounds is not None and len(self.backgrounds) != n):
-            raise ValueError(f"{self.stamps.path}: {n} rows, {len(self.factors)} factors and "
-                             f"{'no' if self.backgrounds is None else len(self.backgrounds)} backgrounds")
+            raise ValueError(
+                f"{self.stamps.path}: {n} rows, {len(self.factors)} factors and "
+                f"{'no' if self.backgrounds is None else len(self.backgrounds)} backgrounds"
+            )
 
 
 def _unscaled(stamps, rows):
@@ -134,20 +136,34 @@ def select_stars(stars, *, min_valid_annulus_fraction, mag_limit, include_failed
     -------
     numpy.ndarray of bool
     """
-    return ~np.any(list(_selection_cuts(stars, min_valid_annulus_fraction=min_valid_annulus_fraction,
-                                        mag_limit=mag_limit, include_failed=include_failed).values()), axis=0)
+    return ~np.any(
+        list(
+            _selection_cuts(
+                stars,
+                min_valid_annulus_fraction=min_valid_annulus_fraction,
+                mag_limit=mag_limit,
+                include_failed=include_failed,
+            ).values()
+        ),
+        axis=0,
+    )
 
 
 def _selection_cuts(stars, *, min_valid_annulus_fraction, mag_limit, include_failed):
     """The stars each cut of :func:`select_stars` leaves out, by why (in words), in the order applied."""
-    cuts = {f"valid_annulus_fraction < stack.min_valid_annulus_fraction ({min_valid_annulus_fraction:g})":
-            np.asarray(stars["valid_annulus_fraction"], float) < min_valid_annulus_fraction}
+    cuts = {
+        f"valid_annulus_fraction < stack.min_valid_annulus_fraction ({min_valid_annulus_fraction:g})": np.asarray(
+            stars["valid_annulus_fraction"], float
+        )
+        < min_valid_annulus_fraction
+    }
     if mag_limit is not None:
         brighter = np.asarray(stars["g_mag"], float) < mag_limit
         cuts[f"not brighter than stack.mag_limit ({mag_limit:g})"] = ~brighter
     if not include_failed:
         cuts["normalization failed (stack.include_failed_stars is false)"] = ~np.isfinite(
-            np.asarray(stars["annular_flux"], float))
+            np.asarray(stars["annular_flux"], float)
+        )
     return cuts
 
 
@@ -181,11 +197,15 @@ def _why_empty(members, *, detectors, selection, psf_fit=None, first_model=None)
     selected = n_stars - sum(counts.values())
     if selected and psf_fit is not None:
         if not first_model:
-            counts[f"annulus S/N below psf_fit.min_annulus_snr ({psf_fit['min_annulus_snr']:g}), so no first "
-                   "model"] = selected
+            counts[
+                f"annulus S/N below psf_fit.min_annulus_snr ({psf_fit['min_annulus_snr']:g}), so no first "
+                "model"
+            ] = selected
         else:
-            counts["fit rejected (masked flux fraction above psf_fit.max_masked_flux_fraction, too few "
-                   "pixels, or amplitude not positive)"] = selected
+            counts[
+                "fit rejected (masked flux fraction above psf_fit.max_masked_flux_fraction, too few "
+                "pixels, or amplitude not positive)"
+            ] = selected
     parts = [f"{n} {why}" for why, n in counts.items() if n]
     return f"of the {_plural(n_stars, 'star')} of its {files}: " + "; ".join(parts)
 
@@ -290,8 +310,9 @@ def stack_sources(inputs, *, statistic, num_sigma_clip, num_iter, bad_mask_plane
             valid.append(np.isfinite(img) & ((msk & bad) == 0))
             masks.append(_remap(msk, inp.stamps.mask_planes, planes))
         values, valid, masks = np.concatenate(values), np.concatenate(valid), np.concatenate(masks)
-        mean, var, n = clipped_statistic(values, valid=valid, statistic=statistic,
-                                         num_sigma_clip=num_sigma_clip, num_iter=num_iter)
+        mean, var, n = clipped_statistic(
+            values, valid=valid, statistic=statistic, num_sigma_clip=num_sigma_clip, num_iter=num_iter
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             image[ys, xs] = mean
             variance[ys, xs] = var / n
@@ -326,8 +347,11 @@ def _design(model, order):
 
 
 def annulus_snr(src, rows, *, bad_mask_planes):
-    """Signal-to-noise of the annular flux of the stars *rows* of stamps file *src*
-    (a :class:`~brightstamps.stampsfile.StampsFile`), from their variance planes (NaN if failed)."""
+    """Signal-to-noise of the annular flux of the stars *rows* of stamps file *src*.
+
+    *src* is a :class:`~brightstamps.stampsfile.StampsFile`; the noise comes from the variance
+    planes (NaN if the normalization failed).
+    """
     flux = np.asarray(src.stars["annular_flux"], float)[rows]
     if not len(rows):
         return flux
@@ -349,8 +373,17 @@ def annulus_snr(src, rows, *, bad_mask_planes):
     return snr
 
 
-def fit_psf_amplitudes(sources, rows, model, *, model_variance, min_model_snr, background_order,
-                       bad_mask_planes, max_masked_flux_fraction):
+def fit_psf_amplitudes(
+    sources,
+    rows,
+    model,
+    *,
+    model_variance,
+    min_model_snr,
+    background_order,
+    bad_mask_planes,
+    max_masked_flux_fraction,
+):
     """Fit each selected star as ``amplitude * model + polynomial background``.
 
     Inverse-variance weighted linear least squares over the star's usable pixels (finite, no
@@ -396,7 +429,13 @@ def fit_psf_amplitudes(sources, rows, model, *, model_variance, min_model_snr, b
             data = img[k].astype(np.float64) * scale
             vscale = scale**2 if src.header.get("VARNORM", False) else 1.0
             variance = var[k].astype(np.float64) * vscale
-            good = finite_model & np.isfinite(data) & ((msk[k] & bad) == 0) & (variance > 0) & np.isfinite(variance)
+            good = (
+                finite_model
+                & np.isfinite(data)
+                & ((msk[k] & bad) == 0)
+                & (variance > 0)
+                & np.isfinite(variance)
+            )
             masked_frac = 1.0 - np.abs(model0[good]).sum() / total_flux if total_flux else 1.0
             dof = int(good.sum()) - len(cols)
             ok = masked_frac <= max_masked_flux_fraction and dof > 0
@@ -418,9 +457,23 @@ def fit_psf_amplitudes(sources, rows, model, *, model_variance, min_model_snr, b
     return out
 
 
-def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, num_iter, bad_mask_planes,
-                 min_valid_annulus_fraction, mag_limit, include_failed, psf_fit, memory_mb, band=None,
-                 require_stars=False):
+def stack_stamps(
+    paths,
+    *,
+    regions,
+    normalization,
+    statistic,
+    num_sigma_clip,
+    num_iter,
+    bad_mask_planes,
+    min_valid_annulus_fraction,
+    mag_limit,
+    include_failed,
+    psf_fit,
+    memory_mb,
+    band=None,
+    require_stars=False,
+):
     """Step 6: the extended PSF of one band, one model per focal-plane region.
 
     Parameters
@@ -460,15 +513,25 @@ def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, nu
         raise InputError(f"normalization: {normalization!r} is not 'annulus' or 'psf_fit'")
     sources = open_sources(paths)
     by_region = assign_regions(sources, regions)
-    options = {"statistic": statistic, "num_sigma_clip": num_sigma_clip, "num_iter": num_iter,
-               "bad_mask_planes": bad_mask_planes, "memory_mb": memory_mb}
+    options = {
+        "statistic": statistic,
+        "num_sigma_clip": num_sigma_clip,
+        "num_iter": num_iter,
+        "bad_mask_planes": bad_mask_planes,
+        "memory_mb": memory_mb,
+    }
     models, star_tables = {}, []
     for region, members in by_region.items():
         # psf_fit needs no annular flux: stars whose annulus normalization failed are fitted too
         candidates = [
-            np.flatnonzero(select_stars(src.stars, min_valid_annulus_fraction=min_valid_annulus_fraction,
-                                        mag_limit=mag_limit,
-                                        include_failed=include_failed or normalization == "psf_fit"))
+            np.flatnonzero(
+                select_stars(
+                    src.stars,
+                    min_valid_annulus_fraction=min_valid_annulus_fraction,
+                    mag_limit=mag_limit,
+                    include_failed=include_failed or normalization == "psf_fit",
+                )
+            )
             for src in members
         ]
         fitted, first_model = None, None
@@ -477,9 +540,12 @@ def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, nu
             result = stack_sources(inputs, **options)
         else:
             result, inputs, fitted, first_model = _psf_fit_stack(
-                members, candidates, psf_fit=psf_fit, bad_mask_planes=bad_mask_planes, options=options)
+                members, candidates, psf_fit=psf_fit, bad_mask_planes=bad_mask_planes, options=options
+            )
         if regions:
-            result["detectors"] = sorted(int(d) for d in next(v for k, v in regions.items() if k.upper() == region))
+            result["detectors"] = sorted(
+                int(d) for d in next(v for k, v in regions.items() if k.upper() == region)
+            )
         else:
             result["detectors"] = sorted({int(src.header["DETECTOR"]) for src in members})
         result["nstars"] = int(sum(len(inp.rows) for inp in inputs))
@@ -488,20 +554,34 @@ def stack_stamps(paths, *, regions, normalization, statistic, num_sigma_clip, nu
             # an all-NaN model passes every later step: say so where the user looks (the end of the
             # run, the report), not only in the file
             result["empty_reason"] = _why_empty(
-                members, detectors=result["detectors"], first_model=first_model,
+                members,
+                detectors=result["detectors"],
+                first_model=first_model,
                 psf_fit=psf_fit if normalization == "psf_fit" else None,
-                selection={"min_valid_annulus_fraction": min_valid_annulus_fraction, "mag_limit": mag_limit,
-                           "include_failed": include_failed or normalization == "psf_fit"})
+                selection={
+                    "min_valid_annulus_fraction": min_valid_annulus_fraction,
+                    "mag_limit": mag_limit,
+                    "include_failed": include_failed or normalization == "psf_fit",
+                },
+            )
             where = f"band {band}, region {region}" if band is not None else f"region {region}"
             if require_stars:
-                raise InputError(f"{where}: no star was stacked ({result['empty_reason']}); "
-                                 "stack.require_stars is true")
-            notice(log, "empty_extended_psf", "%s: no star was stacked (%s); its extended PSF is NaN", where,
-                   result["empty_reason"])
+                raise InputError(
+                    f"{where}: no star was stacked ({result['empty_reason']}); stack.require_stars is true"
+                )
+            notice(
+                log,
+                "empty_extended_psf",
+                "%s: no star was stacked (%s); its extended PSF is NaN",
+                where,
+                result["empty_reason"],
+            )
         models[region] = result
         fit_tables = fitted or [None] * len(inputs)
-        star_tables += [_star_rows(inp, region, rows, fit)
-                        for inp, rows, fit in zip(inputs, candidates, fit_tables, strict=True)]
+        star_tables += [
+            _star_rows(inp, region, rows, fit)
+            for inp, rows, fit in zip(inputs, candidates, fit_tables, strict=True)
+        ]
     return models, _concat_tables(star_tables)
 
 
@@ -543,12 +623,16 @@ def _psf_fit_stack(members, candidates, *, psf_fit, bad_mask_planes, options):
     fitted = None
     bkg_names = _background_names(psf_fit["background_order"])
     for _ in range(int(psf_fit["iterations"])):
-        fitted = fit_psf_amplitudes(members, candidates, result["image"].astype(np.float64),
-                                    model_variance=result["variance"].astype(np.float64),
-                                    min_model_snr=psf_fit["min_model_snr"],
-                                    background_order=psf_fit["background_order"],
-                                    bad_mask_planes=bad_mask_planes,
-                                    max_masked_flux_fraction=psf_fit["max_masked_flux_fraction"])
+        fitted = fit_psf_amplitudes(
+            members,
+            candidates,
+            result["image"].astype(np.float64),
+            model_variance=result["variance"].astype(np.float64),
+            min_model_snr=psf_fit["min_model_snr"],
+            background_order=psf_fit["background_order"],
+            bad_mask_planes=bad_mask_planes,
+            max_masked_flux_fraction=psf_fit["max_masked_flux_fraction"],
+        )
         inputs = []
         for src, rows, fit in zip(members, candidates, fitted, strict=True):
             ok = np.asarray(fit["fit_ok"], bool)
@@ -557,15 +641,23 @@ def _psf_fit_stack(members, candidates, *, psf_fit, bad_mask_planes, options):
             # stack data / amplitude, or (data - background) / amplitude as LSST's
             # ExtendedPsfStackTask does (see subtract_background in the schema)
             bkg = np.column_stack([np.asarray(fit[n], float)[ok] for n in bkg_names])
-            inputs.append(StackInput(src, rows[ok], scale[ok] / np.asarray(fit["amplitude"], float)[ok],
-                                     bkg / scale[ok, None] if psf_fit["subtract_background"] else None))
+            inputs.append(
+                StackInput(
+                    src,
+                    rows[ok],
+                    scale[ok] / np.asarray(fit["amplitude"], float)[ok],
+                    bkg / scale[ok, None] if psf_fit["subtract_background"] else None,
+                )
+            )
         result = stack_sources(inputs, **options)  # the stack is the next model
     return result, inputs, fitted, first_model
 
 
 def _star_rows(inp, region, candidates, fit):
-    """The STARS rows of one input: identity, region, whether stacked (*inp*'s rows), and the PSF
-    fit of the *candidates* (or None)."""
+    """The STARS rows of one input.
+
+    Identity, region, whether stacked (*inp*'s rows), and the PSF fit of the *candidates* (or None).
+    """
     src = inp.stamps
     n = len(src.stars)
     t = Table()
@@ -580,7 +672,11 @@ def _star_rows(inp, region, candidates, fit):
     t["used"] = used
     if fit is not None:
         for name in fit.colnames:
-            col = np.zeros(n, bool) if fit[name].dtype.kind == "b" else np.full(n, -1 if name == "dof" else np.nan)
+            col = (
+                np.zeros(n, bool)
+                if fit[name].dtype.kind == "b"
+                else np.full(n, -1 if name == "dof" else np.nan)
+            )
             col = col.astype(fit[name].dtype)
             col[candidates] = fit[name]
             t[name] = col
@@ -643,7 +739,12 @@ def write_extended_psf(path, models, stars, *, band, inputs, header):
             h[f"EMPTY{i}"] = m["empty_reason"]
     hdus = [primary]
     for i, (name, m) in enumerate(models.items(), start=1):
-        for ext, data in (("IMAGE", m["image"]), ("MASK", m["mask"]), ("VARIANCE", m["variance"]), ("N", m["n"])):
+        for ext, data in (
+            ("IMAGE", m["image"]),
+            ("MASK", m["mask"]),
+            ("VARIANCE", m["variance"]),
+            ("N", m["n"]),
+        ):
             hdu = fits.ImageHDU(data, name=ext, ver=i)
             hdu.header["REGION"] = name
             if ext == "MASK":
@@ -721,8 +822,21 @@ def band_stars(stamps_list, psf_stars):
     lookup = {}
     for r in psf_stars:
         lookup[(str(r["exposure"]), int(r["gaia_id"]))] = r
-    cols = {k: [] for k in ("exposure", "detector", "gaia_id", "g_mag", "annular_flux",
-                            "valid_annulus_fraction", "norm_status", "region", "used_in_stack", *fit_cols)}
+    cols = {
+        k: []
+        for k in (
+            "exposure",
+            "detector",
+            "gaia_id",
+            "g_mag",
+            "annular_flux",
+            "valid_annulus_fraction",
+            "norm_status",
+            "region",
+            "used_in_stack",
+            *fit_cols,
+        )
+    }
     for item in stamps_list:
         stamps = open_stamps(item) if isinstance(item, (str, os.PathLike)) else item
         exposure = str(stamps.header.get("EXPOSURE", ""))
@@ -739,6 +853,7 @@ def band_stars(stamps_list, psf_stars):
             for c in fit_cols:
                 default = False if c == "fit_ok" else np.nan
                 cols[c].append(default if match is None else match[c])
-    dtypes = [str, np.int64, np.int64, float, float, float, str, str, bool] + \
-        [bool if c == "fit_ok" else float for c in fit_cols]
+    dtypes = [str, np.int64, np.int64, float, float, float, str, str, bool] + [
+        bool if c == "fit_ok" else float for c in fit_cols
+    ]
     return Table([np.array(v, dtype=d) for v, d in zip(cols.values(), dtypes, strict=True)], names=list(cols))

@@ -97,8 +97,14 @@ class Stamps:
     def select(self, keep):
         """A new collection with only the stamps where boolean *keep* is true."""
         keep = np.asarray(keep, dtype=bool)
-        return Stamps(self.image[keep], self.mask[keep], self.variance[keep], self.stars[keep],
-                      dict(self.mask_planes), dict(self.header))
+        return Stamps(
+            self.image[keep],
+            self.mask[keep],
+            self.variance[keep],
+            self.stars[keep],
+            dict(self.mask_planes),
+            dict(self.header),
+        )
 
     def blocks(self, size=BLOCK):
         """Yield ``(image, mask, variance)`` for consecutive blocks of at most *size* stamps.
@@ -108,11 +114,13 @@ class Stamps:
         """
         for start in range(0, len(self), size):
             stop = min(start + size, len(self))
-            yield tuple(_planes(cube, start, stop, dtype)
-                        for cube, (_, dtype) in zip((self.image, self.mask, self.variance), _CUBES))
+            yield tuple(
+                _planes(cube, start, stop, dtype)
+                for cube, (_, dtype) in zip((self.image, self.mask, self.variance), _CUBES, strict=True)
+            )
 
     def stream(self):
-        """This collection as a :class:`StampStream`."""
+        """The collection as a :class:`StampStream`."""
         return StampStream(self.stars, self.mask_planes, self.header, tuple(self.stamp_shape), self.blocks())
 
 
@@ -145,8 +153,10 @@ class StampStream:
     def collect(self):
         """Make every block and return the whole collection in memory as :class:`Stamps`."""
         parts = list(self.blocks)
-        cubes = [np.concatenate([p[i] for p in parts]) if parts else np.zeros((0, *self.stamp_shape), dtype)
-                 for i, (_, dtype) in enumerate(_CUBES)]
+        cubes = [
+            np.concatenate([p[i] for p in parts]) if parts else np.zeros((0, *self.stamp_shape), dtype)
+            for i, (_, dtype) in enumerate(_CUBES)
+        ]
         return Stamps(*cubes, self.stars, self.mask_planes, self.header)
 
 
@@ -159,8 +169,12 @@ def _planes(cube, start, stop, dtype):
     if isinstance(cube.base, mmap.mmap):  # a map made by read_stamps: offset is its own
         shape = (stop - start, *cube.shape[1:])
         plane_bytes = cube[0].nbytes
-        data = np.fromfile(cube.filename, dtype=cube.dtype, count=int(np.prod(shape)),
-                           offset=cube.offset + start * plane_bytes)
+        data = np.fromfile(
+            cube.filename,
+            dtype=cube.dtype,
+            count=int(np.prod(shape)),
+            offset=cube.offset + start * plane_bytes,
+        )
         return data.reshape(shape).astype(dtype)
     return np.asarray(cube[start:stop], dtype=dtype)
 
@@ -198,7 +212,9 @@ def write_stamps(path, stamps):
         offsets = []
         for name, dtype in _CUBES:
             # a broadcast zero has the cube's shape and dtype without its memory
-            hdu = fits.ImageHDU(np.broadcast_to(np.zeros((), dtype.newbyteorder(">")), (n, ny, nx)), name=name)
+            hdu = fits.ImageHDU(
+                np.broadcast_to(np.zeros((), dtype.newbyteorder(">")), (n, ny, nx)), name=name
+            )
             if name == "MASK":
                 for key, bit in mask_plane_cards(stream.mask_planes):
                     hdu.header[key] = bit
@@ -209,7 +225,7 @@ def write_stamps(path, stamps):
         done = 0
         for block in stream.blocks:
             m = len(block[0])
-            for (name, dtype), cube, offset in zip(_CUBES, block, offsets):
+            for (name, dtype), cube, offset in zip(_CUBES, block, offsets, strict=True):
                 if cube.shape != (m, ny, nx):
                     raise ValueError(f"{name} block has shape {cube.shape}, expected {(m, ny, nx)}")
                 if done + m > n:
@@ -298,10 +314,16 @@ class StampsFile:
         try:
             out = []
             for (name, dtype), offset in zip(_CUBES, self._offsets, strict=True):
-                cube = hdul[name].section if offset is None else _map_cube(self.path, offset, dtype,
-                                                                           (n, *self.stamp_shape))
-                out.append(np.concatenate([np.array(cube[int(run[0]) : int(run[-1]) + 1, ys, xs], dtype=dtype)
-                                           for run in runs]))
+                cube = (
+                    hdul[name].section
+                    if offset is None
+                    else _map_cube(self.path, offset, dtype, (n, *self.stamp_shape))
+                )
+                out.append(
+                    np.concatenate(
+                        [np.array(cube[int(run[0]) : int(run[-1]) + 1, ys, xs], dtype=dtype) for run in runs]
+                    )
+                )
         finally:
             if hdul is not None:
                 hdul.close()
@@ -383,8 +405,10 @@ def read_stamps(path, *, cubes=True, memmap=False):
 
 
 def _plain_offset(hdu, dtype):
-    """Where an image HDU's cube starts in its file, or None where the bytes are not plain pixels
-    of *dtype* (big-endian, unscaled, in an uncompressed file) that a memory map can read."""
+    """Where an image HDU's cube starts in its file, or None where a memory map cannot read it.
+
+    A memory map reads plain pixels of *dtype* only: big-endian, unscaled, in an uncompressed file.
+    """
     h = hdu.header
     bitpix = -32 if dtype.kind == "f" else 32
     if h.get("BITPIX") != bitpix or h.get("NAXIS") != 3 or "BZERO" in h or "BSCALE" in h:

@@ -117,6 +117,7 @@ class Boresight(tuple):
     """
 
     def __new__(cls, ra, dec, source, *, fallback=False):
+        """A boresight at (*ra*, *dec*) degrees that came from *source*."""
         self = super().__new__(cls, (float(ra), float(dec)))
         self.source = str(source)
         self.fallback = bool(fallback)
@@ -226,11 +227,15 @@ def _frame(wcs, boresight):
     proj = _gnomonic(boresight)
     crval = np.asarray(wcs.wcs.crval, dtype=np.float64)
     p0 = wcs.wcs.crpix - 1.0  # the boresight's pixel for TAN(-SIP) about the boresight, not for TPV
-    if not (np.allclose(crval, boresight, rtol=0, atol=1e-10)
-            and np.allclose(wcs.all_pix2world([p0], 0)[0], boresight, rtol=0, atol=1e-10)):
+    if not (
+        np.allclose(crval, boresight, rtol=0, atol=1e-10)
+        and np.allclose(wcs.all_pix2world([p0], 0)[0], boresight, rtol=0, atol=1e-10)
+    ):
         p0 = wcs.all_world2pix([boresight], 0, quiet=True)[0]
     if not np.isfinite(p0).all():
-        raise InputError("the WCS cannot be inverted at the boresight; cannot define the distortion-free frame")
+        raise InputError(
+            "the WCS cannot be inverted at the boresight; cannot define the distortion-free frame"
+        )
     j0 = _jacobians(wcs, proj, p0[None])[0]
     return proj, j0, np.linalg.inv(j0)
 
@@ -286,11 +291,14 @@ def rotate_maps(affine, quadratic, angles):
     """
     c, s = np.cos(angles), np.sin(angles)
     rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (N, 2, 2)
-    m = np.stack([
-        np.stack([c * c, -2 * c * s, s * s], -1),
-        np.stack([c * s, c * c - s * s, -c * s], -1),
-        np.stack([s * s, 2 * c * s, c * c], -1),
-    ], -2)  # (N, 3, 3)
+    m = np.stack(
+        [
+            np.stack([c * c, -2 * c * s, s * s], -1),
+            np.stack([c * s, c * c - s * s, -c * s], -1),
+            np.stack([s * s, 2 * c * s, c * c], -1),
+        ],
+        -2,
+    )  # (N, 3, 3)
     return affine @ rot, quadratic @ m
 
 
@@ -330,7 +338,9 @@ def distortion_free_maps(wcs, centers, *, boresight, half_size, iterations=6):
     affine = np.linalg.solve(jc, np.broadcast_to(j0, jc.shape))
     # exact inverse on nodes: fixed point p <- p + A (target - T(p)), contracting like the
     # change of the distortion across the stamp (~1e-3 per iteration)
-    gx, gy = np.meshgrid(np.linspace(-half_size[0], half_size[0], 5), np.linspace(-half_size[1], half_size[1], 5))
+    gx, gy = np.meshgrid(
+        np.linspace(-half_size[0], half_size[0], 5), np.linspace(-half_size[1], half_size[1], 5)
+    )
     d = np.column_stack([gx.ravel(), gy.ravel()])  # (M, 2)
     target = _tan_pixels(wcs, proj, j0_inv, centers)[:, None, :] + d[None]  # (N, M, 2)
     p = centers[:, None, :] + np.einsum("nij,mj->nmi", affine, d)
@@ -380,9 +390,22 @@ def warp_cutout(image, mask, variance, *, center, affine, quadratic=None, out_sh
     mask = np.ascontiguousarray(mask, dtype=np.int32)
     dilated = mask if n == 1 else footprint_or(mask, n)
     quadratic = np.zeros((2, 3)) if quadratic is None else np.asarray(quadratic, dtype=np.float64)
-    warp_plane_set(np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(variance, dtype=np.float32),
-                   mask, dilated, float(center[0]), float(center[1]), np.asarray(affine, dtype=np.float64),
-                   quadratic, out_img, out_var, out_msk, n, _lanczos_table(n), no_data_bit)
+    warp_plane_set(
+        np.ascontiguousarray(image, dtype=np.float32),
+        np.ascontiguousarray(variance, dtype=np.float32),
+        mask,
+        dilated,
+        float(center[0]),
+        float(center[1]),
+        np.asarray(affine, dtype=np.float64),
+        quadratic,
+        out_img,
+        out_var,
+        out_msk,
+        n,
+        _lanczos_table(n),
+        no_data_bit,
+    )
     return out_img, out_msk, out_var
 
 
@@ -398,8 +421,19 @@ def _lanczos_table(n):
 _TABLES = {}
 
 
-def warp_stamps(cutouts, wcs, *, kernel, do_apply_transform, model_stamp_buffer, nb90_rots, orientation,
-                boresight, block=BLOCK, source=""):
+def warp_stamps(
+    cutouts,
+    wcs,
+    *,
+    kernel,
+    do_apply_transform,
+    model_stamp_buffer,
+    nb90_rots,
+    orientation,
+    boresight,
+    block=BLOCK,
+    source="",
+):
     """Step 4 (warping): resample every cut-out onto the common grid and orient it.
 
     Parameters
@@ -452,16 +486,26 @@ def warp_stamps(cutouts, wcs, *, kernel, do_apply_transform, model_stamp_buffer,
     out_w, out_h = model_stamp_size((cw, ch), model_stamp_buffer)
     n = len(cutouts)
     stars = cutouts.stars.copy()
-    centers = np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)]) if n else np.zeros((0, 2))
+    centers = (
+        np.column_stack([np.asarray(stars["x"], float), np.asarray(stars["y"], float)])
+        if n
+        else np.zeros((0, 2))
+    )
     if not isinstance(boresight, Boresight):
         boresight = Boresight(boresight[0], boresight[1], "given to warp_stamps")
     if boresight.fallback and n and (do_apply_transform or radial):
-        notice(log, "boresight_fallback",
-               "%s: the boresight is the %s, RA %.6f Dec %.6f: if that is not the optical axis (e.g. it "
-               "is the detector's own centre), the distortion-free frame's scale and the radial angles are "
-               "wrong; name the header's boresight cards in boresight.ra_key/dec_key, or give "
-               "boresight.ra/dec",
-               source or "the exposure", boresight.source, boresight[0], boresight[1])
+        notice(
+            log,
+            "boresight_fallback",
+            "%s: the boresight is the %s, RA %.6f Dec %.6f: if that is not the optical axis (e.g. it "
+            "is the detector's own centre), the distortion-free frame's scale and the radial angles are "
+            "wrong; name the header's boresight cards in boresight.ra_key/dec_key, or give "
+            "boresight.ra/dec",
+            source or "the exposure",
+            boresight.source,
+            boresight[0],
+            boresight[1],
+        )
     frame = wcs_frame(wcs, source=source)
     if do_apply_transform and n:
         half = (out_w // 2, out_h // 2)
@@ -478,7 +522,11 @@ def warp_stamps(cutouts, wcs, *, kernel, do_apply_transform, model_stamp_buffer,
     planes = ensure_planes(cutouts.mask_planes, ["NO_DATA"])
     no_data = 1 << planes["NO_DATA"]
     rot_shape = (out_h, out_w) if nb90_rots % 2 == 0 else (out_w, out_h)
-    local = centers - np.column_stack([np.asarray(stars["cutout_x0"]), np.asarray(stars["cutout_y0"])]) if n else centers
+    local = (
+        centers - np.column_stack([np.asarray(stars["cutout_x0"]), np.asarray(stars["cutout_y0"])])
+        if n
+        else centers
+    )
     for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)):
         stars[f"warp_a{i + 1}{j + 1}"] = maps[:, i, j].astype(np.float64)
     for i, axis in enumerate("xy"):
@@ -486,24 +534,35 @@ def warp_stamps(cutouts, wcs, *, kernel, do_apply_transform, model_stamp_buffer,
             stars[f"warp_q{axis}_{term}"] = quads[:, i, j].astype(np.float64)
     stars["rel_area"] = np.abs(np.linalg.det(maps)) if n else np.zeros(0)
     header = dict(cutouts.header)
-    header.update({
-        "STAGE": "warped",
-        "KERNEL": kernel,
-        **({"ORIENT": ("radial", "stamps turned so the boresight lies towards -x")} if radial else {}),
-        # comments of at most 47 characters: a longer one is truncated, with a warning in the log
-        "NB90ROT": (nb90_rots, "quarter turns after warping (np.rot90 k=-n)"),
-        "TRANSFRM": (bool(do_apply_transform), "optical distortion removed"),
-        "BORERA": (boresight[0], "boresight RA, distortion-free frame [deg]"),
-        "BOREDEC": (boresight[1], "boresight Dec, distortion-free frame [deg]"),
-        "BORESRC": (boresight.source, "BORERA/BOREDEC origin"),
-        # only for a WCS not in ICRS, so that ordinary headers keep their cards
-        **({"WCSFRAME": (frame_name(frame), "WCS frame; BORE*, STARS ra/dec are ICRS")}
-           if frame is not None else {}),
-        "CENTERX": (rot_shape[1] // 2, "0-based x of the star's pixel"),
-        "CENTERY": (rot_shape[0] // 2, "0-based y of the star's pixel"),
-    })
-    log.info("warping %d stamps to %dx%d with %s, %s", n, out_w, out_h, kernel,
-             "radial orientation" if radial else f"{nb90_rots} quarter turns")
+    header.update(
+        {
+            "STAGE": "warped",
+            "KERNEL": kernel,
+            **({"ORIENT": ("radial", "stamps turned so the boresight lies towards -x")} if radial else {}),
+            # comments of at most 47 characters: a longer one is truncated, with a warning in the log
+            "NB90ROT": (nb90_rots, "quarter turns after warping (np.rot90 k=-n)"),
+            "TRANSFRM": (bool(do_apply_transform), "optical distortion removed"),
+            "BORERA": (boresight[0], "boresight RA, distortion-free frame [deg]"),
+            "BOREDEC": (boresight[1], "boresight Dec, distortion-free frame [deg]"),
+            "BORESRC": (boresight.source, "BORERA/BOREDEC origin"),
+            # only for a WCS not in ICRS, so that ordinary headers keep their cards
+            **(
+                {"WCSFRAME": (frame_name(frame), "WCS frame; BORE*, STARS ra/dec are ICRS")}
+                if frame is not None
+                else {}
+            ),
+            "CENTERX": (rot_shape[1] // 2, "0-based x of the star's pixel"),
+            "CENTERY": (rot_shape[0] // 2, "0-based y of the star's pixel"),
+        }
+    )
+    log.info(
+        "warping %d stamps to %dx%d with %s, %s",
+        n,
+        out_w,
+        out_h,
+        kernel,
+        "radial orientation" if radial else f"{nb90_rots} quarter turns",
+    )
 
     def blocks():
         start = 0
@@ -513,9 +572,17 @@ def warp_stamps(cutouts, wcs, *, kernel, do_apply_transform, model_stamp_buffer,
             mask = np.empty((m,) + rot_shape, dtype=np.int32)
             variance = np.empty((m,) + rot_shape, dtype=np.float32)
             for i, k in enumerate(range(start, start + m)):
-                img, msk, var = warp_cutout(cut_img[i], cut_msk[i], cut_var[i], center=local[k], affine=maps[k],
-                                            quadratic=quads[k], out_shape=(out_h, out_w), kernel=kernel,
-                                            no_data_bit=no_data)
+                img, msk, var = warp_cutout(
+                    cut_img[i],
+                    cut_msk[i],
+                    cut_var[i],
+                    center=local[k],
+                    affine=maps[k],
+                    quadratic=quads[k],
+                    out_shape=(out_h, out_w),
+                    kernel=kernel,
+                    no_data_bit=no_data,
+                )
                 image[i] = np.rot90(img, k=-nb90_rots)
                 mask[i] = np.rot90(msk, k=-nb90_rots)
                 variance[i] = np.rot90(var, k=-nb90_rots)

@@ -22,7 +22,6 @@ from brightstamps import formats as bs_formats
 from brightstamps import notices as bs_notices
 from brightstamps.errors import InputError
 
-
 # When this run started, to tell the logs of its jobs from older ones: the time of parsing, on this
 # machine's clock, until onstart (before the first job, not in dry runs) replaces it with the
 # modification time of a marker written in logs/, on the clock of the file system the logs are on
@@ -102,12 +101,24 @@ def _read_exposures(path):
     """The exposures table, checked, with every detector resolved to its integer id (a string)."""
     columns, records, lines = _checked(bs_config.read_exposures, path, schema=TABLE_SCHEMA)
     table = pd.DataFrame(records, columns=columns, dtype=str)
-    _validate(table, TABLE_SCHEMA, f"{path}: column ",
-              row_prefix=lambda i: f"{path} row {lines[i]} ({table['exposure'].iloc[i]}): column ")
+    _validate(
+        table,
+        TABLE_SCHEMA,
+        f"{path}: column ",
+        row_prefix=lambda i: f"{path} row {lines[i]} ({table['exposure'].iloc[i]}): column ",
+    )
     rows = table.to_dict("records")  # now with every column, defaults filled in
     table["detector"] = [
-        str(_checked(bs_config.check_exposure_row, row, where=f"{path} row {line} ({row['exposure']})",
-                     camera=config["camera"], wildcard=WILDCARD_REGEX, made_under=config["demo"]["outdir"]))
+        str(
+            _checked(
+                bs_config.check_exposure_row,
+                row,
+                where=f"{path} row {line} ({row['exposure']})",
+                camera=config["camera"],
+                wildcard=WILDCARD_REGEX,
+                made_under=config["demo"]["outdir"],
+            )
+        )
         for row, line in zip(rows, lines)
     ]
     # given once, by the main process (a cluster job parses this file again)
@@ -118,8 +129,14 @@ def _read_exposures(path):
 
 
 exposures = _read_exposures(config["exposures"])
-_checked(bs_config.check_detector_yaws, exposures["detector"], DETECTOR_YAWS, camera=config["camera"],
-         orientation=config["orientation"], source=config["exposures"])
+_checked(
+    bs_config.check_detector_yaws,
+    exposures["detector"],
+    DETECTOR_YAWS,
+    camera=config["camera"],
+    orientation=config["orientation"],
+    source=config["exposures"],
+)
 EXPOSURES = list(exposures.index)
 # one dict per row: input functions run for every job, and pandas .loc costs ~0.1 ms a call
 EXPOSURE_ROWS = exposures.to_dict("index")
@@ -175,8 +192,9 @@ def exposure_files(wildcards):
     """Every file the exposure is read from: its image and separate mask, variance or weight
     files (decam_cp: the ood and oow files, found by name unless given), so Snakemake tracks them."""
     r = row(wildcards)
-    return bs_formats.exposure_files(r["image"], fmt=r["format"], mask=r["mask"], variance=r["variance"],
-                                     weight=r["weight"])
+    return bs_formats.exposure_files(
+        r["image"], fmt=r["format"], mask=r["mask"], variance=r["variance"], weight=r["weight"]
+    )
 
 
 def sky_correction_inputs(wildcards):

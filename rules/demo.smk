@@ -3,27 +3,25 @@
 
 rule simulate_demo:
     output:
-        exposures=expand(
-            "{outdir}/demo_det{det}.fits", outdir=config["demo"]["outdir"], det=[0, 1, 2, 3]
-        ),
+        exposures=expand("{outdir}/demo_det{det}.fits", outdir=config["demo"]["outdir"], det=[0, 1, 2, 3]),
         sky_models=expand(
             "{outdir}/demo_det{det}_sky.fits", outdir=config["demo"]["outdir"], det=[0, 1, 2, 3]
         ),
         catalog=f"{config['demo']['outdir']}/catalog.fits",
         truth=f"{config['demo']['outdir']}/truth.fits",
+    log:
+        "logs/simulate_demo.log",
+    benchmark:
+        "benchmarks/simulate_demo.tsv"
+    conda:
+        "../envs/brightstamps.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         seed=config["demo"]["seed"],
         detector_size=config["demo"]["detector_size"],
         n_bright=config["demo"]["n_bright"],
         n_faint=config["demo"]["n_faint"],
-    log:
-        "logs/simulate_demo.log",
-    benchmark:
-        "benchmarks/simulate_demo.tsv"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/brightstamps.yaml"
     script:
         "../scripts/simulate_demo.py"

@@ -6,19 +6,19 @@ rule sky_correction:
         unpack(sky_correction_inputs),
     output:
         intermediate("results/{exposure}/sky_model.fits"),
-    params:
-        exposure=exposure_params,
-        do_apply_sky_corr=config["do_apply_sky_corr"],
-        fit=config["sky_fit"],
     log:
         "logs/sky_correction/{exposure}.log",
     benchmark:
         "benchmarks/sky_correction/{exposure}.tsv"
+    conda:
+        "../envs/brightstamps.yaml"
     resources:
         mem_mb=image_mb,
         runtime=10,
-    conda:
-        "../envs/brightstamps.yaml"
+    params:
+        exposure=exposure_params,
+        do_apply_sky_corr=config["do_apply_sky_corr"],
+        fit=config["sky_fit"],
     script:
         "../scripts/sky_correction.py"
 
@@ -29,21 +29,21 @@ rule catalog_matching:
         catalog=CATALOG_INPUTS,
     output:
         intermediate("results/{exposure}/stars.ecsv"),
+    log:
+        "logs/catalog_matching/{exposure}.log",
+    benchmark:
+        "benchmarks/catalog_matching/{exposure}.tsv"
+    conda:
+        "../envs/brightstamps.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         exposure=exposure_params,
         catalog=config["catalog"],
         mag_limit=config["mag_limit"],
         stamp_size=config["stamp_size"],
         proper_motion=config["proper_motion"],
-    log:
-        "logs/catalog_matching/{exposure}.log",
-    benchmark:
-        "benchmarks/catalog_matching/{exposure}.tsv"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/brightstamps.yaml"
     script:
         "../scripts/catalog_matching.py"
 
@@ -55,19 +55,19 @@ rule stamp_extraction:
         stars="results/{exposure}/stars.ecsv",
     output:
         intermediate("results/{exposure}/stamps_raw.fits"),
-    params:
-        exposure=exposure_params,
-        stamp_size=config["stamp_size"],
-        do_remove_detected=config["do_remove_detected"],
     log:
         "logs/stamp_extraction/{exposure}.log",
     benchmark:
         "benchmarks/stamp_extraction/{exposure}.tsv"
+    conda:
+        "../envs/brightstamps.yaml"
     resources:
         mem_mb=image_mb,
         runtime=10,
-    conda:
-        "../envs/brightstamps.yaml"
+    params:
+        exposure=exposure_params,
+        stamp_size=config["stamp_size"],
+        do_remove_detected=config["do_remove_detected"],
     script:
         "../scripts/stamp_extraction.py"
 
@@ -78,6 +78,15 @@ rule warping:
         image=image_file,
     output:
         intermediate("results/{exposure}/stamps_warped.fits"),
+    log:
+        "logs/warping/{exposure}.log",
+    benchmark:
+        "benchmarks/warping/{exposure}.tsv"
+    conda:
+        "../envs/brightstamps.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
     params:
         exposure=exposure_params,
         kernel=config["warping_kernel"],
@@ -86,15 +95,6 @@ rule warping:
         yaw_deg=detector_yaw,
         orientation=config["orientation"],
         boresight=config["boresight"],
-    log:
-        "logs/warping/{exposure}.log",
-    benchmark:
-        "benchmarks/warping/{exposure}.tsv"
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    conda:
-        "../envs/brightstamps.yaml"
     script:
         "../scripts/warping.py"
 
@@ -104,6 +104,15 @@ rule normalization:
         "results/{exposure}/stamps_warped.fits",
     output:
         "results/{exposure}/bright_star_stamps.fits",
+    log:
+        "logs/normalization/{exposure}.log",
+    benchmark:
+        "benchmarks/normalization/{exposure}.tsv"
+    conda:
+        "../envs/brightstamps.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         annular_flux_radii=config["annular_flux_radii"],
         annular_flux_statistic=config["annular_flux_statistic"],
@@ -114,14 +123,5 @@ rule normalization:
         discard_nan_flux_stars=config["discard_nan_flux_stars"],
         normalize_variance=config["normalize_variance"],
         config_hash=CONFIG_HASH,
-    log:
-        "logs/normalization/{exposure}.log",
-    benchmark:
-        "benchmarks/normalization/{exposure}.tsv"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/brightstamps.yaml"
     script:
         "../scripts/normalization.py"

@@ -13,17 +13,17 @@ rule plot_stamps:
             subcategory=exposure_band,
             labels={"exposure": "{exposure}", "figure": "stamp mosaic"},
         ),
-    params:
-        bad_mask_planes=config["bad_mask_planes"],
     log:
         "logs/plot_stamps/{exposure}.log",
     benchmark:
         "benchmarks/plot_stamps/{exposure}.tsv"
+    conda:
+        "../envs/brightstamps.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/brightstamps.yaml"
+    params:
+        bad_mask_planes=config["bad_mask_planes"],
     script:
         "../scripts/plot_stamps.py"
 
@@ -54,18 +54,18 @@ rule plot_extended_psf:
             subcategory="band {band}",
             labels={"band": "{band}", "figure": "annular flux vs G"},
         ),
-    params:
-        annular_flux_radii=config["annular_flux_radii"],
-        bad_mask_planes=config["bad_mask_planes"],
     log:
         "logs/plot_extended_psf/{band}.log",
     benchmark:
         "benchmarks/plot_extended_psf/{band}.tsv"
+    conda:
+        "../envs/brightstamps.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/brightstamps.yaml"
+    params:
+        annular_flux_radii=config["annular_flux_radii"],
+        bad_mask_planes=config["bad_mask_planes"],
     script:
         "../scripts/plot_extended_psf.py"
 
@@ -86,11 +86,11 @@ rule stars_table:
         "logs/stars_table/{band}.log",
     benchmark:
         "benchmarks/stars_table/{band}.tsv"
+    conda:
+        "../envs/brightstamps.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/brightstamps.yaml"
     script:
         "../scripts/stars_table.py"
 
@@ -107,10 +107,10 @@ rule software_versions:
         "logs/software_versions.log",
     benchmark:
         "benchmarks/software_versions.tsv"
+    conda:
+        "../envs/brightstamps.yaml"
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../envs/brightstamps.yaml"
     script:
         "../scripts/software_versions.py"

@@ -19,8 +19,11 @@ _ROOT = Path(__file__).resolve().parents[1]
 
 
 def _peak_mb():
-    """Peak resident memory of this job. VmHWM is this program's own; ru_maxrss would include the
-    peak of the process that started it, when that one started it directly."""
+    """Peak resident memory of this job.
+
+    VmHWM is this program's own; ru_maxrss would include the peak of the process that started it,
+    when that one started it directly.
+    """
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -40,8 +43,9 @@ def run(main, smk):
     terminal = sys.stderr
     log_file = open(smk.log[0], "w", buffering=1)  # noqa: SIM115 - lives as long as the job
     sys.stderr = log_file
-    logging.basicConfig(stream=log_file, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        force=True)
+    logging.basicConfig(
+        stream=log_file, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", force=True
+    )
     logging.captureWarnings(True)
     try:
         check_package_home(_ROOT)

@@ -1,6 +1,7 @@
 """Rule plot_stamps: the mosaic of an exposure's normalized bright-star stamps."""
 
 import _common
+
 from brightstamps import plots, stampsfile
 
 

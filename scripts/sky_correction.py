@@ -1,15 +1,27 @@
 """Rule sky_correction: choose or fit the exposure's sky model and write it compactly."""
 
 import _common
+
 from brightstamps import exposure, sky
 
 
 def main(smk):
     e = smk.params.exposure
-    exp = exposure.read_exposure(e["image"], mask=e["mask"], variance=e["variance"], weight=e["weight"],
-                                 hdu=e["hdu"], fmt=e["fmt"], fits_options=e["fits_format"])
-    model = sky.make_sky_model(exp, sky_model_path=smk.input.get("sky_model"),
-                               do_apply_sky_corr=smk.params.do_apply_sky_corr, fit=dict(smk.params.fit))
+    exp = exposure.read_exposure(
+        e["image"],
+        mask=e["mask"],
+        variance=e["variance"],
+        weight=e["weight"],
+        hdu=e["hdu"],
+        fmt=e["fmt"],
+        fits_options=e["fits_format"],
+    )
+    model = sky.make_sky_model(
+        exp,
+        sky_model_path=smk.input.get("sky_model"),
+        do_apply_sky_corr=smk.params.do_apply_sky_corr,
+        fit=dict(smk.params.fit),
+    )
     sky.write_sky_model(smk.output[0], model)
 
 

@@ -4,6 +4,7 @@ import platform
 from importlib import metadata
 
 import _common
+
 import brightstamps
 from brightstamps.files import atomic_output
 

@@ -1,6 +1,7 @@
 """Rule stack_extended_psf: stack a band's stamps into one extended PSF per focal-plane region."""
 
 import _common
+
 from brightstamps import files, stack
 
 
@@ -8,16 +9,26 @@ def main(smk):
     p = smk.params
     options = dict(p.stack)
     models, stars = stack.stack_stamps(
-        list(smk.input.stamps), regions={k: list(v) for k, v in p.regions.items()}, normalization=p.normalization,
-        statistic=options["statistic"], num_sigma_clip=options["num_sigma_clip"], num_iter=options["num_iter"],
+        list(smk.input.stamps),
+        regions={k: list(v) for k, v in p.regions.items()},
+        normalization=p.normalization,
+        statistic=options["statistic"],
+        num_sigma_clip=options["num_sigma_clip"],
+        num_iter=options["num_iter"],
         bad_mask_planes=list(options["bad_mask_planes"]),
         min_valid_annulus_fraction=options["min_valid_annulus_fraction"],
         mag_limit=options["mag_limit"] if options["do_mag_cut"] else None,
-        include_failed=options["include_failed_stars"], psf_fit=dict(p.psf_fit),
-        memory_mb=options["memory_mb"], band=smk.wildcards.band, require_stars=options["require_stars"])
+        include_failed=options["include_failed_stars"],
+        psf_fit=dict(p.psf_fit),
+        memory_mb=options["memory_mb"],
+        band=smk.wildcards.band,
+        require_stars=options["require_stars"],
+    )
     inputs = stack.describe_inputs(list(smk.input.stamps))
     header = {"NORMMODE": p.normalization, "STACKSTA": options["statistic"], **files.software_cards()}
-    stack.write_extended_psf(smk.output[0], models, stars, band=smk.wildcards.band, inputs=inputs, header=header)
+    stack.write_extended_psf(
+        smk.output[0], models, stars, band=smk.wildcards.band, inputs=inputs, header=header
+    )
 
 
 _common.run(main, snakemake)  # noqa: F821 - injected by Snakemake

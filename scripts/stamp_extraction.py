@@ -7,12 +7,20 @@ from brightstamps import catalog, exposure, extract, files, sky, stampsfile
 
 def main(smk):
     e = smk.params.exposure
-    exp = exposure.read_exposure(e["image"], mask=e["mask"], variance=e["variance"], weight=e["weight"],
-                                 hdu=e["hdu"], fmt=e["fmt"], fits_options=e["fits_format"])
+    exp = exposure.read_exposure(
+        e["image"],
+        mask=e["mask"],
+        variance=e["variance"],
+        weight=e["weight"],
+        hdu=e["hdu"],
+        fmt=e["fmt"],
+        fits_options=e["fits_format"],
+    )
     model = sky.read_sky_model(smk.input.sky, shape=exp.shape)
     stars = catalog.read_stars(smk.input.stars)
-    stamps = extract.extract_stamps(exp, stars, model, stamp_size=smk.params.stamp_size,
-                                    do_remove_detected=smk.params.do_remove_detected)
+    stamps = extract.extract_stamps(
+        exp, stars, model, stamp_size=smk.params.stamp_size, do_remove_detected=smk.params.do_remove_detected
+    )
     stamps.header.update({"EXPOSURE": e["exposure"], "BAND": e["band"], "DETECTOR": e["detector"]})
     stamps.header.update(exp.cards)  # format and variance source (VARSRC; estimated: gain, sky noise)
     read = [exp.files.get(k) for k in ("image", "mask", "variance", "weight")]

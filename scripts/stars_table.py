@@ -1,6 +1,7 @@
 """Rule stars_table: every star of a band and its outcome (normalization, region, stacked), as TSV."""
 
 import _common
+
 from brightstamps import stack
 from brightstamps.files import atomic_output
 

@@ -59,8 +59,19 @@ def reexpress(wcs, name, *, shape, mjdobs=None):
     b, *_ = np.linalg.lstsq(here_img, there_img, rcond=None)  # there = here @ b, i.e. M = b.T
     cd = b.T @ wcs.pixel_scale_matrix
     header = wcs.to_header(relax=True)
-    for key in ("LATPOLE", "RADESYS", "EQUINOX", "PC1_1", "PC1_2", "PC2_1", "PC2_2", "CD1_1", "CD1_2", "CD2_1",
-                "CD2_2"):
+    for key in (
+        "LATPOLE",
+        "RADESYS",
+        "EQUINOX",
+        "PC1_1",
+        "PC1_2",
+        "PC2_1",
+        "PC2_2",
+        "CD1_1",
+        "CD1_2",
+        "CD2_1",
+        "CD2_2",
+    ):
         header.remove(key, ignore_missing=True)
     header["CTYPE1"] = lon + header["CTYPE1"][4:]
     header["CTYPE2"] = lat + header["CTYPE2"][4:]
@@ -81,5 +92,7 @@ def sky_offset_mas(wcs, other, name, *, shape, mjdobs=None):
     gx, gy = np.meshgrid(np.linspace(-0.2 * nx, 1.2 * nx, 13), np.linspace(-0.2 * ny, 1.2 * ny, 13))
     pix = np.column_stack([gx.ravel(), gy.ravel()])
     a = SkyCoord(*wcs.all_pix2world(pix, 0).T, unit="deg", frame="icrs")
-    b = SkyCoord(*other.all_pix2world(pix, 0).T, unit="deg", frame=astropy_frame(name, mjdobs)).transform_to("icrs")
+    b = SkyCoord(*other.all_pix2world(pix, 0).T, unit="deg", frame=astropy_frame(name, mjdobs)).transform_to(
+        "icrs"
+    )
     return float(a.separation(b).to_value("mas").max())

@@ -35,7 +35,9 @@ def write_hats(root, columns):
     pix3 = lonlat_to_healpix(ra * u.deg, dec * u.deg, 8, order="nested")
     order = np.argsort(pix3, kind="stable")
     # native byte order (FITS columns are big-endian; Arrow takes native arrays only)
-    columns = {k: np.asarray(v)[order].astype(np.asarray(v).dtype.newbyteorder("=")) for k, v in columns.items()}
+    columns = {
+        k: np.asarray(v)[order].astype(np.asarray(v).dtype.newbyteorder("=")) for k, v in columns.items()
+    }
     if "source_id" not in columns:
         columns = {"source_id": np.arange(1, len(order) + 1, dtype=np.int64), **columns}
     norder, npix = partition_of(pix3[order])
@@ -49,8 +51,13 @@ def write_hats(root, columns):
         path.parent.mkdir(parents=True, exist_ok=True)
         table = pa.table({k: v[s:e] for k, v in columns.items()})
         # ids increase within a partition: delta encoding stores them in a few bits each
-        pq.write_table(table, path, compression="zstd", use_dictionary=["phot_g_mean_mag"],
-                       column_encoding={"source_id": "DELTA_BINARY_PACKED"})
+        pq.write_table(
+            table,
+            path,
+            compression="zstd",
+            use_dictionary=["phot_g_mean_mag"],
+            column_encoding={"source_id": "DELTA_BINARY_PACKED"},
+        )
         parts.append((int(norder[s]), int(npix[s])))
     parts.sort()
     (root / "partition_info.csv").write_text("Norder,Npix\n" + "".join(f"{o},{p}\n" for o, p in parts))

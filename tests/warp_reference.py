@@ -10,7 +10,9 @@ import numpy as np
 from brightstamps.warp import KERNELS, kernel_weights
 
 
-def warp_cutout_exact(image, mask, variance, *, center, affine, quadratic=None, out_shape, kernel, no_data_bit):
+def warp_cutout_exact(
+    image, mask, variance, *, center, affine, quadratic=None, out_shape, kernel, no_data_bit
+):
     """Exact-weight, vectorized-numpy twin of :func:`brightstamps.warp.warp_cutout` (same arguments).
 
     The warp before the compiled kernel: sinc weights computed per pixel, planes gathered tap row by
@@ -75,8 +77,11 @@ def warp_cutout_exact(image, mask, variance, *, center, affine, quadratic=None, 
         out_var[inside] = acc_var * rel_area**2
         out_msk[inside] = acc_msk
     shape = (out_h, out_w)
-    return (out_img.reshape(shape).astype(np.float32), out_msk.reshape(shape),
-            out_var.reshape(shape).astype(np.float32))
+    return (
+        out_img.reshape(shape).astype(np.float32),
+        out_msk.reshape(shape),
+        out_var.reshape(shape).astype(np.float32),
+    )
 
 
 def _rel_area(affine, quadratic, dx, dy):

@@ -3,7 +3,6 @@
 import shutil
 
 import pytest
-
 from workflow_runs import run_snakemake
 
 

@@ -29,8 +29,15 @@ def truth_annular_flux(truth, inner, outer):
     """The truth stamp's annulus statistic, computed as for the data (noiseless: MEANCLIP = MEAN)."""
     ny, nx = truth.shape
     ann = annulus_mask(truth.shape, (nx // 2, ny // 2), inner, outer)
-    flux, _ = annular_flux(truth, np.zeros(truth.shape, np.int32), ann, bad_bits=0, statistic="MEANCLIP",
-                           num_sigma_clip=4, num_iter=3)
+    flux, _ = annular_flux(
+        truth,
+        np.zeros(truth.shape, np.int32),
+        ann,
+        bad_bits=0,
+        statistic="MEANCLIP",
+        num_sigma_clip=4,
+        num_iter=3,
+    )
     return flux
 
 

@@ -8,8 +8,16 @@ from workflow_runs import run_snakemake, write_small_run
 
 from brightstamps.catalog import read_stars
 
-TWO = [{"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 9.0), (40.0, 250.0, 12.0)]},
-       {"name": "e2", "detector": 2, "yaw": 180.0, "size": 300, "stars": [(100.0, 120.0, 11.0)]}]
+TWO = [
+    {
+        "name": "e1",
+        "detector": 0,
+        "yaw": 0.0,
+        "size": 300,
+        "stars": [(150.3, 149.6, 9.0), (40.0, 250.0, 12.0)],
+    },
+    {"name": "e2", "detector": 2, "yaw": 180.0, "size": 300, "stars": [(100.0, 120.0, 11.0)]},
+]
 TARGETS = ["results/e1/stars.ecsv", "results/e2/stars.ecsv"]
 
 
@@ -61,7 +69,10 @@ def test_glob_without_match_is_one_config_line(tmp_path):
     _set_catalog(config, path="nothing-*.fits")
     proc = run_snakemake(tmp_path, "--dry-run", configfile=config, check=False)
     assert proc.returncode != 0
-    assert "brightstamps config: catalog.path: pattern nothing-*.fits matches no file" in proc.stdout + proc.stderr
+    assert (
+        "brightstamps config: catalog.path: pattern nothing-*.fits matches no file"
+        in proc.stdout + proc.stderr
+    )
 
 
 def test_gaia_catalog_needs_no_file(tmp_path):
@@ -79,13 +90,17 @@ def test_a_mapping_with_mag_and_no_mag_system_is_one_config_line(tmp_path):
     config.write_text(yaml.safe_dump(cfg))
     proc = run_snakemake(tmp_path, "--dry-run", configfile=config, check=False)
     assert proc.returncode != 0
-    assert ("brightstamps config: catalog.mag_system: catalog.columns maps mag to 'phot_g_mean_mag'; say its "
-            "system: ab (LSST's AB-like G, used as it is) or vega") in proc.stdout + proc.stderr
+    assert (
+        "brightstamps config: catalog.mag_system: catalog.columns maps mag to 'phot_g_mean_mag'; say its "
+        "system: ab (LSST's AB-like G, used as it is) or vega"
+    ) in proc.stdout + proc.stderr
 
 
 def test_a_mapping_of_id_ra_dec_and_mag_runs_on_a_catalog_without_proper_motions(tmp_path):
     # the optional keys left out mean "none": the catalog need not have pmra, pmdec or ref_epoch
-    config = write_small_run(tmp_path, TWO[:1], catalog_rows=lambda t: t["source_id", "ra", "dec", "phot_g_mean_mag"])
+    config = write_small_run(
+        tmp_path, TWO[:1], catalog_rows=lambda t: t["source_id", "ra", "dec", "phot_g_mean_mag"]
+    )
     _set_catalog(config, columns={"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag"})
     run_snakemake(tmp_path, "results/e1/stars.ecsv", "--configfile", str(config))
     stars = read_stars(tmp_path / "results" / "e1" / "stars.ecsv")

@@ -9,13 +9,13 @@ import pytest
 import yaml
 from astropy.table import Table
 from scipy import ndimage, optimize
+from workflow_runs import run_snakemake
 
 from brightstamps import exposure, extract, skymodels, warp
 from brightstamps._warp_kernel import footprint_or
 from brightstamps.normalize import annulus_mask
 from brightstamps.stampsfile import read_stamps
 from brightstamps.stats import clipped_statistic
-from workflow_runs import run_snakemake
 
 STAR_ID = 869663330491814144  # Gaia DR2, G = 10.52
 
@@ -66,8 +66,9 @@ def test_the_star_is_found_normalized_to_one_with_its_core_masked_sat(decam_run)
         assert mask[cy, cx] & (1 << stamps.mask_planes["SAT"])
         ring = annulus_mask(stamps.stamp_shape, (cx, cy), inner, outer)
         valid = (mask[ring] & _bad_bits(stamps.mask_planes, config["bad_mask_planes"])) == 0
-        flux, _, _ = clipped_statistic(stamps.image[k][ring], valid=valid, statistic="MEANCLIP",
-                                       num_sigma_clip=4.0, num_iter=3)
+        flux, _, _ = clipped_statistic(
+            stamps.image[k][ring], valid=valid, statistic="MEANCLIP", num_sigma_clip=4.0, num_iter=3
+        )
         assert flux == pytest.approx(1.0, abs=1e-6)
 
 
@@ -83,14 +84,29 @@ def test_a_star_at_the_catalog_position_lands_on_the_central_pixel(decam_run):
         yy, xx = np.mgrid[: exp.shape[0], : exp.shape[1]]
         exp.image = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0**2)).astype(np.float32)
         exp.mask[:] = 0
-        cut = extract.extract_stamps(exp, stars, skymodels.NoSky(exp.shape), stamp_size=config["stamp_size"],
-                                     do_remove_detected=False).collect()
+        cut = extract.extract_stamps(
+            exp, stars, skymodels.NoSky(exp.shape), stamp_size=config["stamp_size"], do_remove_detected=False
+        ).collect()
         b = config["boresight"]
-        boresight = warp.boresight_of(exp.wcs, exp.metadata, ra_key=b["ra_key"], dec_key=b["dec_key"],
-                                      ra_unit=b["ra_unit"], fixed=None, source=r["image"])
-        out = warp.warp_stamps(cut, exp.wcs, kernel="lanczos5", do_apply_transform=True,
-                               model_stamp_buffer=1.1, nb90_rots=0, orientation="quarter_turns",
-                               boresight=boresight).collect()
+        boresight = warp.boresight_of(
+            exp.wcs,
+            exp.metadata,
+            ra_key=b["ra_key"],
+            dec_key=b["dec_key"],
+            ra_unit=b["ra_unit"],
+            fixed=None,
+            source=r["image"],
+        )
+        out = warp.warp_stamps(
+            cut,
+            exp.wcs,
+            kernel="lanczos5",
+            do_apply_transform=True,
+            model_stamp_buffer=1.1,
+            nb90_rots=0,
+            orientation="quarter_turns",
+            boresight=boresight,
+        ).collect()
         img = np.nan_to_num(out.image[0].astype(float))
         cy, cx = ndimage.center_of_mass(img)
         assert abs(cx - out.header["CENTERX"][0]) < 0.02 and abs(cy - out.header["CENTERY"][0]) < 0.02
@@ -127,7 +143,9 @@ def test_the_warp_keeps_the_real_halo_where_it_is_in_the_cutout(decam_run):
         final = read_stamps(run / "results" / r["exposure"] / "bright_star_stamps.fits")
         bad = _bad_bits(cut.mask_planes, config["bad_mask_planes"])
         k, j = _star(cut), _star(final)
-        centre = np.array([cut.stars["x"][k] - cut.stars["cutout_x0"][k], cut.stars["y"][k] - cut.stars["cutout_y0"][k]])
+        centre = np.array(
+            [cut.stars["x"][k] - cut.stars["cutout_x0"][k], cut.stars["y"][k] - cut.stars["cutout_y0"][k]]
+        )
         good = ((footprint_or(np.ascontiguousarray(cut.mask[k]), 5) & bad) == 0) & np.isfinite(cut.image[k])
         in_cutout = _symmetry_centre(np.where(good, cut.image[k], 0.0), good, centre) - centre
         stamp_centre = np.array([final.header["CENTERX"], final.header["CENTERY"]], float)

@@ -2,15 +2,21 @@
 
 import numpy as np
 from astropy.io import fits
+from workflow_runs import run_snakemake, write_small_run
 
 from brightstamps.masks import LSST_MASK_PLANES
 from brightstamps.stampsfile import read_stamps
-from workflow_runs import run_snakemake, write_small_run
 
 EXPOSURES = [
     {"name": "empty", "detector": 0, "yaw": 0.0, "size": 300, "stars": []},
     {"name": "masked", "detector": 1, "yaw": 90.0, "size": 300, "stars": [(150.3, 149.6, 11.0)]},
-    {"name": "good", "detector": 2, "yaw": 180.0, "size": 300, "stars": [(140.2, 160.7, 11.0)]},  # g = 9 would be DETECTED over the whole annulus
+    {
+        "name": "good",
+        "detector": 2,
+        "yaw": 180.0,
+        "size": 300,
+        "stars": [(140.2, 160.7, 11.0)],
+    },  # g = 9 would be DETECTED over the whole annulus
 ]
 
 
@@ -40,7 +46,9 @@ def test_no_star_all_masked_annulus_and_discarding(tmp_path):
     assert good.stars["norm_status"][0] == "ok"
 
     # discard_nan_flux_stars: the failed star is dropped, the file stays valid
-    config.write_text(config.read_text().replace("discard_nan_flux_stars: false", "discard_nan_flux_stars: true"))
+    config.write_text(
+        config.read_text().replace("discard_nan_flux_stars: false", "discard_nan_flux_stars: true")
+    )
     run_snakemake(tmp_path, configfile=config)
     masked = read_stamps(tmp_path / "results" / "masked" / "bright_star_stamps.fits")
     assert len(masked) == 0 and masked.header["NDISCARD"] == 1

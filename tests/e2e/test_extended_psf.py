@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from science import radial_profile, radius_map, ring_angle_of_maximum, truth_annular_flux
+from workflow_runs import run_snakemake
 
 from brightstamps.stack import read_extended_psf
-from workflow_runs import run_snakemake
-from science import radial_profile, radius_map, ring_angle_of_maximum, truth_annular_flux
 
 EDGES = np.array([12, 16, 20, 25, 30, 40, 50, 60, 70, 80])  # 3 FWHM (FWHM = 4 px) to the annulus
 
@@ -62,7 +62,9 @@ def test_spikes_stack_into_one_sharp_pattern(demo_run, truth):
     psf, _ = truth
     m = read_extended_psf(demo_run / "results" / "extended_psf" / "r.fits")[0]["DEFAULT"]
     good = np.isfinite(m["image"]) & (m["n"] > 0)
-    assert ring_angle_of_maximum(m["image"], good, r_in=20, r_out=50, step_deg=5) == pytest.approx(32.5, abs=5)
+    assert ring_angle_of_maximum(m["image"], good, r_in=20, r_out=50, step_deg=5) == pytest.approx(
+        32.5, abs=5
+    )
     # the spikes are as sharp as the truth's: no smeared or rotated copy (residuals are noise)
     r = radius_map(psf.shape)
     ring = good & (r > 15) & (r < 60) & (m["n"] > 1)

@@ -8,9 +8,9 @@ import pytest
 import yaml
 from astropy.io import fits
 from astropy.table import Table, vstack
+from workflow_runs import run_snakemake
 
 from brightstamps.stampsfile import read_stamps
-from workflow_runs import run_snakemake
 
 STAR_ID = 869663330491814144  # the saturated G = 10.52 star all six DECam cut-outs are centred on
 
@@ -59,12 +59,19 @@ def formats_run(tmp_path_factory, repo, shared_data):
     rows.append(f"hsc\t{hsc}\ti\t56\tlsst_calexp")
     (run / "exposures.tsv").write_text("\n".join(rows) + "\n")
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    config.update({
-        "exposures": "exposures.tsv", "stamp_size": [41, 41], "annular_flux_radii": [12, 16],
-        "catalog": {"path": "gaia.fits", "columns": "gaia"},  # real Gaia: Vega G, + 0.106 by the scheme
-        "fits_format": {"gain_keyword": "ARAWGAIN"}, "sky_fit": {"enabled": False, "mesh_size": 64},
-        "camera": "", "detector_yaw_deg": {}, "report_exposure_mosaics": 0,  # cameras mixed: no yaw table
-    })
+    config.update(
+        {
+            "exposures": "exposures.tsv",
+            "stamp_size": [41, 41],
+            "annular_flux_radii": [12, 16],
+            "catalog": {"path": "gaia.fits", "columns": "gaia"},  # real Gaia: Vega G, + 0.106 by the scheme
+            "fits_format": {"gain_keyword": "ARAWGAIN"},
+            "sky_fit": {"enabled": False, "mesh_size": 64},
+            "camera": "",
+            "detector_yaw_deg": {},
+            "report_exposure_mosaics": 0,  # cameras mixed: no yaw table
+        }
+    )
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     targets = [f"results/{n}/bright_star_stamps.fits" for n in [*names, "plain", "hsc"]]
     run_snakemake(run, *targets, "--configfile", str(run / "config.yaml"))  # targets before the option's list
@@ -134,7 +141,8 @@ def test_a_decam_row_whose_companions_cannot_be_named_stops_before_any_job(tmp_p
     image = tmp_path / "exposure.fits"
     image.write_bytes(b"")
     (tmp_path / "exposures.tsv").write_text(
-        "exposure\timage\tband\tdetector\tformat\n" f"e1\t{image.name}\tg\t1\tdecam_cp\n")
+        f"exposure\timage\tband\tdetector\tformat\ne1\t{image.name}\tg\t1\tdecam_cp\n"
+    )
     config = {"exposures": "exposures.tsv"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = run_snakemake(tmp_path, "-n", configfile=tmp_path / "config.yaml", check=False)
@@ -149,17 +157,25 @@ def test_a_missing_oow_file_is_named_by_snakemake(tmp_path, shared_data):
     ooi.symlink_to(src)
     (tmp_path / src.name.replace("_ooi_", "_ood_")).symlink_to(Path(str(src).replace("_ooi_", "_ood_")))
     (tmp_path / "exposures.tsv").write_text(
-        "exposure\timage\tband\tdetector\tformat\n" f"e1\t{ooi.name}\tz\t1\tdecam_cp\n")
+        f"exposure\timage\tband\tdetector\tformat\ne1\t{ooi.name}\tz\t1\tdecam_cp\n"
+    )
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"exposures": "exposures.tsv"}))
-    proc = run_snakemake(tmp_path, "results/e1/sky_model.fits", "-n", "--configfile", str(tmp_path / "config.yaml"),
-                         check=False)
+    proc = run_snakemake(
+        tmp_path,
+        "results/e1/sky_model.fits",
+        "-n",
+        "--configfile",
+        str(tmp_path / "config.yaml"),
+        check=False,
+    )
     assert proc.returncode != 0
     assert src.name.replace("_ooi_", "_oow_") in proc.stdout + proc.stderr
 
 
 def test_weight_and_variance_together_are_refused(tmp_path):
     (tmp_path / "exposures.tsv").write_text(
-        "exposure\timage\tband\tdetector\tformat\tvariance\tweight\n" "e1\ta.fits\tg\t1\tfits\tv.fits\tw.fits\n")
+        "exposure\timage\tband\tdetector\tformat\tvariance\tweight\ne1\ta.fits\tg\t1\tfits\tv.fits\tw.fits\n"
+    )
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"exposures": "exposures.tsv"}))
     proc = run_snakemake(tmp_path, "-n", configfile=tmp_path / "config.yaml", check=False)
     assert proc.returncode != 0 and "not both" in proc.stdout + proc.stderr

@@ -12,12 +12,24 @@ SIZE = 300
 def _skycorr(path, stats, style):
     """A one-element afw BackgroundList: empty primary, then image, mask, variance of the bins."""
     image = fits.ImageHDU(np.asarray(stats, np.float32))
-    for key, value in {"INTERPSTYLE": style, "UNDERSAMPLESTYLE": 1, "BKGD_X0": 0, "BKGD_Y0": 0,
-                       "BKGD_WIDTH": SIZE, "BKGD_HEIGHT": SIZE}.items():
+    for key, value in {
+        "INTERPSTYLE": style,
+        "UNDERSAMPLESTYLE": 1,
+        "BKGD_X0": 0,
+        "BKGD_Y0": 0,
+        "BKGD_WIDTH": SIZE,
+        "BKGD_HEIGHT": SIZE,
+    }.items():
         image.header[f"HIERARCH {key}" if len(key) > 8 else key] = value
     shape = np.shape(stats)
-    fits.HDUList([fits.PrimaryHDU(), image, fits.ImageHDU(np.zeros(shape, np.int32)),
-                  fits.ImageHDU(np.ones(shape, np.float32))]).writeto(path)
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            image,
+            fits.ImageHDU(np.zeros(shape, np.int32)),
+            fits.ImageHDU(np.ones(shape, np.float32)),
+        ]
+    ).writeto(path)
 
 
 def test_skycorr_sky_model_is_subtracted_from_the_cutouts(tmp_path):

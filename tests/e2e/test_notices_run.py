@@ -4,7 +4,6 @@ terminal (also when the run fails), its figure says why, and stack.require_stars
 import yaml
 from astropy.io import fits
 from PIL import Image
-
 from workflow_runs import run_snakemake, write_small_run
 
 ONE_STAR = [{"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 9.0)]}]
@@ -29,7 +28,8 @@ def test_a_band_that_stacks_no_star_ends_with_one_notice_and_its_figure_says_why
     assert _notice_lines(proc) == [
         "brightstamps: notice [empty_extended_psf] in 1 job (logs/stack_extended_psf/r.log): "
         "band r, region DEFAULT: "
-        f"no star was stacked ({WHY}); its extended PSF is NaN"]
+        f"no star was stacked ({WHY}); its extended PSF is NaN"
+    ]
     header = fits.getheader(tmp_path / "results" / "extended_psf" / "r.fits")
     assert header["NSTARS1"] == 0 and header["EMPTY1"] == WHY
     # the report's figure says it in words
@@ -47,8 +47,10 @@ def test_a_band_that_stacks_no_star_ends_with_one_notice_and_its_figure_says_why
     config.write_text(yaml.safe_dump(cfg))
     proc = run_snakemake(tmp_path, configfile=config, check=False)
     assert proc.returncode != 0
-    line = ("brightstamps: error in rule stack_extended_psf: band r, region DEFAULT: no star was stacked "
-            f"({WHY}); stack.require_stars is true")
+    line = (
+        "brightstamps: error in rule stack_extended_psf: band r, region DEFAULT: no star was stacked "
+        f"({WHY}); stack.require_stars is true"
+    )
     assert line in (proc.stdout + proc.stderr).splitlines()
     assert not (tmp_path / "results" / "extended_psf" / "r.fits").exists()
 
@@ -69,4 +71,5 @@ def test_the_notices_are_shown_when_the_run_fails_too(tmp_path):
         "brightstamps: notice [empty_extended_psf] in 1 job (logs/stack_extended_psf/r.log): "
         "band r, region DEFAULT: "
         "no star was stacked (of the 1 star of its 1 stamps file: 1 not brighter than stack.mag_limit (5)); "
-        "its extended PSF is NaN"]
+        "its extended PSF is NaN"
+    ]

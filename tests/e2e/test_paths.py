@@ -7,13 +7,15 @@ import shutil
 import numpy as np
 import yaml
 from astropy.io import fits
-from workflow_runs import run_snakemake, write_small_run
 from test_given_sky_run import _skycorr
+from workflow_runs import run_snakemake, write_small_run
 
 from brightstamps.files import path_from_card
 
-EXPOSURES = [{"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 9.0)]},
-             {"name": "e2", "detector": 1, "yaw": 90.0, "size": 300, "stars": [(140.2, 160.7, 9.5)]}]
+EXPOSURES = [
+    {"name": "e1", "detector": 0, "yaw": 0.0, "size": 300, "stars": [(150.3, 149.6, 9.0)]},
+    {"name": "e2", "detector": 1, "yaw": 90.0, "size": 300, "stars": [(140.2, 160.7, 9.5)]},
+]
 
 
 def _plain_fits(calexp, path):
@@ -40,7 +42,9 @@ def test_a_run_from_a_non_ascii_directory_finishes_and_names_its_files(tmp_path)
     (tmp_path / "exposures.tsv").write_text(
         "exposure\timage\tband\tdetector\tformat\tsky_model\n"
         "e1\tdonnées/e1.fits\tr\t0\tlsst_calexp\tdonnées/skyCorr.fits\n"
-        "e2\tdonnées/e2.fits\tr\t1\tfits\t\n", encoding="utf-8")
+        "e2\tdonnées/e2.fits\tr\t1\tfits\t\n",
+        encoding="utf-8",
+    )
     config = yaml.safe_load(configfile.read_text())
     config["catalog"]["path"] = "données/catalog.fits"
     configfile.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
@@ -54,8 +58,10 @@ def test_a_run_from_a_non_ascii_directory_finishes_and_names_its_files(tmp_path)
         stars = hdul["STARS"].header
         assert path_from_card(stars["EXPOSURE"]) == "données/e1.fits"
         assert path_from_card(stars["CATALOG"]) == "données/catalog.fits"
-    expected = {"e1": ["données/e1.fits", "données/skyCorr.fits", "données/catalog.fits"],
-                "e2": ["données/e2.fits", "données/catalog.fits"]}
+    expected = {
+        "e1": ["données/e1.fits", "données/skyCorr.fits", "données/catalog.fits"],
+        "e2": ["données/e2.fits", "données/catalog.fits"],
+    }
     for name, paths in expected.items():
         with fits.open(results / name / "bright_star_stamps.fits") as hdul:
             h = hdul[0].header

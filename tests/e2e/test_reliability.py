@@ -10,10 +10,11 @@ import sys
 import time
 
 import pytest
-
 from workflow_runs import run_snakemake, write_small_run
 
-PRODUCTS = [f"results/demo_det{d}/bright_star_stamps.fits" for d in range(4)] + ["results/extended_psf/r.fits"]
+PRODUCTS = [f"results/demo_det{d}/bright_star_stamps.fits" for d in range(4)] + [
+    "results/extended_psf/r.fits"
+]
 
 
 def _files(root):
@@ -25,8 +26,9 @@ def test_killed_run_resumes_without_redoing_finished_work(demo_run, tmp_path, re
     run.mkdir()
     shutil.copytree(repo / "config", run / "config")
     cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--cores", "1"]
-    proc = subprocess.Popen(cmd, cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 300
     while time.time() < deadline:
         done = list((run / "results").glob("demo_det*/*.*")) if (run / "results").exists() else []
@@ -35,11 +37,15 @@ def test_killed_run_resumes_without_redoing_finished_work(demo_run, tmp_path, re
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # snakemake and the job it was running
     proc.wait()
-    before = {p: p.stat().st_mtime_ns for p in (run / "results").rglob("*") if p.is_file() and ".tmp" not in p.name}
+    before = {
+        p: p.stat().st_mtime_ns for p in (run / "results").rglob("*") if p.is_file() and ".tmp" not in p.name
+    }
     assert 6 <= len(before) < 30  # killed in the middle
     # files of a job Snakemake had not yet marked complete: redone (--rerun-incomplete)
     markers = run / ".snakemake" / "incomplete"
-    flagged = {run / base64.b64decode(m.name).decode() for m in markers.iterdir()} if markers.exists() else set()
+    flagged = (
+        {run / base64.b64decode(m.name).decode() for m in markers.iterdir()} if markers.exists() else set()
+    )
     # as after any kill: remove the stale lock, then run again
     run_snakemake(run, "--unlock")
     run_snakemake(run, "--rerun-incomplete")
@@ -62,11 +68,19 @@ def _dry_run_rules(run):
 
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
-    [("warping_kernel: lanczos5", "warping_kernel: lanczos3",
-      {"warping": 4, "normalization": 4, "stack_extended_psf": 1}),
-     ("annular_flux_radii: [70, 80]", "annular_flux_radii: [60, 80]",
-      {"normalization": 4, "stack_extended_psf": 1}),
-     ("normalization: annulus", "normalization: psf_fit", {"stack_extended_psf": 1})],
+    [
+        (
+            "warping_kernel: lanczos5",
+            "warping_kernel: lanczos3",
+            {"warping": 4, "normalization": 4, "stack_extended_psf": 1},
+        ),
+        (
+            "annular_flux_radii: [70, 80]",
+            "annular_flux_radii: [60, 80]",
+            {"normalization": 4, "stack_extended_psf": 1},
+        ),
+        ("normalization: annulus", "normalization: psf_fit", {"stack_extended_psf": 1}),
+    ],
 )
 def test_a_config_change_reruns_its_step_and_the_ones_after_it_only(demo_run, tmp_path, old, new, expected):
     run = tmp_path / "run"
@@ -84,7 +98,9 @@ def test_a_config_change_reruns_its_step_and_the_ones_after_it_only(demo_run, tm
 
 def _mount_small_disk(path, size_kb):
     path.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)], capture_output=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)], capture_output=True
+    )
     return proc.returncode == 0
 
 
@@ -107,8 +123,10 @@ def test_full_disk_leaves_no_partial_file_and_a_rerun_completes(tmp_path, repo):
         finally:
             subprocess.run(["umount", str(results)], check=False)
     else:  # no permission to mount: the same failure, a write past a file-size limit
-        cmd = (f"ulimit -f 40; exec {sys.executable} -m snakemake -s {repo / 'Snakefile'} --cores 1 "
-               f"--directory {tmp_path} --configfile {config}")
+        cmd = (
+            f"ulimit -f 40; exec {sys.executable} -m snakemake -s {repo / 'Snakefile'} --cores 1 "
+            f"--directory {tmp_path} --configfile {config}"
+        )
         proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=tmp_path)
         assert proc.returncode != 0
         names = [p.name for p in results.rglob("*") if p.is_file()]

@@ -4,15 +4,27 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from workflow_runs import run_snakemake
 
 from brightstamps.stampsfile import read_stamps
-from workflow_runs import run_snakemake
 
 EXPOSURES = [f"demo_det{i}" for i in range(4)]
 FIGURES = [f"results/plots/{e}_stamps.png" for e in EXPOSURES] + [
-    "results/plots/r_extended_psf.png", "results/plots/r_profile.png", "results/plots/r_annular_flux.png"]
-STAR_COLUMNS = ["exposure", "detector", "gaia_id", "g_mag", "annular_flux", "valid_annulus_fraction",
-                "norm_status", "region", "used_in_stack"]
+    "results/plots/r_extended_psf.png",
+    "results/plots/r_profile.png",
+    "results/plots/r_annular_flux.png",
+]
+STAR_COLUMNS = [
+    "exposure",
+    "detector",
+    "gaia_id",
+    "g_mag",
+    "annular_flux",
+    "valid_annulus_fraction",
+    "norm_status",
+    "region",
+    "used_in_stack",
+]
 
 
 @pytest.mark.parametrize("figure", FIGURES)
@@ -39,10 +51,21 @@ def test_stars_table_has_one_row_per_star_and_its_outcome(demo_run):
 
 def test_software_versions(demo_run, repo):
     versions = pd.read_csv(demo_run / "results" / "report" / "versions.tsv", sep="\t", dtype=str)
-    assert list(versions["package"]) == ["python", "brightstamps", "numpy", "scipy", "astropy", "pandas",
-                                         "snakemake", "matplotlib"]
-    pins = dict(line.split("==") for line in (repo / "envs" / "requirements.txt").read_text().splitlines()
-                if "==" in line and not line.startswith("#"))
+    assert list(versions["package"]) == [
+        "python",
+        "brightstamps",
+        "numpy",
+        "scipy",
+        "astropy",
+        "pandas",
+        "snakemake",
+        "matplotlib",
+    ]
+    pins = dict(
+        line.split("==")
+        for line in (repo / "envs" / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
     assert versions.set_index("package").loc["matplotlib", "version"] == pins["matplotlib"]
 
 
@@ -55,10 +78,15 @@ def test_html_report_is_self_contained_and_complete(demo_run):
         assert f"data:image/png;charset=utf8;filename={name};base64," in html, name
     for table in ("r_stars.tsv", "versions.tsv"):
         assert f"filename={table};base64," in html, table
-    assert "<script src=\"http" not in html and "<link href=\"http" not in html  # nothing fetched
-    for caption in ("Normalized bright-star stamps of exposure", "Extended PSF of band",
-                    "Radial profiles of the extended PSF of band", "Brightness of the stars of band",
-                    "Every star of band", "Versions of Python"):
+    assert '<script src="http' not in html and '<link href="http' not in html  # nothing fetched
+    for caption in (
+        "Normalized bright-star stamps of exposure",
+        "Extended PSF of band",
+        "Radial profiles of the extended PSF of band",
+        "Brightness of the stars of band",
+        "Every star of band",
+        "Versions of Python",
+    ):
         assert caption in html, caption
     for category in ("Stamps", "Extended PSF", "Stars", "Software"):
         assert f'"{category}"' in html, category

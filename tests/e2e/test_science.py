@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from science import centroid, radial_profile, radius_map, ring_angle_of_maximum, truth_annular_flux, usable
 
 from brightstamps.normalize import annulus_mask
 from brightstamps.stampsfile import read_stamps
-from science import (centroid, radial_profile, radius_map, ring_angle_of_maximum, truth_annular_flux,
-                     usable)
 
 EXPOSURES = [f"demo_det{d}" for d in range(4)]
 
@@ -34,7 +33,9 @@ def _annulus_error(s, k):
 def test_every_bright_star_is_found(demo):
     _, truth, stamps = demo
     for e in EXPOSURES:
-        expected = truth[(truth["exposure"] == e) & (truth["g_mag"] < 18) & np.isfinite(truth["catalog_g_mag"])]
+        expected = truth[
+            (truth["exposure"] == e) & (truth["g_mag"] < 18) & np.isfinite(truth["catalog_g_mag"])
+        ]
         assert sorted(stamps[e].stars["gaia_id"]) == sorted(expected["source_id"])
 
 
@@ -98,7 +99,11 @@ def test_spikes_point_the_same_way_after_rotation_on_every_detector(demo):
     for e in EXPOSURES:
         s = stamps[e]
         for k in range(len(s)):
-            if s.stars["norm_status"][k] != "ok" or _annulus_error(s, k) > 0.02 or usable(s, k)[ring].mean() < 0.5:
+            if (
+                s.stars["norm_status"][k] != "ok"
+                or _annulus_error(s, k) > 0.02
+                or usable(s, k)[ring].mean() < 0.5
+            ):
                 continue  # too faint, or most of the ring off the detector
             checked += 1
             angle = ring_angle_of_maximum(s.image[k], usable(s, k), r_in=20, r_out=50)

@@ -27,10 +27,16 @@ def bench(repo, monkeypatch):
 
 @pytest.mark.parametrize(
     ("argv", "call"),
-    [([], "all"), (["all"], "all"),
-     (["grouping"], ("grouping", ("grouping", 40))), (["grouping", "3"], ("grouping", ("grouping", 3))),
-     (["hats"], ("hats", ("hats", 10_000_000))), (["hats", "1000"], ("hats", ("hats", 1000))),
-     (["stack-memory", "500"], ("stack-memory", 500)), (["load", "7"], ("load", 7))],
+    [
+        ([], "all"),
+        (["all"], "all"),
+        (["grouping"], ("grouping", ("grouping", 40))),
+        (["grouping", "3"], ("grouping", ("grouping", 3))),
+        (["hats"], ("hats", ("hats", 10_000_000))),
+        (["hats", "1000"], ("hats", ("hats", 1000))),
+        (["stack-memory", "500"], ("stack-memory", 500)),
+        (["load", "7"], ("load", 7)),
+    ],
 )
 def test_each_command_runs_its_item_once(bench, argv, call):
     bench.main(argv)
@@ -53,8 +59,9 @@ def test_a_wrong_command_line_is_refused_before_any_item_runs(bench, argv, capsy
 
 
 def test_help_runs_from_the_command_line(repo):
-    proc = subprocess.run([sys.executable, "bench/bench.py", "--help"], cwd=repo, capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "bench/bench.py", "--help"], cwd=repo, capture_output=True, text=True, check=True
+    )
     assert proc.stdout.startswith("usage: bench/bench.py [-h] [command [N]]\n")
     for command in ("all", "warp", "grouping", "stack-memory", "load", "hats"):
         assert f"\n    {command}" in proc.stdout, command
@@ -62,7 +69,9 @@ def test_help_runs_from_the_command_line(repo):
 
 def test_the_docs_page_gets_the_figures_of_a_run_between_its_markers(bench, tmp_path, monkeypatch):
     page = tmp_path / "performance.md"
-    page.write_text(f"# Performance\n\ntext\n\n{bench._DOCS_BEGIN}\nold figures\n{bench._DOCS_END}\n\nafter\n")
+    page.write_text(
+        f"# Performance\n\ntext\n\n{bench._DOCS_BEGIN}\nold figures\n{bench._DOCS_END}\n\nafter\n"
+    )
     monkeypatch.setattr(bench, "_print_table", lambda r: print(f"\nwarp {r['warp']} ms\n"))
     bench.render_docs({"warp": 3.1}, page=page)
     want = f"# Performance\n\ntext\n\n{bench._DOCS_BEGIN}\n\n```text\nwarp 3.1 ms\n```\n\n{bench._DOCS_END}\n\nafter\n"

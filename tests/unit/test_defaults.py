@@ -62,6 +62,11 @@ def test_the_simulator_command_line_takes_the_demo_defaults_of_the_schema(tmp_pa
     monkeypatch.setattr(simulate, "simulate_demo", fake_demo)
     assert simulate.main([str(tmp_path)]) == 0
     demo = schema_defaults()["demo"]
-    assert called == {"seed": demo["seed"], "detector_size": demo["detector_size"],
-                      "n_bright": demo["n_bright"], "n_faint": demo["n_faint"], "band": "r"}
+    assert called == {
+        "seed": demo["seed"],
+        "detector_size": demo["detector_size"],
+        "n_bright": demo["n_bright"],
+        "n_faint": demo["n_faint"],
+        "band": "r",
+    }
     assert demo["seed"] == 20261125

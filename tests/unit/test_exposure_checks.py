@@ -35,10 +35,14 @@ def write_calexp(path, *, mask=None, variance=None, planes=None, shape=SHAPE):
     """A small LSST calexp (image, mask with MP_* cards, variance) through the package's writer."""
     rng = np.random.default_rng(3)
     image = (100.0 + rng.normal(0, 5, size=shape)).astype(np.float32)
-    exp = exposure.Exposure(image=image, mask=np.zeros(shape, np.int32) if mask is None else mask,
-                            variance=np.full(shape, 25.0, np.float32) if variance is None else variance,
-                            wcs=tan_wcs(shape), metadata=fits.Header(),
-                            mask_planes=dict(LSST_MASK_PLANES if planes is None else planes))
+    exp = exposure.Exposure(
+        image=image,
+        mask=np.zeros(shape, np.int32) if mask is None else mask,
+        variance=np.full(shape, 25.0, np.float32) if variance is None else variance,
+        wcs=tan_wcs(shape),
+        metadata=fits.Header(),
+        mask_planes=dict(LSST_MASK_PLANES if planes is None else planes),
+    )
     exposure.write_exposure(path, exp, primary_cards=[("MJD-OBS", 60000.5)])
     return str(path)
 
@@ -52,9 +56,9 @@ def set_card(path, hdu, keyword, value_text, *more):
     data = bytearray(Path(path).read_bytes())
     cards = dict(zip((keyword, *more[::2]), (value_text, *more[1::2]), strict=True))
     for at in range(start, end, 80):
-        key = data[at:at + 8].decode().rstrip()
+        key = data[at : at + 8].decode().rstrip()
         if key in cards:
-            data[at:at + 80] = f"{key:<8}= {cards.pop(key):>20}".ljust(80).encode()
+            data[at : at + 80] = f"{key:<8}= {cards.pop(key):>20}".ljust(80).encode()
     assert not cards, f"{list(cards)} not in HDU {hdu}"
     Path(path).write_bytes(bytes(data))
 
@@ -68,13 +72,16 @@ def one_line(call, match):
 
 # --- item 12: corrupt headers ---------------------------------------------------------------------------
 
+
 def test_bitpix_that_does_not_match_the_data_is_one_line_naming_the_hdus(tmp_path):
     """BITPIX -32 -> 16 halves HDU 1's data: HDU 2's "header" starts inside it (astropy read the
     image as 16-bit numbers, then failed on the mask with "'_ValidHDU' object has no attribute 'data'")."""
     path = write_calexp(tmp_path / "e.fits", shape=(48, 60))  # 4 blocks of float32, 2 of int16
     set_card(path, 1, "BITPIX", "16")
-    expected = (r"e.fits: HDU 2 \(at byte 11520, after the data of HDU 1: BITPIX = 16, NAXIS1 = 60, "
-                r"NAXIS2 = 48\) does not start with an XTENSION card: a truncated file, or a BITPIX")
+    expected = (
+        r"e.fits: HDU 2 \(at byte 11520, after the data of HDU 1: BITPIX = 16, NAXIS1 = 60, "
+        r"NAXIS2 = 48\) does not start with an XTENSION card: a truncated file, or a BITPIX"
+    )
     one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"), expected)
     one_line(lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"), expected)
 
@@ -84,8 +91,10 @@ def test_bitpix_that_shrinks_the_data_within_its_last_block_is_one_line(tmp_path
     image's other half is where the standard puts zeros. astropy read 16-bit numbers silently."""
     path = write_calexp(tmp_path / "e.fits")
     set_card(path, 1, "BITPIX", "16")
-    expected = (r"e.fits: HDU 1 \(BITPIX = 16, NAXIS1 = 30, NAXIS2 = 20\): the 1680 bytes after its 1200 "
-                r"bytes of data, which pad it to a 2880-byte block, are not zeros: a truncated file")
+    expected = (
+        r"e.fits: HDU 1 \(BITPIX = 16, NAXIS1 = 30, NAXIS2 = 20\): the 1680 bytes after its 1200 "
+        r"bytes of data, which pad it to a 2880-byte block, are not zeros: a truncated file"
+    )
     one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"), expected)
     one_line(lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"), expected)
 
@@ -95,18 +104,22 @@ def test_bitpix_of_the_last_hdu_that_does_not_match_the_data_is_one_line(tmp_pat
     path = str(tmp_path / "img.fits")
     fits.PrimaryHDU(np.ones((60, 100), np.float32), header=tan_wcs((60, 100)).to_header()).writeto(path)
     set_card(path, 0, "BITPIX", "16")
-    one_line(lambda: exposure.read_exposure(path, fmt="fits", fits_options={**FITS_FORMAT, "gain": 1.0}),
-             r"img.fits: the header of HDU 1, after the data of HDU 0 \(BITPIX = 16, NAXIS1 = 100, "
-             r"NAXIS2 = 60\), cannot be read \(Header missing END card.\): a truncated file")
+    one_line(
+        lambda: exposure.read_exposure(path, fmt="fits", fits_options={**FITS_FORMAT, "gain": 1.0}),
+        r"img.fits: the header of HDU 1, after the data of HDU 0 \(BITPIX = 16, NAXIS1 = 100, "
+        r"NAXIS2 = 60\), cannot be read \(Header missing END card.\): a truncated file",
+    )
 
 
 def test_bytes_after_the_last_hdu_that_are_not_an_hdu_are_one_line(tmp_path):
     """astropy skips them with a warning at most; here they are a sign of a corrupt file."""
     path = write_calexp(tmp_path / "e.fits")
     Path(path).write_bytes(Path(path).read_bytes() + b"garbage " * 100)
-    one_line(lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"),
-             r"e.fits: the 800 bytes after the data of HDU 3 \(BITPIX = -32, NAXIS1 = 30, NAXIS2 = 20\) "
-             r"are not a FITS HDU: a truncated file, or a BITPIX")
+    one_line(
+        lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"),
+        r"e.fits: the 800 bytes after the data of HDU 3 \(BITPIX = -32, NAXIS1 = 30, NAXIS2 = 20\) "
+        r"are not a FITS HDU: a truncated file, or a BITPIX",
+    )
 
 
 def test_enlarged_naxis_is_one_line_before_any_data_is_read(tmp_path):
@@ -114,8 +127,10 @@ def test_enlarged_naxis_is_one_line_before_any_data_is_read(tmp_path):
     header and the file size; nothing of that size is allocated."""
     path = write_calexp(tmp_path / "e.fits")
     set_card(path, 1, "NAXIS1", "100000", "NAXIS2", "100000")
-    expected = (r"e.fits: HDU 1 \(BITPIX = -32, NAXIS1 = 100000, NAXIS2 = 100000\) needs 40000000000 "
-                r"bytes of data but the file ends \d+ bytes after its header: a truncated file")
+    expected = (
+        r"e.fits: HDU 1 \(BITPIX = -32, NAXIS1 = 100000, NAXIS2 = 100000\) needs 40000000000 "
+        r"bytes of data but the file ends \d+ bytes after its header: a truncated file"
+    )
     one_line(lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"), expected)
     tracemalloc.start()
     try:
@@ -130,9 +145,11 @@ def test_a_truncated_file_names_the_hdu_whose_data_is_cut(tmp_path):
     path = write_calexp(tmp_path / "e.fits")
     data = Path(path).read_bytes()
     Path(path).write_bytes(data[: len(data) - 2880])
-    one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"),
-             r"e.fits: HDU 3 \(BITPIX = -32, NAXIS1 = 30, NAXIS2 = 20\) needs 2400 bytes of data but the "
-             r"file ends 0 bytes after its header")
+    one_line(
+        lambda: exposure.read_exposure(path, fmt="lsst_calexp"),
+        r"e.fits: HDU 3 \(BITPIX = -32, NAXIS1 = 30, NAXIS2 = 20\) needs 2400 bytes of data but the "
+        r"file ends 0 bytes after its header",
+    )
 
 
 def test_sound_files_are_not_taken_for_corrupt_ones(tmp_path):
@@ -158,13 +175,21 @@ def test_sound_files_are_not_taken_for_corrupt_ones(tmp_path):
     assert (exp.variance == 25).all()
 
 
-@pytest.mark.parametrize(("hdu", "keyword", "text", "message"), [
-    (1, "PC1_1", "NAN", r"\(HDU 1\): header card PC1_1 cannot be parsed \(its value is not a FITS number"),
-    (1, "CRVAL1", "INF", r"\(HDU 1\): header card CRVAL1 cannot be parsed"),
-    (1, "CRPIX2", "1E999", r"\(HDU 1\): header card CRPIX2 = inf is not a finite number"),
-    (1, "PC2_2", "'7.3E-5'", r"e.fits: WCS card PC2_2 = '7.3E-5' is not a number"),
-    (0, "MJD-OBS", "NAN", r"\(HDU 0\): header card MJD-OBS cannot be parsed"),
-])
+@pytest.mark.parametrize(
+    ("hdu", "keyword", "text", "message"),
+    [
+        (
+            1,
+            "PC1_1",
+            "NAN",
+            r"\(HDU 1\): header card PC1_1 cannot be parsed \(its value is not a FITS number",
+        ),
+        (1, "CRVAL1", "INF", r"\(HDU 1\): header card CRVAL1 cannot be parsed"),
+        (1, "CRPIX2", "1E999", r"\(HDU 1\): header card CRPIX2 = inf is not a finite number"),
+        (1, "PC2_2", "'7.3E-5'", r"e.fits: WCS card PC2_2 = '7.3E-5' is not a number"),
+        (0, "MJD-OBS", "NAN", r"\(HDU 0\): header card MJD-OBS cannot be parsed"),
+    ],
+)
 def test_unparsable_or_non_finite_cards_are_one_line_naming_the_card(tmp_path, hdu, keyword, text, message):
     """astropy raised VerifyError (NAN), refused to copy an infinite value, or wcslib took the default
     for a card it could not read (a string PC2_2: PC2_2 = 1, a silently wrong WCS)."""
@@ -176,7 +201,11 @@ def test_unparsable_or_non_finite_cards_are_one_line_naming_the_card(tmp_path, h
                 for key in ("CD1_1", "CD1_2", "CD2_1", "CD2_2"):
                     h.header.remove(key, ignore_missing=True)
                 h.header["PC1_1"], h.header["PC2_2"], h.header["CDELT1"], h.header["CDELT2"] = (
-                    -1.0, 1.0, 7.3e-5, 7.3e-5)
+                    -1.0,
+                    1.0,
+                    7.3e-5,
+                    7.3e-5,
+                )
         exposure.read_exposure_header(path, fmt="lsst_calexp")
     set_card(path, hdu, keyword, text)
     one_line(lambda: exposure.read_exposure_header(path, fmt="lsst_calexp"), message)
@@ -186,8 +215,10 @@ def test_unparsable_or_non_finite_cards_are_one_line_naming_the_card(tmp_path, h
 @pytest.mark.parametrize("value", ["yesterday", True, ""])
 def test_mjd_obs_that_is_not_a_number_is_one_line(value):
     header = fits.Header({"MJD-OBS": value, "DATE-OBS": "2023-01-01T00:00:00"})
-    one_line(lambda: exposure.observation_epoch(header, source="e.fits"),
-             rf"e.fits: MJD-OBS = {value!r} is not a number \(the observation's modified Julian date\)")
+    one_line(
+        lambda: exposure.observation_epoch(header, source="e.fits"),
+        rf"e.fits: MJD-OBS = {value!r} is not a number \(the observation's modified Julian date\)",
+    )
 
 
 def test_mjd_obs_written_as_a_number_or_a_numeric_string_gives_the_epoch():
@@ -198,26 +229,33 @@ def test_mjd_obs_written_as_a_number_or_a_numeric_string_gives_the_epoch():
 
 # --- item 9: mask bits and variances --------------------------------------------------------------------
 
+
 def test_calexp_mask_bit_without_an_mp_card_is_one_line(tmp_path):
     """As formats fits and decam_cp stop on a value their table does not map."""
     mask = np.zeros(SHAPE, np.int32)
     mask[1, 1:4] = 1 << 12
     mask[2, 2] = (1 << 12) | 1
-    mask[3, 3] = -2**31  # bit 31
+    mask[3, 3] = -(2**31)  # bit 31
     path = write_calexp(tmp_path / "e.fits", mask=mask)
-    one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"),
-             r"e.fits \(HDU 2\): mask bits 12 \(value 4096, 4 pixels\), 31 \(value 2147483648, 1 pixels\) "
-             r"have no MP_\* card naming a plane \(the cards name BAD 0, SAT 1, INTRP 2, CR 3, EDGE 4, "
-             r"DETECTED 5, DETECTED_NEGATIVE 6, SUSPECT 7, NO_DATA 8, CROSSTALK 9, UNMASKEDNAN 10\)")
+    one_line(
+        lambda: exposure.read_exposure(path, fmt="lsst_calexp"),
+        r"e.fits \(HDU 2\): mask bits 12 \(value 4096, 4 pixels\), 31 \(value 2147483648, 1 pixels\) "
+        r"have no MP_\* card naming a plane \(the cards name BAD 0, SAT 1, INTRP 2, CR 3, EDGE 4, "
+        r"DETECTED 5, DETECTED_NEGATIVE 6, SUSPECT 7, NO_DATA 8, CROSSTALK 9, UNMASKEDNAN 10\)",
+    )
     # the same in a separate mask file
     fits.PrimaryHDU(mask, header=fits.Header([("MP_BAD", 0), ("MP_SAT", 1)])).writeto(tmp_path / "m.fits")
-    one_line(lambda: exposure.read_exposure(path, mask=str(tmp_path / "m.fits"), fmt="lsst_calexp"),
-             r"m.fits: mask bits 12 .* have no MP_\* card naming a plane \(the cards name BAD 0, SAT 1\)")
+    one_line(
+        lambda: exposure.read_exposure(path, mask=str(tmp_path / "m.fits"), fmt="lsst_calexp"),
+        r"m.fits: mask bits 12 .* have no MP_\* card naming a plane \(the cards name BAD 0, SAT 1\)",
+    )
     mask[3, 3] = 0
     mask[mask != 0] = 1 << 12
     path = write_calexp(tmp_path / "e1.fits", mask=mask)
-    one_line(lambda: exposure.read_exposure(path, fmt="lsst_calexp"),
-             r"\(HDU 2\): mask bit 12 \(value 4096, 4 pixels\) has no MP_\* card")
+    one_line(
+        lambda: exposure.read_exposure(path, fmt="lsst_calexp"),
+        r"\(HDU 2\): mask bit 12 \(value 4096, 4 pixels\) has no MP_\* card",
+    )
 
 
 def test_calexp_mask_with_named_bits_only_is_read_as_it_is(tmp_path):
@@ -250,12 +288,15 @@ def test_calexp_variance_that_is_zero_negative_or_not_finite_is_no_data_with_a_n
     with caplog.at_level(logging.WARNING, logger="brightstamps"):
         exp = exposure.read_exposure(path, fmt="lsst_calexp")
     assert_no_data_where_bad(exp)
-    assert caplog.messages == [f"[bad_variance] {path} (HDU 3): 5 pixels with a variance that is not usable "
-                               "(1 0, 2 negative, 1 NaN, 1 infinite): flagged NO_DATA, variance +inf"]
+    assert caplog.messages == [
+        f"[bad_variance] {path} (HDU 3): 5 pixels with a variance that is not usable "
+        "(1 0, 2 negative, 1 NaN, 1 infinite): flagged NO_DATA, variance +inf"
+    ]
     # a calexp whose mask names no NO_DATA plane gets one on a free bit
     planes = {**{k: v for k, v in LSST_MASK_PLANES.items() if k != "NO_DATA"}, "STREAK": 8}
-    exp = exposure.read_exposure(write_calexp(tmp_path / "e2.fits", variance=bad_variance(), planes=planes),
-                                 fmt="lsst_calexp")
+    exp = exposure.read_exposure(
+        write_calexp(tmp_path / "e2.fits", variance=bad_variance(), planes=planes), fmt="lsst_calexp"
+    )
     assert exp.mask_planes["NO_DATA"] == 11
     assert_no_data_where_bad(exp)
 
@@ -266,8 +307,13 @@ def test_separate_variance_file_that_is_zero_negative_or_not_finite_is_no_data(t
     path = write_calexp(tmp_path / "e.fits")
     fits.PrimaryHDU(bad_variance()).writeto(tmp_path / "v.fits")
     with caplog.at_level(logging.WARNING, logger="brightstamps"):
-        exp = exposure.read_exposure(path, variance=str(tmp_path / "v.fits"), fmt=fmt,
-                                     hdu=1 if fmt == "fits" else None, fits_options=FITS_FORMAT)
+        exp = exposure.read_exposure(
+            path,
+            variance=str(tmp_path / "v.fits"),
+            fmt=fmt,
+            hdu=1 if fmt == "fits" else None,
+            fits_options=FITS_FORMAT,
+        )
     assert_no_data_where_bad(exp)
     assert len(caplog.messages) == 1 and "v.fits: 5 pixels with a variance that is not usable" in caplog.text
 
@@ -285,9 +331,11 @@ def test_weight_zero_is_no_data_silently_and_a_negative_or_nan_weight_with_a_not
     fits.PrimaryHDU(weight).writeto(tmp_path / "w2.fits")
     with caplog.at_level(logging.WARNING, logger="brightstamps"):
         exp = exposure.read_exposure(path, weight=str(tmp_path / "w2.fits"), fmt="lsst_calexp")
-    assert caplog.messages == [f"[bad_variance] {tmp_path / 'w2.fits'}: 3 pixels with a weight that is not "
-                               "usable (1 negative, 1 NaN, 1 too small to invert): flagged NO_DATA, "
-                               "variance +inf"]
+    assert caplog.messages == [
+        f"[bad_variance] {tmp_path / 'w2.fits'}: 3 pixels with a weight that is not "
+        "usable (1 negative, 1 NaN, 1 too small to invert): flagged NO_DATA, "
+        "variance +inf"
+    ]
     assert (exp.variance[[1, 2, 3, 4], [1, 2, 3, 4]] == np.inf).all()
 
 

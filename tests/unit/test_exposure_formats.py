@@ -48,7 +48,9 @@ def primary(**cards):
     return fits.PrimaryHDU(header=h)
 
 
-def write_triplet(directory, *, dq, weight, image=None, plver="V4.8.2a", name="c4d_181214_050844_ooi_g_ls9.fits"):
+def write_triplet(
+    directory, *, dq, weight, image=None, plver="V4.8.2a", name="c4d_181214_050844_ooi_g_ls9.fits"
+):
     """A tiny DECam CP ooi/oow/ood triplet, each plane in HDU 1 (EXTNAME S9)."""
     image = np.full(SHAPE, 300.0, np.float32) if image is None else image
     paths = {}
@@ -66,6 +68,7 @@ def planes_at(exp, y, x):
 
 # --- DECam Community Pipeline --------------------------------------------------------------------
 
+
 def test_decam_cp_codes_map_onto_named_planes_and_weights_onto_variance(tmp_path):
     dq = np.zeros(SHAPE, np.int32)
     for code in range(1, 9):
@@ -74,8 +77,16 @@ def test_decam_cp_codes_map_onto_named_planes_and_weights_onto_variance(tmp_path
     weight[10, 10] = 0.0
     paths = write_triplet(tmp_path, dq=dq, weight=weight)
     exp = exposure.read_exposure(str(paths["ooi"]), fmt="decam_cp")
-    expected = {1: "BAD", 2: "NO_DATA", 3: "SAT", 4: "BLEED", 5: "CR", 6: "LOW_WEIGHT", 7: "DIFF_DETECT",
-                8: "STREAK"}
+    expected = {
+        1: "BAD",
+        2: "NO_DATA",
+        3: "SAT",
+        4: "BLEED",
+        5: "CR",
+        6: "LOW_WEIGHT",
+        7: "DIFF_DETECT",
+        8: "STREAK",
+    }
     for code, plane in expected.items():
         assert planes_at(exp, 2, code) == {plane}, code
     assert planes_at(exp, 5, 5) == set()
@@ -109,7 +120,9 @@ def test_decam_cp_unknown_code_is_one_line(tmp_path):
     dq = np.zeros(SHAPE, np.int32)
     dq[1, 1] = 9
     paths = write_triplet(tmp_path, dq=dq, weight=np.ones(SHAPE, np.float32))
-    with pytest.raises(InputError, match=r"_ood_.*mask value 9 \(1 pixels\) is not in the DECam CP codes") as err:
+    with pytest.raises(
+        InputError, match=r"_ood_.*mask value 9 \(1 pixels\) is not in the DECam CP codes"
+    ) as err:
         exposure.read_exposure(str(paths["ooi"]), fmt="decam_cp")
     assert "\n" not in str(err.value)
 
@@ -125,12 +138,17 @@ def test_decam_cp_missing_companion_is_named(tmp_path, kind):
 
 def test_decam_cp_companions_by_name_or_by_column(tmp_path):
     files = formats.exposure_files("/d/c4d_x_ooi_g_v1.fits.fz", fmt="decam_cp")
-    assert files == {"image": "/d/c4d_x_ooi_g_v1.fits.fz", "mask": "/d/c4d_x_ood_g_v1.fits.fz",
-                     "weight": "/d/c4d_x_oow_g_v1.fits.fz"}
+    assert files == {
+        "image": "/d/c4d_x_ooi_g_v1.fits.fz",
+        "mask": "/d/c4d_x_ood_g_v1.fits.fz",
+        "weight": "/d/c4d_x_oow_g_v1.fits.fz",
+    }
     files = formats.exposure_files("/a_ooi_/img.fits", fmt="decam_cp", mask="m.fits", weight="w.fits")
     assert files == {"image": "/a_ooi_/img.fits", "mask": "m.fits", "weight": "w.fits"}
     assert "weight" not in formats.exposure_files("x_ooi_.fits", fmt="decam_cp", variance="v.fits")
-    with pytest.raises(InputError, match=r"/a_ooi_/img.fits: format decam_cp finds the ood file .* give the mask column"):
+    with pytest.raises(
+        InputError, match=r"/a_ooi_/img.fits: format decam_cp finds the ood file .* give the mask column"
+    ):
         formats.exposure_files("/a_ooi_/img.fits", fmt="decam_cp")
     with pytest.raises(InputError, match="not both"):
         formats.exposure_files("x.fits", fmt="fits", variance="v.fits", weight="w.fits")
@@ -141,7 +159,9 @@ def test_decam_cp_shape_mismatch_is_one_line(tmp_path, kind):
     paths = write_triplet(tmp_path, dq=np.zeros(SHAPE, np.int32), weight=np.ones(SHAPE, np.float32))
     with fits.open(paths[kind], mode="update") as hdul:
         hdul[1].data = hdul[1].data[:-1]
-    with pytest.raises(InputError, match=rf"{paths[kind].name}: .* plane has shape \(19, 30\), the image \(20, 30\)"):
+    with pytest.raises(
+        InputError, match=rf"{paths[kind].name}: .* plane has shape \(19, 30\), the image \(20, 30\)"
+    ):
         exposure.read_exposure(str(paths["ooi"]), fmt="decam_cp")
 
 
@@ -171,7 +191,9 @@ def test_real_decam_cp_triplet_is_read_with_its_tpv_wcs_and_epoch(decam_ooi):
     with fits.open(decam_ooi) as hdul:
         assert hdul[1].header["CTYPE1"] == "RA---TPV"
         raw = WCS(hdul[1].header)
-    assert np.allclose(exp.wcs.all_pix2world([[50.0, 50.0]], 0), raw.all_pix2world([[50.0, 50.0]], 0), rtol=0, atol=1e-12)
+    assert np.allclose(
+        exp.wcs.all_pix2world([[50.0, 50.0]], 0), raw.all_pix2world([[50.0, 50.0]], 0), rtol=0, atol=1e-12
+    )
     assert exp.metadata["MJD-OBS"] == pytest.approx(58466.21440415)
     # every flagged pixel of the CP has weight 0: NO_DATA there, SAT on the star's core
     sat = (exp.mask & (1 << exp.mask_planes["SAT"])) != 0
@@ -183,6 +205,7 @@ def test_real_decam_cp_triplet_is_read_with_its_tpv_wcs_and_epoch(decam_ooi):
 
 
 # --- generic FITS ------------------------------------------------------------------------------------
+
 
 def noisy(shape=SHAPE, level=100.0, seed=0):
     """A sky of 100 ADU with noise 3 ADU (an estimated variance needs measurable noise)."""
@@ -196,8 +219,13 @@ def write_fits(path, data, *, header=None, hdu=0, extra=None):
     if hdu == 0:
         fits.PrimaryHDU(data, header=header).writeto(path)
     else:
-        fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("a", "J", array=[1])]),
-                      fits.ImageHDU(data, header=header, name="SCI")]).writeto(path)
+        fits.HDUList(
+            [
+                fits.PrimaryHDU(),
+                fits.BinTableHDU.from_columns([fits.Column("a", "J", array=[1])]),
+                fits.ImageHDU(data, header=header, name="SCI"),
+            ]
+        ).writeto(path)
     return str(path)
 
 
@@ -207,29 +235,36 @@ def test_fits_mask_values_are_mapped_by_the_config_table(tmp_path):
     mask[1, 1], mask[2, 2], mask[3, 3] = 1, 2, 7
     mpath = write_fits(tmp_path / "mask.fits", mask, header=fits.Header())
     options = {"mask_encoding": "values", "mask_table": {"1": "BAD", "2": "SAT", "7": "HOT_PIXEL"}}
-    exp = exposure.read_exposure(image, mask=mpath, weight=None, fmt="fits",
-                                 fits_options={**FITS_FORMAT, **options, "gain": 2.0})
+    exp = exposure.read_exposure(
+        image, mask=mpath, weight=None, fmt="fits", fits_options={**FITS_FORMAT, **options, "gain": 2.0}
+    )
     assert planes_at(exp, 1, 1) == {"BAD"} and planes_at(exp, 2, 2) == {"SAT"}
     assert planes_at(exp, 3, 3) == {"HOT_PIXEL"} and planes_at(exp, 0, 0) == set()
     assert exp.mask_planes["BAD"] == 0 and exp.mask_planes["HOT_PIXEL"] not in LSST_MASK_PLANES.values()
     del options["mask_table"]["7"]
-    with pytest.raises(InputError, match=r"mask.fits: mask value 7 \(1 pixels\) is not in fits_format.mask_table "
-                                         r"\(it maps 1, 2\)"):
-        exposure.read_exposure(image, mask=mpath, fmt="fits",
-                               fits_options={**FITS_FORMAT, **options, "gain": 2.0})
+    with pytest.raises(
+        InputError,
+        match=r"mask.fits: mask value 7 \(1 pixels\) is not in fits_format.mask_table "
+        r"\(it maps 1, 2\)",
+    ):
+        exposure.read_exposure(
+            image, mask=mpath, fmt="fits", fits_options={**FITS_FORMAT, **options, "gain": 2.0}
+        )
 
 
 def test_fits_mask_bits_are_mapped_by_the_config_table(tmp_path):
     image = write_fits(tmp_path / "img.fits", noisy())
     mask = np.zeros(SHAPE, np.int32)
     mask[1, 1] = 1 | 4
-    mask[2, 2] = -2**31  # bit 31 of a signed mask
+    mask[2, 2] = -(2**31)  # bit 31 of a signed mask
     mpath = write_fits(tmp_path / "mask.fits", mask, header=fits.Header())
     options = {"mask_encoding": "bits", "mask_table": {0: "BAD", 2: "CR", 31: "SUSPECT"}, "gain": 1.0}
     exp = exposure.read_exposure(image, mask=mpath, fmt="fits", fits_options={**FITS_FORMAT, **options})
     assert planes_at(exp, 1, 1) == {"BAD", "CR"} and planes_at(exp, 2, 2) == {"SUSPECT"}
     options["mask_table"] = {0: "BAD", 31: "SUSPECT"}
-    with pytest.raises(InputError, match=r"mask bit 2 \(value 4, 1 pixels\) is not in fits_format.mask_table"):
+    with pytest.raises(
+        InputError, match=r"mask bit 2 \(value 4, 1 pixels\) is not in fits_format.mask_table"
+    ):
         exposure.read_exposure(image, mask=mpath, fmt="fits", fits_options={**FITS_FORMAT, **options})
 
 
@@ -245,7 +280,9 @@ def test_fits_weight_or_variance_files(tmp_path):
     exp = exposure.read_exposure(image, variance=vpath, fmt="fits", fits_options=FITS_FORMAT)
     assert (exp.variance == 9).all() and exp.cards["VARSRC"][0] == "variance file"
     short = write_fits(tmp_path / "short.fits", np.ones((5, 5), np.float32), header=fits.Header())
-    with pytest.raises(InputError, match=r"short.fits: weight plane has shape \(5, 5\), the image \(20, 30\)"):
+    with pytest.raises(
+        InputError, match=r"short.fits: weight plane has shape \(5, 5\), the image \(20, 30\)"
+    ):
         exposure.read_exposure(image, weight=short, fmt="fits", fits_options=FITS_FORMAT)
 
 
@@ -272,8 +309,11 @@ def test_estimated_variance_cards_need_no_truncation(tmp_path, options):
     """Every comment fits on its card: astropy would truncate it with a VerifyWarning, which ended
     up in every job's log (and is an error here)."""
     data = 100.0 + np.random.default_rng(5).normal(0, 5.0, size=(100, 100))
-    path = write_fits(tmp_path / "img.fits", data.astype(np.float32),
-                      extra={"HIERARCH DETECTOR GAIN OF THE LEFT AMPLIFIER": 2.0})
+    path = write_fits(
+        tmp_path / "img.fits",
+        data.astype(np.float32),
+        extra={"HIERARCH DETECTOR GAIN OF THE LEFT AMPLIFIER": 2.0},
+    )
     exp = exposure.read_exposure(path, fmt="fits", fits_options={**FITS_FORMAT, **options})
     header = fits.Header()
     header.update(exp.cards)
@@ -287,7 +327,9 @@ def test_estimated_variance_cards_need_no_truncation(tmp_path, options):
 
 def test_fits_estimated_variance_needs_a_gain(tmp_path):
     path = write_fits(tmp_path / "img.fits", np.ones(SHAPE, np.float32))
-    with pytest.raises(InputError, match=r"needs the gain: set fits_format.gain, or fits_format.gain_keyword .*'GAIN'"):
+    with pytest.raises(
+        InputError, match=r"needs the gain: set fits_format.gain, or fits_format.gain_keyword .*'GAIN'"
+    ):
         exposure.read_exposure(path, fmt="fits", fits_options=FITS_FORMAT)
 
 
@@ -299,8 +341,9 @@ def test_fits_saturation_from_the_header_or_the_config(tmp_path):
     assert planes_at(exp, 4, 4) == {"SAT"} and planes_at(exp, 5, 5) == set()
     exp = exposure.read_exposure(path, fmt="fits", fits_options={**FITS_FORMAT, "saturation": 999.0})
     assert planes_at(exp, 5, 5) == {"SAT"}
-    exp = exposure.read_exposure(path, fmt="fits",
-                                 fits_options={**FITS_FORMAT, "saturation_keyword": "NOSUCH"})
+    exp = exposure.read_exposure(
+        path, fmt="fits", fits_options={**FITS_FORMAT, "saturation_keyword": "NOSUCH"}
+    )
     assert not exp.mask.any()
 
 
@@ -313,16 +356,18 @@ def test_fits_hdu_default_is_the_first_2d_hdu_and_nan_pixels_are_no_data(tmp_pat
         assert exp.shape == SHAPE and exp.metadata["MJD-OBS"] == 60000.5
     assert planes_at(exp, 3, 4) == {"NO_DATA"} and exp.variance[3, 4] == np.inf
     assert exp.sky_subtracted is False
-    assert exposure.read_exposure(path, fmt="fits",
-                                  fits_options={**FITS_FORMAT, "sky_subtracted": True}).sky_subtracted
+    assert exposure.read_exposure(
+        path, fmt="fits", fits_options={**FITS_FORMAT, "sky_subtracted": True}
+    ).sky_subtracted
     wcs, meta = exposure.read_exposure_header(path, fmt="fits")
     assert (meta["NAXIS2"], meta["NAXIS1"]) == SHAPE and wcs.has_celestial
 
 
 def test_fits_without_a_celestial_wcs_in_the_given_hdu_is_one_line(tmp_path):
     path = tmp_path / "img.fits"
-    fits.HDUList([fits.PrimaryHDU(noisy(), header=tan_header()),
-                  fits.ImageHDU(noisy(), name="RAW")]).writeto(path)
+    fits.HDUList([fits.PrimaryHDU(noisy(), header=tan_header()), fits.ImageHDU(noisy(), name="RAW")]).writeto(
+        path
+    )
     exposure.read_exposure(str(path), fmt="fits", fits_options={**FITS_FORMAT, "gain": 1.0})  # HDU 0 has one
     with pytest.raises(InputError, match=r"img.fits \(HDU 1\): the image header has no celestial WCS") as err:
         exposure.read_exposure(str(path), fmt="fits", hdu=1, fits_options={**FITS_FORMAT, "gain": 1.0})
@@ -335,11 +380,22 @@ def test_fits_without_a_celestial_wcs_in_the_given_hdu_is_one_line(tmp_path):
 
 # --- LSST calexp -----------------------------------------------------------------------------------
 
+
 def test_real_hsc_calexp_is_read_with_its_named_planes_and_tan_sip_wcs(hsc):
     exp = exposure.read_exposure(str(hsc), fmt="lsst_calexp")
-    assert exp.mask_planes == {"BAD": 0, "SAT": 1, "INTRP": 2, "CR": 3, "EDGE": 4, "DETECTED": 5,
-                               "DETECTED_NEGATIVE": 6, "SUSPECT": 7, "CROSSTALK": 8, "NO_DATA": 9,
-                               "UNMASKEDNAN": 10}
+    assert exp.mask_planes == {
+        "BAD": 0,
+        "SAT": 1,
+        "INTRP": 2,
+        "CR": 3,
+        "EDGE": 4,
+        "DETECTED": 5,
+        "DETECTED_NEGATIVE": 6,
+        "SUSPECT": 7,
+        "CROSSTALK": 8,
+        "NO_DATA": 9,
+        "UNMASKEDNAN": 10,
+    }
     assert exp.shape == (200, 200) and exp.sky_subtracted
     assert list(exp.wcs.wcs.ctype) == ["RA---TAN-SIP", "DEC--TAN-SIP"] and exp.wcs.sip is not None
     assert exp.wcs.sip.a_order == 3
@@ -360,8 +416,15 @@ def test_lsst_calexp_refuses_an_hdu_and_takes_a_weight(tmp_path):
     from brightstamps import simulate
 
     path = tmp_path / "e.fits"
-    simulate.simulate_exposure(path, detector=0, yaw_deg=0.0, size=300, stars={"x": [], "y": [], "flux": []},
-                               seed=1, cosmic_rays=False)
+    simulate.simulate_exposure(
+        path,
+        detector=0,
+        yaw_deg=0.0,
+        size=300,
+        stars={"x": [], "y": [], "flux": []},
+        seed=1,
+        cosmic_rays=False,
+    )
     weight = np.full((300, 300), 2.0, np.float32)
     weight[7, 8] = 0
     fits.PrimaryHDU(weight).writeto(tmp_path / "w.fits")
@@ -380,8 +443,14 @@ def test_format_mask_planes_are_known_to_the_config_lists():
 
 # --- sky -------------------------------------------------------------------------------------------------
 
-FIT = {"enabled": False, "mesh_size": 8, "num_sigma_clip": 3.0, "num_iter": 3, "mask_planes": ["BAD", "NO_DATA"],
-       "min_valid_fraction": 0.3}
+FIT = {
+    "enabled": False,
+    "mesh_size": 8,
+    "num_sigma_clip": 3.0,
+    "num_iter": 3,
+    "mask_planes": ["BAD", "NO_DATA"],
+    "min_valid_fraction": 0.3,
+}
 
 
 def test_a_format_whose_sky_is_not_subtracted_always_gets_a_fitted_sky(tmp_path, caplog):
@@ -393,7 +462,9 @@ def test_a_format_whose_sky_is_not_subtracted_always_gets_a_fitted_sky(tmp_path,
     assert "sky is not subtracted in this decam_cp image" in caplog.text
     # a given sky model is used instead
     fits.PrimaryHDU(np.full(SHAPE, 7.0, np.float32)).writeto(tmp_path / "sky.fits")
-    model = sky.make_sky_model(exp, sky_model_path=str(tmp_path / "sky.fits"), do_apply_sky_corr=True, fit=FIT)
+    model = sky.make_sky_model(
+        exp, sky_model_path=str(tmp_path / "sky.fits"), do_apply_sky_corr=True, fit=FIT
+    )
     assert model.mode == "GIVEN"
     # an LSST calexp is left alone unless sky_fit.enabled
     exp.sky_subtracted = True
@@ -407,7 +478,9 @@ def test_generic_fits_copy_of_a_decam_ooi_flags_the_cp_saturated_pixels(tmp_path
         for key in ("XTENSION", "PCOUNT", "GCOUNT", "INHERIT", "EXTNAME"):
             header.remove(key, ignore_missing=True)
         fits.PrimaryHDU(hdul[1].data, header=header).writeto(tmp_path / "plain.fits")
-    exp = exposure.read_exposure(str(tmp_path / "plain.fits"), fmt="fits", fits_options={**FITS_FORMAT, "gain_keyword": "ARAWGAIN"})
+    exp = exposure.read_exposure(
+        str(tmp_path / "plain.fits"), fmt="fits", fits_options={**FITS_FORMAT, "gain_keyword": "ARAWGAIN"}
+    )
     cp = exposure.read_exposure(str(decam_ooi), fmt="decam_cp")
     ours = (exp.mask & (1 << exp.mask_planes["SAT"])) != 0
     theirs = (cp.mask & (1 << cp.mask_planes["SAT"])) != 0
@@ -418,6 +491,7 @@ def test_generic_fits_copy_of_a_decam_ooi_flags_the_cp_saturated_pixels(tmp_path
 
 
 # --- the formats in one place ---------------------------------------------------------------------------
+
 
 def _hdus(*specs):
     """An HDU list: None a primary HDU without data, a shape an image HDU (EXTNAME IMn), 'table' a table."""
@@ -434,8 +508,10 @@ def _hdus(*specs):
 
 def test_find_hdu_is_the_one_rule_of_every_format():
     calexp = _hdus(None, (4, 5), (4, 5), (4, 5))
-    assert [formats.find_hdu(calexp, fmt="lsst_calexp", plane=p, path="e.fits") for p in
-            ("image", "mask", "variance")] == [1, 2, 3]
+    assert [
+        formats.find_hdu(calexp, fmt="lsst_calexp", plane=p, path="e.fits")
+        for p in ("image", "mask", "variance")
+    ] == [1, 2, 3]
     cp = _hdus(None, (4, 5), (4, 5))
     assert formats.find_hdu(cp, fmt="decam_cp", path="ooi.fits") == 1  # the CP's single-CCD files
     assert formats.find_hdu(cp, fmt="decam_cp", plane="data-quality", path="ood.fits") == 1
@@ -446,20 +522,35 @@ def test_find_hdu_is_the_one_rule_of_every_format():
     assert formats.find_hdu(generic, fmt="fits", hdu="", path="img.fits") == 2  # an empty cell
     assert formats.find_hdu(_hdus((4, 5)), fmt=None, plane="mask", path="m.fits") == 0  # a separate file
     for hdul, kw, message in (
-        (_hdus(None), {"fmt": "lsst_calexp"},
-         "e.fits: HDU 1 should hold the 2-D image plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"),
-        (_hdus(None, (4, 5), (2, 4, 5)), {"fmt": "lsst_calexp", "plane": "mask"},
-         "e.fits: HDU 2 should hold the 2-D mask plane (LSST calexp layout: 1 image, 2 mask, 3 variance)"),
-        (calexp, {"fmt": "lsst_calexp", "hdu": 2},
-         "e.fits: format lsst_calexp has a fixed layout (LSST calexp layout: 1 image, 2 mask, 3 variance); "
-         "the hdu column is for decam_cp and fits (it gives '2')"),
-        (_hdus(None, "table"), {"fmt": "decam_cp"},
-         "e.fits: HDU 1 should hold the 2-D image plane (DECam CP: one CCD per HDU)"),
+        (
+            _hdus(None),
+            {"fmt": "lsst_calexp"},
+            "e.fits: HDU 1 should hold the 2-D image plane (LSST calexp layout: 1 image, 2 mask, 3 variance)",
+        ),
+        (
+            _hdus(None, (4, 5), (2, 4, 5)),
+            {"fmt": "lsst_calexp", "plane": "mask"},
+            "e.fits: HDU 2 should hold the 2-D mask plane (LSST calexp layout: 1 image, 2 mask, 3 variance)",
+        ),
+        (
+            calexp,
+            {"fmt": "lsst_calexp", "hdu": 2},
+            "e.fits: format lsst_calexp has a fixed layout (LSST calexp layout: 1 image, 2 mask, 3 variance); "
+            "the hdu column is for decam_cp and fits (it gives '2')",
+        ),
+        (
+            _hdus(None, "table"),
+            {"fmt": "decam_cp"},
+            "e.fits: HDU 1 should hold the 2-D image plane (DECam CP: one CCD per HDU)",
+        ),
         (cp, {"fmt": "decam_cp", "hdu": 3}, "e.fits: has no HDU 3 (it has 3: 0-2)"),
         (cp, {"fmt": "fits", "hdu": "S9"}, "e.fits: has no HDU named 'S9' (EXTNAMEs: IM1, IM2)"),
         (_hdus(None, "table"), {"fmt": "fits"}, "e.fits: no HDU holds a 2-D image"),
-        (cp, {"fmt": "raw"},
-         "e.fits: format 'raw' is not supported (supported: lsst_calexp, decam_cp, fits)"),
+        (
+            cp,
+            {"fmt": "raw"},
+            "e.fits: format 'raw' is not supported (supported: lsst_calexp, decam_cp, fits)",
+        ),
     ):
         with pytest.raises(InputError) as err:
             formats.find_hdu(hdul, path="e.fits", **kw)
@@ -476,9 +567,11 @@ def test_the_readers_of_pixels_and_of_headers_agree_on_the_hdu(tmp_path):
     _hdus(None, "table").writeto(path)
     layout = "LSST calexp layout: 1 image, 2 mask, 3 variance"
     expected = f"{path}: HDU 1 should hold the 2-D image plane ({layout})"
-    for read in (lambda: exposure.read_exposure(str(path), fmt="lsst_calexp"),
-                 lambda: exposure.read_exposure_header(str(path), fmt="lsst_calexp"),
-                 lambda: exposures_table.header_detector(str(path), fmt="lsst_calexp")):
+    for read in (
+        lambda: exposure.read_exposure(str(path), fmt="lsst_calexp"),
+        lambda: exposure.read_exposure_header(str(path), fmt="lsst_calexp"),
+        lambda: exposures_table.header_detector(str(path), fmt="lsst_calexp"),
+    ):
         with pytest.raises(InputError) as err:
             read()
         assert str(err.value) == expected
@@ -501,8 +594,11 @@ def test_each_format_says_what_it_is():
     table_schema = yaml.safe_load((SCHEMA.parent / "exposures.schema.yaml").read_text())
     assert table_schema["properties"]["format"]["enum"] == list(formats.FORMATS)
     assert table_schema["properties"]["format"]["default"] in formats.FORMATS
-    assert {name: f.sky_subtracted for name, f in formats.FORMAT_TABLE.items()} == \
-        {"lsst_calexp": True, "decam_cp": False, "fits": None}
+    assert {name: f.sky_subtracted for name, f in formats.FORMAT_TABLE.items()} == {
+        "lsst_calexp": True,
+        "decam_cp": False,
+        "fits": None,
+    }
     # every plane of the DECam CP's codes and bits is a plane the config lists may name
     known = set(LSST_MASK_PLANES) | set(EXTRA_MASK_PLANES)
     assert set(formats.DECAM_CP_CODES.values()) | set(formats.DECAM_CP_OLD_BITS.values()) <= known
@@ -515,8 +611,9 @@ def test_fits_options_are_the_configs_not_the_readers(tmp_path):
     with pytest.raises(TypeError, match="format fits needs fits_options, the config's fits_format"):
         exposure.read_exposure(path, fmt="fits")
     with pytest.raises(KeyError, match="saturation_keyword"):
-        exposure.read_exposure(path, fmt="fits", fits_options={k: v for k, v in FITS_FORMAT.items()
-                                                               if k != "saturation_keyword"})
+        exposure.read_exposure(
+            path, fmt="fits", fits_options={k: v for k, v in FITS_FORMAT.items() if k != "saturation_keyword"}
+        )
 
 
 def test_masks_and_formats_import_what_they_need_only(repo):
@@ -524,13 +621,17 @@ def test_masks_and_formats_import_what_they_need_only(repo):
     import subprocess
     import sys
 
-    code = ("import sys; import brightstamps.formats; "
-            "heavy = [m for m in ('numpy', 'astropy') if m in sys.modules]; "
-            "import brightstamps.masks; print(heavy, 'brightstamps.formats' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=repo).stdout
+    code = (
+        "import sys; import brightstamps.formats; "
+        "heavy = [m for m in ('numpy', 'astropy') if m in sys.modules]; "
+        "import brightstamps.masks; print(heavy, 'brightstamps.formats' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
+    ).stdout
     assert out.strip() == "[] True"
     code = "import sys; import brightstamps.masks; print('brightstamps.formats' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=repo).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
+    ).stdout
     assert out.strip() == "False"

@@ -16,16 +16,16 @@ from brightstamps import exposures_table as bs_table
 from brightstamps.camera import CAMERA_DIR, load_camera, load_detector_names
 from brightstamps.errors import InputError
 
-
-
 # reading
 
 
 def test_hash_in_a_value_is_kept_and_only_whole_lines_starting_with_hash_are_comments(tmp_path):
     table = tmp_path / "exposures.tsv"
-    table.write_text("# my exposures\nexposure\timage\tband\tdetector\n\n"
-                     "e1\tdata/run#3/e1.fits\tr\t0\n#e2\tskipped.fits\tr\t1\n"
-                     "e3\te{}3.fits\tg\t2\n")
+    table.write_text(
+        "# my exposures\nexposure\timage\tband\tdetector\n\n"
+        "e1\tdata/run#3/e1.fits\tr\t0\n#e2\tskipped.fits\tr\t1\n"
+        "e3\te{}3.fits\tg\t2\n"
+    )
     columns, rows, lines = bs_table.read_table(table)
     assert columns == ["exposure", "image", "band", "detector"]
     assert [r["image"] for r in rows] == ["data/run#3/e1.fits", "e{}3.fits"]
@@ -38,8 +38,9 @@ def test_short_rows_get_empty_cells_and_long_rows_are_named(tmp_path):
     # a byte-order mark, and a row without the tab of its empty last cell
     table.write_text("\ufeffexposure\timage\tband\tdetector\tsky_model\ne1\te1.fits\tr\t0\n")
     columns, rows, _ = bs_table.read_table(table)
-    assert columns[0] == "exposure" and rows == [{"exposure": "e1", "image": "e1.fits", "band": "r",
-                                                  "detector": "0", "sky_model": ""}]
+    assert columns[0] == "exposure" and rows == [
+        {"exposure": "e1", "image": "e1.fits", "band": "r", "detector": "0", "sky_model": ""}
+    ]
     table.write_text("exposure\timage\tband\tdetector\ne1\te1.fits\tr\t0\textra\n")
     with pytest.raises(InputError, match=r"exposures.tsv line 2: 5 tab-separated fields, the header has 4"):
         bs_table.read_table(table)
@@ -58,8 +59,10 @@ def test_an_unknown_column_is_named_with_the_allowed_ones():
     allowed, required = bs_table.table_columns()
     assert allowed[:4] == ["exposure", "image", "band", "detector"] and "variance" in allowed
     assert required == ["exposure", "image", "band"]
-    msg = ("t.tsv: unknown column(s) varaince; allowed: exposure, image, band, detector, mask, variance, "
-           "weight, hdu, sky_model, format")
+    msg = (
+        "t.tsv: unknown column(s) varaince; allowed: exposure, image, band, detector, mask, variance, "
+        "weight, hdu, sky_model, format"
+    )
     with pytest.raises(InputError, match=re.escape(msg)):
         bs_table.check_columns(["exposure", "image", "band", "detector", "varaince"], source="t.tsv")
     with pytest.raises(InputError, match=r"t.tsv: unknown column\(s\) 'band ', Band; allowed"):
@@ -111,11 +114,17 @@ def test_names_in_the_tables_agree_with_the_comments_of_the_yaw_tables():
 
 
 def test_an_unknown_detector_name_is_one_line():
-    with pytest.raises(InputError, match=r"detector 'S40' is neither an integer id nor a detector name of "
-                                         r"camera decam \(detector_names of brightstamps/cameras/decam.yaml\)"):
+    with pytest.raises(
+        InputError,
+        match=r"detector 'S40' is neither an integer id nor a detector name of "
+        r"camera decam \(detector_names of brightstamps/cameras/decam.yaml\)",
+    ):
         bs_table.resolve_detector("S40", camera="decam")
-    with pytest.raises(InputError, match="detector 'S4' is not an integer id and camera is not set "
-                                         r"\(set camera to decam, whose table names it\)"):
+    with pytest.raises(
+        InputError,
+        match="detector 'S4' is not an integer id and camera is not set "
+        r"\(set camera to decam, whose table names it\)",
+    ):
         bs_table.resolve_detector("S4")
     with pytest.raises(InputError, match=r"detector 'X9' is not an integer id .*\(no camera names it\)"):
         bs_table.resolve_detector("X9")
@@ -123,10 +132,12 @@ def test_an_unknown_detector_name_is_one_line():
 
 def test_malformed_detector_names_are_refused(tmp_path):
     yaw = "camera: c\ndetector_yaw_deg: {1: 0.0, 2: 0.0}\n"
-    for names, message in (('{"7": 1}', "name '7' is an integer"),
-                           ('{a: 1, A: 2}', r"name\(s\) A appear more"),
-                           ('{a: 3}', r"id\(s\) 3 are not in detector_yaw_deg"),
-                           ('{a: b}', "must map detector")):
+    for names, message in (
+        ('{"7": 1}', "name '7' is an integer"),
+        ("{a: 1, A: 2}", r"name\(s\) A appear more"),
+        ("{a: 3}", r"id\(s\) 3 are not in detector_yaw_deg"),
+        ("{a: b}", "must map detector"),
+    ):
         (tmp_path / "c.yaml").write_text(yaw + f"detector_names: {names}\n")
         with pytest.raises(InputError, match=f"c.yaml: detector_names.*{message}|c.yaml: {message}"):
             load_detector_names("c", directory=tmp_path)
@@ -184,10 +195,13 @@ def test_a_header_without_either_card_is_one_line(shared_data):
 
 def test_the_module_imports_no_astropy_or_snakemake(repo):
     """rules/common.smk imports it to build the DAG: reading headers loads astropy only when needed."""
-    code = ("import sys; import brightstamps.exposures_table; "
-            "print(sorted(m for m in ('astropy', 'snakemake', 'numpy', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=repo).stdout
+    code = (
+        "import sys; import brightstamps.exposures_table; "
+        "print(sorted(m for m in ('astropy', 'snakemake', 'numpy', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -202,8 +216,12 @@ def test_the_same_file_under_two_ids_is_reported(tmp_path):
     (tmp_path / "a.fits").write_bytes(_bytes(300_000, 1))
     os.symlink(tmp_path / "a.fits", tmp_path / "link.fits")
     a, link = str(tmp_path / "a.fits"), str(tmp_path / "link.fits")
-    rows = [("e1", a, "lsst_calexp", ""), ("e2", link, "lsst_calexp", ""), ("e3", a, "lsst_calexp", ""),
-            ("e4", str(tmp_path / "missing.fits"), "lsst_calexp", "")]
+    rows = [
+        ("e1", a, "lsst_calexp", ""),
+        ("e2", link, "lsst_calexp", ""),
+        ("e3", a, "lsst_calexp", ""),
+        ("e4", str(tmp_path / "missing.fits"), "lsst_calexp", ""),
+    ]
     assert bs_table.duplicate_images(rows) == [[("e1", a), ("e2", link), ("e3", a)]]
 
 
@@ -228,8 +246,11 @@ def test_files_of_one_size_that_differ_only_in_the_middle_are_not_reported(tmp_p
 def test_only_same_size_candidates_are_read_and_whole_only_when_their_ends_agree(tmp_path, monkeypatch):
     reads = []
     real = bs_table._read_key
-    monkeypatch.setattr(bs_table, "_read_key", lambda path, size, part: reads.append((Path(path).name, part))
-                        or real(path, size, part))
+    monkeypatch.setattr(
+        bs_table,
+        "_read_key",
+        lambda path, size, part: reads.append((Path(path).name, part)) or real(path, size, part),
+    )
     (tmp_path / "a.fits").write_bytes(_bytes(300_000, 3))
     (tmp_path / "b.fits").write_bytes(_bytes(300_000, 4))  # same size, other bytes from the start
     (tmp_path / "c.fits").write_bytes(_bytes(200_000, 5))  # a size of its own: never read
@@ -241,7 +262,12 @@ def test_only_same_size_candidates_are_read_and_whole_only_when_their_ends_agree
 def test_different_hdus_of_one_file_are_different_exposures(tmp_path):
     path = str(tmp_path / "whole.fits")
     Path(path).write_bytes(_bytes(1000, 6))
-    rows = [("s4", path, "decam_cp", "S4"), ("s9", path, "decam_cp", "S9"), ("s4b", path, "decam_cp", "s4"),
-            ("one", path, "decam_cp", ""), ("one_b", path, "decam_cp", "1")]
+    rows = [
+        ("s4", path, "decam_cp", "S4"),
+        ("s9", path, "decam_cp", "S9"),
+        ("s4b", path, "decam_cp", "s4"),
+        ("one", path, "decam_cp", ""),
+        ("one_b", path, "decam_cp", "1"),
+    ]
     expected = [[("one", path), ("one_b", path)], [("s4", path), ("s4b", path)]]
     assert bs_table.duplicate_images(rows) == expected

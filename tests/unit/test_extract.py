@@ -17,8 +17,15 @@ BIT = {k: 1 << v for k, v in LSST_MASK_PLANES.items()}
 def _exposure(ny=200, nx=300):
     yy, xx = np.mgrid[0:ny, 0:nx]
     image = (xx + 1000 * yy).astype(np.float32)
-    return Exposure(image, np.zeros((ny, nx), np.int32), np.full((ny, nx), 2.0, np.float32), WCS(naxis=2),
-                    dict(LSST_MASK_PLANES), fits.Header(), "x.fits")
+    return Exposure(
+        image,
+        np.zeros((ny, nx), np.int32),
+        np.full((ny, nx), 2.0, np.float32),
+        WCS(naxis=2),
+        dict(LSST_MASK_PLANES),
+        fits.Header(),
+        "x.fits",
+    )
 
 
 def _stars(xy):
@@ -28,8 +35,13 @@ def _stars(xy):
 
 def test_cutout_content_and_off_detector_padding():
     exp = _exposure()
-    stamps = extract_stamps(exp, _stars([[150.4, 100.6], [5.2, 190.0]]), NoSky(exp.shape),
-                            stamp_size=(51, 41), do_remove_detected=True).collect()
+    stamps = extract_stamps(
+        exp,
+        _stars([[150.4, 100.6], [5.2, 190.0]]),
+        NoSky(exp.shape),
+        stamp_size=(51, 41),
+        do_remove_detected=True,
+    ).collect()
     assert stamps.image.shape == (2, 41, 51)
     x0, y0 = stamps.stars["cutout_x0"][0], stamps.stars["cutout_y0"][0]
     assert (x0, y0) == (124, 80)  # trunc(150.4 - 25.5), trunc(100.6 - 20.5)
@@ -48,7 +60,9 @@ def test_cutout_content_and_off_detector_padding():
 def test_sky_model_is_subtracted_over_the_box():
     exp = _exposure()
     sky = MeshSky(exp.shape, np.full((2, 3), 10.0), source="test")
-    stamps = extract_stamps(exp, _stars([[150.0, 100.0]]), sky, stamp_size=(21, 21), do_remove_detected=False).collect()
+    stamps = extract_stamps(
+        exp, _stars([[150.0, 100.0]]), sky, stamp_size=(21, 21), do_remove_detected=False
+    ).collect()
     assert_array_equal(stamps.image[0], exp.image[89:110, 139:160] - 10.0)  # corner trunc(150 - 10.5)
 
 
@@ -77,7 +91,8 @@ def test_blocks_of_any_size_give_the_same_cutouts():
     whole = extract_stamps(exp, stars, NoSky(exp.shape), stamp_size=(51, 41), do_remove_detected=True)
     whole = whole.collect()
     for block in (1, 2):
-        part = extract_stamps(exp, stars, NoSky(exp.shape), stamp_size=(51, 41), do_remove_detected=True,
-                              block=block).collect()
+        part = extract_stamps(
+            exp, stars, NoSky(exp.shape), stamp_size=(51, 41), do_remove_detected=True, block=block
+        ).collect()
         for a, b in ((part.image, whole.image), (part.mask, whole.mask), (part.variance, whole.variance)):
             assert_array_equal(a, b)

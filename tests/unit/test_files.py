@@ -31,8 +31,11 @@ def test_atomic_output_syncs_the_file_before_the_rename_and_the_directory_after(
     with atomic_output(target) as tmp:
         tmp.write_bytes(b"data")
     ino = target.stat().st_ino  # the temporary file's inode, now under the final name
-    assert calls == [("fsync", "file", ino), ("replace", ino, os.fspath(target)),
-                     ("fsync", "dir", target.parent.stat().st_ino)]
+    assert calls == [
+        ("fsync", "file", ino),
+        ("replace", ino, os.fspath(target)),
+        ("fsync", "dir", target.parent.stat().st_ino),
+    ]
     assert target.read_bytes() == b"data"
 
 
@@ -54,13 +57,15 @@ def test_printable_ascii_paths_are_written_as_they_are(path):
 
 @pytest.mark.parametrize(
     ("path", "value"),
-    [("données/e1.fits", "pct-utf8:donn%C3%A9es/e1.fits"),
-     ("données/50%.fits", "pct-utf8:donn%C3%A9es/50%25.fits"),  # % itself escaped once a path is escaped
-     ("tab\there.fits", "pct-utf8:tab%09here.fits"),
-     ("trailing space ", "pct-utf8:trailing%20space%20"),  # FITS drops trailing spaces
-     ("pct-utf8:x.fits", "pct-utf8:pct-utf8:x.fits"),  # a real path that looks escaped
-     ("星/\U0001f52d.fits", "pct-utf8:%E6%98%9F/%F0%9F%94%AD.fits"),
-     (os.fsdecode(b"latin1-\xe9.fits"), "pct-utf8:latin1-%E9.fits")],  # bytes that are not UTF-8
+    [
+        ("données/e1.fits", "pct-utf8:donn%C3%A9es/e1.fits"),
+        ("données/50%.fits", "pct-utf8:donn%C3%A9es/50%25.fits"),  # % itself escaped once a path is escaped
+        ("tab\there.fits", "pct-utf8:tab%09here.fits"),
+        ("trailing space ", "pct-utf8:trailing%20space%20"),  # FITS drops trailing spaces
+        ("pct-utf8:x.fits", "pct-utf8:pct-utf8:x.fits"),  # a real path that looks escaped
+        ("星/\U0001f52d.fits", "pct-utf8:%E6%98%9F/%F0%9F%94%AD.fits"),
+        (os.fsdecode(b"latin1-\xe9.fits"), "pct-utf8:latin1-%E9.fits"),
+    ],  # bytes that are not UTF-8
 )
 def test_other_paths_are_escaped_reversibly(path, value):
     assert path_card_value(path) == value

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from frame_wcs import reexpress, sky_offset_mas
 from numpy.testing import assert_allclose, assert_array_equal
 
 from brightstamps import simulate as sim
@@ -17,7 +18,6 @@ from brightstamps.frames import frame_name, wcs_frame
 from brightstamps.masks import LSST_MASK_PLANES
 from brightstamps.stampsfile import Stamps
 from brightstamps.warp import boresight_of, boresight_polar_angles, distortion_free_maps, warp_stamps
-from frame_wcs import reexpress, sky_offset_mas
 
 BORESIGHT_KEYS = schema_defaults()["boresight"]  # the config's boresight cards when not set
 
@@ -44,18 +44,38 @@ def _copy(name):
 
 def _catalog(wcs):
     """Bright stars on and around the detector (some only their stamp overlaps), as read_catalog gives."""
-    xy = np.array([[5.37, 7.61], [1024.3, 1030.8], [2040.1, 12.45], [30.2, 2000.9], [1500.55, 400.27],
-                   [-20.31, 900.13], [2070.42, 1500.77], [700.19, -25.53], [-200.0, -200.0], [1200.0, 2300.0]])
+    xy = np.array(
+        [
+            [5.37, 7.61],
+            [1024.3, 1030.8],
+            [2040.1, 12.45],
+            [30.2, 2000.9],
+            [1500.55, 400.27],
+            [-20.31, 900.13],
+            [2070.42, 1500.77],
+            [700.19, -25.53],
+            [-200.0, -200.0],
+            [1200.0, 2300.0],
+        ]
+    )
     ra, dec = wcs.all_pix2world(xy, 0).T
-    t = Table({"id": np.arange(1, len(xy) + 1, dtype=np.int64), "ra": ra, "dec": dec,
-               "flux": np.full(len(xy), flux_limit_njy(12.0)), "mag": np.full(len(xy), 12.0)})
+    t = Table(
+        {
+            "id": np.arange(1, len(xy) + 1, dtype=np.int64),
+            "ra": ra,
+            "dec": dec,
+            "flux": np.full(len(xy), flux_limit_njy(12.0)),
+            "mag": np.full(len(xy), 12.0),
+        }
+    )
     t.meta["path"] = "catalog.fits"
     return t
 
 
 def _match(cat, wcs):
-    return match_stars(cat, wcs, {}, shape=SHAPE, mag_limit=18.0, stamp_size=STAMP, proper_motion=False,
-                       source="e1.fits")
+    return match_stars(
+        cat, wcs, {}, shape=SHAPE, mag_limit=18.0, stamp_size=STAMP, proper_motion=False, source="e1.fits"
+    )
 
 
 @pytest.mark.parametrize("name", list(FRAMES))
@@ -95,21 +115,36 @@ def test_the_distortion_free_frame_and_radial_angles_do_not_depend_on_the_frame(
 def _cutouts(stars, size=41):
     centers = np.column_stack([stars["x"], stars["y"]])
     corners = np.trunc(centers - (size - 1) / 2).astype(np.int64)
-    table = Table({"x": centers[:, 0], "y": centers[:, 1], "cutout_x0": corners[:, 0], "cutout_y0": corners[:, 1]})
+    table = Table(
+        {"x": centers[:, 0], "y": centers[:, 1], "cutout_x0": corners[:, 0], "cutout_y0": corners[:, 1]}
+    )
     n = len(centers)
     yy, xx = np.mgrid[:size, :size]
-    images = [np.exp(-((xx - c[0] + k[0]) ** 2 + (yy - c[1] + k[1]) ** 2) / 8.0) for c, k in zip(centers, corners,
-                                                                                                strict=True)]
-    return Stamps(np.asarray(images, np.float32), np.zeros((n, size, size), np.int32),
-                  np.ones((n, size, size), np.float32), table, dict(LSST_MASK_PLANES))
+    images = [
+        np.exp(-((xx - c[0] + k[0]) ** 2 + (yy - c[1] + k[1]) ** 2) / 8.0)
+        for c, k in zip(centers, corners, strict=True)
+    ]
+    return Stamps(
+        np.asarray(images, np.float32),
+        np.zeros((n, size, size), np.int32),
+        np.ones((n, size, size), np.float32),
+        table,
+        dict(LSST_MASK_PLANES),
+    )
 
 
 @pytest.mark.parametrize("name", list(FRAMES))
 def test_a_wcs_in_another_frame_gives_the_same_warped_stamps(name):
     wcs, other = _copy(name)
     cat = _catalog(wcs)
-    options = {"kernel": "lanczos3", "do_apply_transform": True, "model_stamp_buffer": 1.1, "nb90_rots": 0,
-               "orientation": "radial", "boresight": sim.BORESIGHT}
+    options = {
+        "kernel": "lanczos3",
+        "do_apply_transform": True,
+        "model_stamp_buffer": 1.1,
+        "nb90_rots": 0,
+        "orientation": "radial",
+        "boresight": sim.BORESIGHT,
+    }
     ref = warp_stamps(_cutouts(_match(cat, wcs)), wcs, **options).collect()
     got = warp_stamps(_cutouts(_match(cat, other)), other, **options).collect()
     assert len(got) == len(ref) == 8
@@ -154,35 +189,70 @@ def test_galactic_axes_are_galactic_whatever_radesys_says():
 
 
 def _header(ctype, **cards):
-    h = fits.Header({"NAXIS": 2, "NAXIS1": 100, "NAXIS2": 100, "CTYPE1": ctype[0], "CTYPE2": ctype[1],
-                     "CRVAL1": 10.0, "CRVAL2": 20.0, "CRPIX1": 50.0, "CRPIX2": 50.0, "CDELT1": -5e-5,
-                     "CDELT2": 5e-5})
+    h = fits.Header(
+        {
+            "NAXIS": 2,
+            "NAXIS1": 100,
+            "NAXIS2": 100,
+            "CTYPE1": ctype[0],
+            "CTYPE2": ctype[1],
+            "CRVAL1": 10.0,
+            "CRVAL2": 20.0,
+            "CRPIX1": 50.0,
+            "CRPIX2": 50.0,
+            "CDELT1": -5e-5,
+            "CDELT2": 5e-5,
+        }
+    )
     h.update(cards)
     return h
 
 
-@pytest.mark.parametrize(("ctype", "cards", "message"), [
-    (("ELON-TAN", "ELAT-TAN"), {}, r"x.fits: the WCS's celestial frame \(CTYPE 'ELON-TAN', 'ELAT-TAN'\) cannot be "
-                                   r"converted to the catalog's ICRS; give the WCS in RA/Dec"),
-    (("RA---TAN", "DEC--TAN"), {"RADESYS": "GAPPT"}, r"x.fits: the WCS's celestial frame \(CTYPE 'RA---TAN', "
-                                                     r"'DEC--TAN', RADESYS 'GAPPT'\) cannot be converted"),
-    (("DEC--TAN", "RA---TAN"), {}, r"x.fits: the WCS has CTYPE 'DEC--TAN', 'RA---TAN'; longitude must be on axis 1"),
-])
+@pytest.mark.parametrize(
+    ("ctype", "cards", "message"),
+    [
+        (
+            ("ELON-TAN", "ELAT-TAN"),
+            {},
+            r"x.fits: the WCS's celestial frame \(CTYPE 'ELON-TAN', 'ELAT-TAN'\) cannot be "
+            r"converted to the catalog's ICRS; give the WCS in RA/Dec",
+        ),
+        (
+            ("RA---TAN", "DEC--TAN"),
+            {"RADESYS": "GAPPT"},
+            r"x.fits: the WCS's celestial frame \(CTYPE 'RA---TAN', "
+            r"'DEC--TAN', RADESYS 'GAPPT'\) cannot be converted",
+        ),
+        (
+            ("DEC--TAN", "RA---TAN"),
+            {},
+            r"x.fits: the WCS has CTYPE 'DEC--TAN', 'RA---TAN'; longitude must be on axis 1",
+        ),
+    ],
+)
 def test_a_frame_the_catalog_cannot_be_converted_to_stops_with_one_line(ctype, cards, message):
     with pytest.raises(InputError, match=message) as err:
         read_celestial_wcs(_header(ctype, **cards), source="x.fits")
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize(("cards", "expected"), [
-    ({}, "ICRS"), ({"RADESYS": "ICRS"}, "ICRS"), ({"EQUINOX": 2000.0}, "FK5 J2000.000"),
-    ({"RADESYS": "FK5", "EQUINOX": 2000.0}, "FK5 J2000.000"), ({"EQUINOX": 1950.0}, "FK4 B1950.000"),
-    ({"RADESYS": "FK4", "EQUINOX": 1950.0, "MJD-OBS": 58000.5}, "FK4 B1950.000 at MJD 58000.50000"),
-    ({"RADESYS": "FK4-NO-E", "EQUINOX": 1950.0}, "FK4-NO-E B1950.000"),
-])
+@pytest.mark.parametrize(
+    ("cards", "expected"),
+    [
+        ({}, "ICRS"),
+        ({"RADESYS": "ICRS"}, "ICRS"),
+        ({"EQUINOX": 2000.0}, "FK5 J2000.000"),
+        ({"RADESYS": "FK5", "EQUINOX": 2000.0}, "FK5 J2000.000"),
+        ({"EQUINOX": 1950.0}, "FK4 B1950.000"),
+        ({"RADESYS": "FK4", "EQUINOX": 1950.0, "MJD-OBS": 58000.5}, "FK4 B1950.000 at MJD 58000.50000"),
+        ({"RADESYS": "FK4-NO-E", "EQUINOX": 1950.0}, "FK4-NO-E B1950.000"),
+    ],
+)
 def test_the_frame_of_an_equatorial_header_follows_radesys_and_equinox(cards, expected):
-    assert frame_name(wcs_frame(read_celestial_wcs(_header(("RA---TAN", "DEC--TAN"), **cards), source="x.fits"))) \
+    assert (
+        frame_name(wcs_frame(read_celestial_wcs(_header(("RA---TAN", "DEC--TAN"), **cards), source="x.fits")))
         == expected
+    )
 
 
 def test_an_icrs_wcs_takes_no_conversion(monkeypatch):
@@ -198,5 +268,11 @@ def test_an_icrs_wcs_takes_no_conversion(monkeypatch):
     stars = _match(_catalog(wcs), wcs)
     assert len(stars) == 8
     assert boresight_of(wcs, {}, **BORESIGHT_KEYS) == tuple(wcs.wcs.crval)
-    assert len(distortion_free_maps(wcs, np.array([[100.0, 200.0]]), boresight=sim.BORESIGHT,
-                                    half_size=(137, 137))[0]) == 1
+    assert (
+        len(
+            distortion_free_maps(
+                wcs, np.array([[100.0, 200.0]]), boresight=sim.BORESIGHT, half_size=(137, 137)
+            )[0]
+        )
+        == 1
+    )

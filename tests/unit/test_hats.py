@@ -30,16 +30,20 @@ def _brute_force(ids, ra, dec, region):
     """Ids of the rows within the circle, by astropy's separation (dec band first, for speed)."""
     band = np.abs(dec.astype(np.float64) - region.dec) <= region.radius + 1e-9
     sep = SkyCoord(ra[band].astype(np.float64) * u.deg, dec[band].astype(np.float64) * u.deg).separation(
-        SkyCoord(region.ra * u.deg, region.dec * u.deg))
+        SkyCoord(region.ra * u.deg, region.dec * u.deg)
+    )
     return np.sort(ids[band][sep.deg <= region.radius])
 
 
-@pytest.mark.parametrize("region", [
-    SkyCircle(150.0, 2.0, 0.5),       # ordinary field
-    SkyCircle(0.05, -30.0, 0.3),      # across RA = 0
-    SkyCircle(45.0, 89.8, 0.4),       # over the pole
-    SkyCircle(90.0, 41.8103, 1.2),    # on a corner of base pixels
-])
+@pytest.mark.parametrize(
+    "region",
+    [
+        SkyCircle(150.0, 2.0, 0.5),  # ordinary field
+        SkyCircle(0.05, -30.0, 0.3),  # across RA = 0
+        SkyCircle(45.0, 89.8, 0.4),  # over the pole
+        SkyCircle(90.0, 41.8103, 1.2),  # on a corner of base pixels
+    ],
+)
 def test_lookup_reads_only_touching_partitions_and_returns_the_brute_force_rows(big_hats, region):
     root, ids, ra, dec = big_hats
     n_partitions = len(read_partition_info(root))
@@ -67,9 +71,12 @@ def test_rule_inputs_are_the_metadata_files_only(big_hats):
 
 def test_a_directory_that_is_not_hats(tmp_path):
     (tmp_path / "properties").write_text("hats_col_ra=ra\n")
-    with pytest.raises(InputError, match=r": not a HATS catalog \(needs a properties file and partition_info.csv\)$"):
-        read_catalog(tmp_path, columns="gaia", region=SkyCircle(0.0, 0.0, 1.0), mag_system="",
-                     vega_to_ab=VEGA_TO_AB)
+    with pytest.raises(
+        InputError, match=r": not a HATS catalog \(needs a properties file and partition_info.csv\)$"
+    ):
+        read_catalog(
+            tmp_path, columns="gaia", region=SkyCircle(0.0, 0.0, 1.0), mag_system="", vega_to_ab=VEGA_TO_AB
+        )
 
 
 def test_hats_needs_a_region(big_hats):
@@ -78,7 +85,15 @@ def test_hats_needs_a_region(big_hats):
 
 
 def test_hats_missing_column_lists_what_it_has(big_hats):
-    with pytest.raises(InputError, match=r"catalog lacks column\(s\) id \(catalog.columns.id\), coord_ra .*; "
-                                         r"it has: source_id, ra, dec, phot_g_mean_mag$"):
-        read_catalog(big_hats[0], columns="lsst_refcat", region=SkyCircle(150.0, 2.0, 0.5), mag_system="",
-                     vega_to_ab=VEGA_TO_AB)
+    with pytest.raises(
+        InputError,
+        match=r"catalog lacks column\(s\) id \(catalog.columns.id\), coord_ra .*; "
+        r"it has: source_id, ra, dec, phot_g_mean_mag$",
+    ):
+        read_catalog(
+            big_hats[0],
+            columns="lsst_refcat",
+            region=SkyCircle(150.0, 2.0, 0.5),
+            mag_system="",
+            vega_to_ab=VEGA_TO_AB,
+        )

@@ -15,8 +15,11 @@ from brightstamps.configref import render_reference
 
 def test_package_never_imports_snakemake(repo):
     names = [m.name for m in pkgutil.iter_modules(brightstamps.__path__)]
-    code = "import sys\n" + "".join(f"import brightstamps.{n}\n" for n in names) + \
-        "assert 'snakemake' not in sys.modules, 'snakemake imported'\n"
+    code = (
+        "import sys\n"
+        + "".join(f"import brightstamps.{n}\n" for n in names)
+        + "assert 'snakemake' not in sys.modules, 'snakemake imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=repo)
     assert {"sky", "catalog", "extract", "warp", "normalize", "stampsfile", "simulate"} <= set(names)
 
@@ -36,8 +39,13 @@ def test_conda_env_lists_the_pinned_requirements(repo):
 
 def test_five_steps_are_five_rules_scripts_and_modules(repo):
     rules = (repo / "rules" / "exposure.smk").read_text()
-    for rule, module in [("sky_correction", "sky"), ("catalog_matching", "catalog"),
-                         ("stamp_extraction", "extract"), ("warping", "warp"), ("normalization", "normalize")]:
+    for rule, module in [
+        ("sky_correction", "sky"),
+        ("catalog_matching", "catalog"),
+        ("stamp_extraction", "extract"),
+        ("warping", "warp"),
+        ("normalization", "normalize"),
+    ]:
         assert f"rule {rule}:" in rules
         script = (repo / "scripts" / f"{rule}.py").read_text()
         assert f"{module}." in script

@@ -9,9 +9,16 @@ from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
 from brightstamps.normalize import annulus_mask, normalize_stamps
 from brightstamps.stampsfile import Stamps
 
-OPTIONS = {"annular_flux_radii": (5, 10), "annular_flux_statistic": "MEANCLIP", "num_sigma_clip": 4.0,
-           "num_iter": 3, "bad_mask_planes": list(LSST_BAD_MASK_PLANES), "min_valid_annulus_fraction": 0.0,
-           "discard_nan_flux_stars": False, "normalize_variance": True}
+OPTIONS = {
+    "annular_flux_radii": (5, 10),
+    "annular_flux_statistic": "MEANCLIP",
+    "num_sigma_clip": 4.0,
+    "num_iter": 3,
+    "bad_mask_planes": list(LSST_BAD_MASK_PLANES),
+    "min_valid_annulus_fraction": 0.0,
+    "discard_nan_flux_stars": False,
+    "normalize_variance": True,
+}
 BIT = {k: 1 << v for k, v in LSST_MASK_PLANES.items()}
 
 
@@ -20,8 +27,14 @@ def _stamps(images, masks=None):
     n = len(images)
     masks = np.zeros(images.shape, np.int32) if masks is None else np.asarray(masks, np.int32)
     stars = Table({"gaia_id": np.arange(n, dtype=np.int64)})
-    return Stamps(images, masks, np.ones(images.shape, np.float32), stars, dict(LSST_MASK_PLANES),
-                  {"CENTERX": 12, "CENTERY": 12})
+    return Stamps(
+        images,
+        masks,
+        np.ones(images.shape, np.float32),
+        stars,
+        dict(LSST_MASK_PLANES),
+        {"CENTERX": 12, "CENTERY": 12},
+    )
 
 
 def _profile():
@@ -54,8 +67,13 @@ def test_failure_rules_in_lsst_order():
     masks = [np.zeros((25, 25)), detected_only, np.zeros((25, 25)), all_bad, np.zeros((25, 25))]
     images[4] = np.where(ann, np.nan, p)
     out = normalize_stamps(_stamps(images, masks), **OPTIONS).collect()
-    assert list(out.stars["norm_status"]) == ["ok", "few_valid_pixels", "negative_flux", "few_valid_pixels",
-                                              "nan_flux"]
+    assert list(out.stars["norm_status"]) == [
+        "ok",
+        "few_valid_pixels",
+        "negative_flux",
+        "few_valid_pixels",
+        "nan_flux",
+    ]
     assert np.isfinite(out.stars["annular_flux"][0])
     assert np.isnan(out.stars["annular_flux"][1:]).all()
     assert_array_equal(out.image[1], p)  # failed stars stay un-normalized
@@ -103,6 +121,10 @@ def test_blocks_of_any_size_give_the_same_stamps(discard):
     whole = normalize_stamps(stamps, **options).collect()
     for block in (1, 2, 3):
         part = normalize_stamps(stamps, **options, block=block).collect()
-        assert list(part.stars["gaia_id"]) == list(whole.stars["gaia_id"]) == ([0, 2, 4] if discard else [0, 1, 2, 3, 4])
+        assert (
+            list(part.stars["gaia_id"])
+            == list(whole.stars["gaia_id"])
+            == ([0, 2, 4] if discard else [0, 1, 2, 3, 4])
+        )
         for a, b in ((part.image, whole.image), (part.mask, whole.mask), (part.variance, whole.variance)):
             assert_array_equal(a, b)

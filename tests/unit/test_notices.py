@@ -40,25 +40,45 @@ def test_summary_is_one_line_per_key_from_the_logs_of_this_run(tmp_path):
     started = time.time() - 100
     fallback = "WARNING brightstamps.warp: [boresight_fallback] {}.fits: no BORE-RA/BORE-DEC cards"
     for name in ("e3", "e1", "e2", "e4"):
-        _job_log(logs / "warping" / f"{name}.log", ["INFO brightstamps.warp: 3 stamps", fallback.format(name),
-                                                    "INFO brightstamps: peak memory 70 MB"])
-    _job_log(logs / "stack_extended_psf" / "r.log",
-             ["WARNING brightstamps.stack: [empty_extended_psf] band r, region DEFAULT: no star was stacked",
-              "WARNING brightstamps.stack: [empty_extended_psf] band r, region E: no star was stacked"])
+        _job_log(
+            logs / "warping" / f"{name}.log",
+            [
+                "INFO brightstamps.warp: 3 stamps",
+                fallback.format(name),
+                "INFO brightstamps: peak memory 70 MB",
+            ],
+        )
+    _job_log(
+        logs / "stack_extended_psf" / "r.log",
+        [
+            "WARNING brightstamps.stack: [empty_extended_psf] band r, region DEFAULT: no star was stacked",
+            "WARNING brightstamps.stack: [empty_extended_psf] band r, region E: no star was stacked",
+        ],
+    )
     # not notices: a warning without a key, a library's warning, a key in an INFO line
-    _job_log(logs / "catalog_matching" / "e1.log",
-             ["WARNING brightstamps.catalog: catalog.fits: the catalog has no star in the region",
-              "WARNING py.warnings: [odd] VerifyWarning: Card is too long",
-              "INFO brightstamps.catalog: [not_a_notice] 0 stars"])
+    _job_log(
+        logs / "catalog_matching" / "e1.log",
+        [
+            "WARNING brightstamps.catalog: catalog.fits: the catalog has no star in the region",
+            "WARNING py.warnings: [odd] VerifyWarning: Card is too long",
+            "INFO brightstamps.catalog: [not_a_notice] 0 stars",
+        ],
+    )
     # a log of an earlier run (a job this run did not run) and a file that is not a log
-    _job_log(logs / "stack_extended_psf" / "g.log",
-             ["WARNING brightstamps.stack: [empty_extended_psf] band g, region DEFAULT: no star was stacked",
-              "WARNING brightstamps.stack: [old_key] from an earlier run"], mtime=started - 3600)
+    _job_log(
+        logs / "stack_extended_psf" / "g.log",
+        [
+            "WARNING brightstamps.stack: [empty_extended_psf] band g, region DEFAULT: no star was stacked",
+            "WARNING brightstamps.stack: [old_key] from an earlier run",
+        ],
+        mtime=started - 3600,
+    )
     _job_log(logs / "warping" / "e5.txt", [fallback.format("e5")])
 
     found = notices.read_notices(logs, since=started)
     assert {n.log for n in found} == {str(logs / "warping" / f"e{i}.log") for i in (1, 2, 3, 4)} | {
-        str(logs / "stack_extended_psf" / "r.log")}
+        str(logs / "stack_extended_psf" / "r.log")
+    }
     lines = notices.summarize(found)
     assert lines == [
         f"brightstamps: notice [boresight_fallback] in 4 jobs ({logs}/warping/e1.log, {logs}/warping/e2.log, "

@@ -36,10 +36,17 @@ def _blob(shape, x, y, sigma=1.5):
 
 def _cutouts(centers, images, size):
     corners = np.trunc(centers - (size - 1) / 2).astype(np.int64)
-    stars = Table({"x": centers[:, 0], "y": centers[:, 1], "cutout_x0": corners[:, 0], "cutout_y0": corners[:, 1]})
+    stars = Table(
+        {"x": centers[:, 0], "y": centers[:, 1], "cutout_x0": corners[:, 0], "cutout_y0": corners[:, 1]}
+    )
     n = len(centers)
-    return Stamps(np.asarray(images, np.float32), np.zeros((n, size, size), np.int32),
-                  np.ones((n, size, size), np.float32), stars, dict(LSST_MASK_PLANES)), corners
+    return Stamps(
+        np.asarray(images, np.float32),
+        np.zeros((n, size, size), np.int32),
+        np.ones((n, size, size), np.float32),
+        stars,
+        dict(LSST_MASK_PLANES),
+    ), corners
 
 
 def _centroid(img, x, y, half=4):
@@ -64,8 +71,9 @@ def test_radial_warp_puts_a_feature_on_the_boresight_side_at_minus_x_for_every_s
         fx, fy = c + FEATURE_OFFSET * u - corner  # radial distortion keeps the direction to the axis
         images.append(_blob((cut, cut), fx, fy))
     cutouts, _ = _cutouts(centers, images, cut)
-    out = warp_stamps(cutouts, wcs, nb90_rots=nb90_rotations(yaw), orientation="radial",
-                      boresight=sim.BORESIGHT, **OPTIONS).collect()
+    out = warp_stamps(
+        cutouts, wcs, nb90_rots=nb90_rotations(yaw), orientation="radial", boresight=sim.BORESIGHT, **OPTIONS
+    ).collect()
     assert out.header["ORIENT"][0] == "radial" and out.header["NB90ROT"][0] == 0  # (value, comment)
     cx, cy = out.header["CENTERX"][0], out.header["CENTERY"][0]
     for k in range(n):
@@ -82,14 +90,28 @@ def test_quarter_turns_are_the_plain_warp_turned_and_unchanged_by_the_radial_opt
     rng = np.random.default_rng(5)
     centers = rng.uniform(200, 1800, size=(3, 2))
     cutouts, corners = _cutouts(centers, rng.normal(size=(3, 61, 61)), 61)
-    out = warp_stamps(cutouts, wcs, nb90_rots=1, orientation="quarter_turns",
-                      boresight=boresight_of(wcs, {}, **BORESIGHT_KEYS), **OPTIONS).collect()
+    out = warp_stamps(
+        cutouts,
+        wcs,
+        nb90_rots=1,
+        orientation="quarter_turns",
+        boresight=boresight_of(wcs, {}, **BORESIGHT_KEYS),
+        **OPTIONS,
+    ).collect()
     assert "ORIENT" not in out.header and "orient_angle" not in out.stars.colnames
     maps, quads = distortion_free_maps(wcs, centers, boresight=sim.BORESIGHT, half_size=(33, 33))
     for k in range(3):
-        img, _, _ = warp_cutout(cutouts.image[k], cutouts.mask[k], cutouts.variance[k], center=centers[k] - corners[k],
-                                affine=maps[k], quadratic=quads[k], out_shape=(67, 67), kernel="lanczos3",
-                                no_data_bit=1 << LSST_MASK_PLANES["NO_DATA"])
+        img, _, _ = warp_cutout(
+            cutouts.image[k],
+            cutouts.mask[k],
+            cutouts.variance[k],
+            center=centers[k] - corners[k],
+            affine=maps[k],
+            quadratic=quads[k],
+            out_shape=(67, 67),
+            kernel="lanczos3",
+            no_data_bit=1 << LSST_MASK_PLANES["NO_DATA"],
+        )
         assert_array_equal(out.image[k], np.rot90(img, k=-1))
 
 
@@ -141,12 +163,20 @@ def test_polar_angle_of_a_pure_tan_wcs_is_the_pixel_angle_about_the_boresight_pi
 def test_boresight_from_configurable_cards_and_fixed_values():
     header = {"TELRA": "07:20:54.319", "TELDEC": "23:47:09.398", "BORE-RA": 1.0, "BORE-DEC": 2.0}
     ra, dec = boresight_of(None, header, ra_key="TELRA", dec_key="TELDEC", ra_unit="hourangle")
-    assert_allclose([ra, dec], [(7 + 20 / 60 + 54.319 / 3600) * 15, 23 + 47 / 60 + 9.398 / 3600], rtol=0, atol=1e-9)
+    assert_allclose(
+        [ra, dec], [(7 + 20 / 60 + 54.319 / 3600) * 15, 23 + 47 / 60 + 9.398 / 3600], rtol=0, atol=1e-9
+    )
     assert boresight_of(None, header, **BORESIGHT_KEYS) == (1.0, 2.0)
     assert boresight_of(None, header, fixed=(3.0, 4.0), **BORESIGHT_KEYS) == (3.0, 4.0)
     with pytest.raises(InputError, match="x.fits: header card TELRA"):
-        boresight_of(None, {"TELRA": "noon", "TELDEC": 1.0}, ra_key="TELRA", dec_key="TELDEC", ra_unit="deg",
-                     source="x.fits")
+        boresight_of(
+            None,
+            {"TELRA": "noon", "TELDEC": 1.0},
+            ra_key="TELRA",
+            dec_key="TELDEC",
+            ra_unit="deg",
+            source="x.fits",
+        )
 
 
 def test_the_boresight_says_where_it_came_from():
@@ -184,7 +214,9 @@ def test_a_boresight_fallback_is_a_notice_and_the_stamps_header_says_where_the_b
     assert source == "WCS CRVAL (no BORE-RA,BORE-DEC cards)"
     assert [(n["logger"], n["key"]) for n in notices] == [("brightstamps.warp", "boresight_fallback")]
     message = notices[0]["message"]
-    assert message.startswith("e1.fits: the boresight is the WCS CRVAL (no BORE-RA,BORE-DEC cards), RA 150.000000")
+    assert message.startswith(
+        "e1.fits: the boresight is the WCS CRVAL (no BORE-RA,BORE-DEC cards), RA 150.000000"
+    )
     assert "scale and the radial angles are wrong" in message and "boresight.ra_key/dec_key" in message
     assert warp({}, orientation="radial")[1]  # radial angles about CRVAL: a notice too
     assert warp({"BORE-RA": 150.0, "BORE-DEC": 2.0}) == ("header BORE-RA,BORE-DEC", [])
@@ -226,7 +258,9 @@ def test_decam_boresight_from_sexagesimal_telra_teldec_is_the_pointing_of_the_re
     assert len(images) == 6  # (an empty glob would check nothing)
     for path in images:
         primary, image = fits.getheader(path, 0), fits.getheader(path, 1)
-        ra, dec = boresight_of(None, primary, ra_key="TELRA", dec_key="TELDEC", ra_unit="hourangle", source=str(path))
+        ra, dec = boresight_of(
+            None, primary, ra_key="TELRA", dec_key="TELDEC", ra_unit="hourangle", source=str(path)
+        )
         assert abs(ra - image["CRVAL1"]) < 0.005 and abs(dec - image["CRVAL2"]) < 0.005, path
 
 
@@ -247,11 +281,23 @@ def test_camera_tables_hold_every_detector_of_lsst_camera_descriptions():
     assert sorted(hsc) == list(range(112))
     # obs_decam decam/camGeom/camera.py (20a34d1d): detectorList[i].name, .id, .yawDeg
     assert {1: decam[1], 2: decam[2], 20: decam[20], 28: decam[28], 36: decam[36], 62: decam[62]} == {
-        1: -0.01, 2: -0.105, 20: -0.001, 28: 0.019, 36: 0.05, 62: -0.026}  # S29 S30 S9 S4 N5 N31
+        1: -0.01,
+        2: -0.105,
+        20: -0.001,
+        28: 0.019,
+        36: 0.05,
+        62: -0.026,
+    }  # S29 S30 S9 S4 N5 N31
     assert all(nb90_rotations(y) == 0 for y in decam.values())
     # obs_subaru hsc/camera/camera.py (111d2ea9)
     assert {k: hsc[k] for k in (0, 21, 56, 100, 102, 104, 108)} == {
-        0: 180.0042795, 21: 180.0619751, 56: 0.0011322, 100: 269.9887411, 102: 90.0296679,
-        104: 180.0, 108: 0.0}  # 1_53 1_34 0_09 0_31 0_35 1_48(focus) 0_57(focus)
+        0: 180.0042795,
+        21: 180.0619751,
+        56: 0.0011322,
+        100: 269.9887411,
+        102: 90.0296679,
+        104: 180.0,
+        108: 0.0,
+    }  # 1_53 1_34 0_09 0_31 0_35 1_48(focus) 0_57(focus)
     turns = [nb90_rotations(hsc[k]) for k in range(112)]
     assert (turns.count(0), turns.count(1), turns.count(2), turns.count(3)) == (54, 2, 54, 2)

@@ -56,8 +56,11 @@ def test_azimuthal_profile_empty_bins_are_nan_without_warnings():
     prof = plots.azimuthal_profile(np.ones((5, 5)), center=(2, 2), edges=[0, 0.5, 0.9, 1.2, 50, 60])
     assert_allclose(prof[[0, 2, 3]], 1.0)
     assert np.isnan(prof[1]) and np.isnan(prof[4])
-    assert np.all(np.isnan(plots.azimuthal_profile(np.ones((5, 5)), center=(2, 2), edges=[1, 2],
-                                                   good=np.zeros((5, 5), bool))))
+    assert np.all(
+        np.isnan(
+            plots.azimuthal_profile(np.ones((5, 5)), center=(2, 2), edges=[1, 2], good=np.zeros((5, 5), bool))
+        )
+    )
 
 
 def _assert_png(path):
@@ -84,12 +87,28 @@ def _stamps(n, *, exposure="e0", detector=0, failed=()):
         masks[0, :, :5] = BIT["NO_DATA"]
         images[0, :, :5] = np.nan
     status = np.array(["few_valid_pixels" if i in failed else "ok" for i in range(n)], dtype="U16")
-    stars = Table({"gaia_id": np.arange(n, dtype=np.int64) + 1000 * detector,
-                   "g_mag": np.linspace(7.0, 9.0, n),
-                   "annular_flux": np.where(np.isin(np.arange(n), failed), np.nan, 10 ** (-0.4 * np.linspace(7, 9, n))),
-                   "valid_annulus_fraction": np.ones(n), "norm_status": status})
-    header = {"EXPOSURE": exposure, "BAND": "r", "DETECTOR": detector, "NORMED": True, "CENTERX": 20,
-              "CENTERY": 20, "INNERRAD": 8, "OUTERRAD": 12, "VARNORM": True}
+    stars = Table(
+        {
+            "gaia_id": np.arange(n, dtype=np.int64) + 1000 * detector,
+            "g_mag": np.linspace(7.0, 9.0, n),
+            "annular_flux": np.where(
+                np.isin(np.arange(n), failed), np.nan, 10 ** (-0.4 * np.linspace(7, 9, n))
+            ),
+            "valid_annulus_fraction": np.ones(n),
+            "norm_status": status,
+        }
+    )
+    header = {
+        "EXPOSURE": exposure,
+        "BAND": "r",
+        "DETECTOR": detector,
+        "NORMED": True,
+        "CENTERX": 20,
+        "CENTERY": 20,
+        "INNERRAD": 8,
+        "OUTERRAD": 12,
+        "VARNORM": True,
+    }
     return Stamps(images, masks, np.ones(images.shape, np.float32), stars, dict(LSST_MASK_PLANES), header)
 
 
@@ -131,8 +150,15 @@ def test_profiles_leave_out_the_configured_bad_mask_planes(tmp_path, monkeypatch
     models = {"DEFAULT": {"image": _psf(), "n": np.ones(SHAPE, np.int32), "nstars": 1}}
     for planes, left_out in ((["INTRP", "NO_DATA"], ["INTRP"]), (BAD, ["SAT"])):
         seen.clear()
-        plots.plot_profiles(models, [stamps], tmp_path / "profile.png", band="r", inner_radius=8,
-                            outer_radius=12, bad_mask_planes=planes)
+        plots.plot_profiles(
+            models,
+            [stamps],
+            tmp_path / "profile.png",
+            band="r",
+            inner_radius=8,
+            outer_radius=12,
+            bad_mask_planes=planes,
+        )
         star = seen[0]  # the star's profile, then the model's
         for plane in ("INTRP", "SAT"):
             flagged = (stamps.mask[0] & BIT[plane]) != 0
@@ -147,19 +173,44 @@ def _write(tmp_path, stamps):
 
 @pytest.mark.parametrize("mode", ["annulus", "psf_fit"])
 def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
-    paths = [_write(tmp_path, _stamps(4, exposure="e0", detector=0, failed=(2,))),
-             _write(tmp_path, _stamps(3, exposure="e1", detector=1))]
+    paths = [
+        _write(tmp_path, _stamps(4, exposure="e0", detector=0, failed=(2,))),
+        _write(tmp_path, _stamps(3, exposure="e1", detector=1)),
+    ]
     stamps_list = [read_stamps(p) for p in paths]
     models, psf_stars = stack_stamps(
-        paths, regions={"A": [0], "B": [1]}, normalization=mode, statistic="MEANCLIP", num_sigma_clip=4.0,
-        num_iter=3, bad_mask_planes=list(LSST_BAD_MASK_PLANES), min_valid_annulus_fraction=0.0, mag_limit=None,
-        include_failed=False, psf_fit={"background_order": 1, "iterations": 2, "max_masked_flux_fraction": 0.97,
-                                       "min_annulus_snr": 0, "min_model_snr": 3, "subtract_background": False},
-        memory_mb=100)
+        paths,
+        regions={"A": [0], "B": [1]},
+        normalization=mode,
+        statistic="MEANCLIP",
+        num_sigma_clip=4.0,
+        num_iter=3,
+        bad_mask_planes=list(LSST_BAD_MASK_PLANES),
+        min_valid_annulus_fraction=0.0,
+        mag_limit=None,
+        include_failed=False,
+        psf_fit={
+            "background_order": 1,
+            "iterations": 2,
+            "max_masked_flux_fraction": 0.97,
+            "min_annulus_snr": 0,
+            "min_model_snr": 3,
+            "subtract_background": False,
+        },
+        memory_mb=100,
+    )
     plots.plot_extended_psf(models, tmp_path / "psf.png", band="r")
     _assert_png(tmp_path / "psf.png")
-    plots.plot_profiles(models, stamps_list, tmp_path / "profile.png", band="r", inner_radius=8, outer_radius=12,
-                        bad_mask_planes=BAD, psf_stars=psf_stars)
+    plots.plot_profiles(
+        models,
+        stamps_list,
+        tmp_path / "profile.png",
+        band="r",
+        inner_radius=8,
+        outer_radius=12,
+        bad_mask_planes=BAD,
+        psf_stars=psf_stars,
+    )
     _assert_png(tmp_path / "profile.png")
     table = stack.band_stars(stamps_list, psf_stars)
     assert len(table) == 7
@@ -170,10 +221,21 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
         assert not table["used_in_stack"][2] and table["used_in_stack"].sum() == 6
     plots.plot_annular_flux(table, tmp_path / "flux.png", band="r")
     # the rules pass paths, read one file at a time (STARS only for the table): the same results
-    assert all((stack.band_stars(paths, psf_stars)[c] == table[c]).all() for c in table.colnames
-               if table[c].dtype.kind != "f")
-    plots.plot_profiles(models, paths, tmp_path / "profile_paths.png", band="r", inner_radius=8,
-                        outer_radius=12, bad_mask_planes=BAD, psf_stars=psf_stars)
+    assert all(
+        (stack.band_stars(paths, psf_stars)[c] == table[c]).all()
+        for c in table.colnames
+        if table[c].dtype.kind != "f"
+    )
+    plots.plot_profiles(
+        models,
+        paths,
+        tmp_path / "profile_paths.png",
+        band="r",
+        inner_radius=8,
+        outer_radius=12,
+        bad_mask_planes=BAD,
+        psf_stars=psf_stars,
+    )
     assert (tmp_path / "profile_paths.png").read_bytes() == (tmp_path / "profile.png").read_bytes()
     assert read_stamps(paths[0], cubes=False).image.shape == (0, 41, 41)
     img = _assert_png(tmp_path / "flux.png")
@@ -181,9 +243,13 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
 
 
 def test_empty_band_plots(tmp_path):
-    plots.plot_annular_flux(stack.band_stars([_stamps(0)], Table({"exposure": np.array([], str),
-                                                                  "gaia_id": np.array([], np.int64)})),
-                            tmp_path / "flux.png", band="r")
+    plots.plot_annular_flux(
+        stack.band_stars(
+            [_stamps(0)], Table({"exposure": np.array([], str), "gaia_id": np.array([], np.int64)})
+        ),
+        tmp_path / "flux.png",
+        band="r",
+    )
     _assert_png(tmp_path / "flux.png")
     plots.plot_extended_psf({}, tmp_path / "psf.png", band="r")
     _assert_png(tmp_path / "psf.png")
@@ -191,15 +257,35 @@ def test_empty_band_plots(tmp_path):
 
 def test_plots_of_a_band_whose_stack_is_empty(tmp_path):
     """No star passed the selection: an all-NaN model, no used star; the figures still come out."""
-    models = {"DEFAULT": {"image": np.full(SHAPE, np.nan), "n": np.zeros(SHAPE, np.int32), "nstars": 0,
-                          "detectors": [0]}}
+    models = {
+        "DEFAULT": {
+            "image": np.full(SHAPE, np.nan),
+            "n": np.zeros(SHAPE, np.int32),
+            "nstars": 0,
+            "detectors": [0],
+        }
+    }
     stamps = _stamps(2, failed=(0, 1))
-    psf_stars = Table({"exposure": ["e0", "e0"], "gaia_id": np.array([0, 1], np.int64), "region": ["DEFAULT"] * 2,
-                       "used": [False, False]})
+    psf_stars = Table(
+        {
+            "exposure": ["e0", "e0"],
+            "gaia_id": np.array([0, 1], np.int64),
+            "region": ["DEFAULT"] * 2,
+            "used": [False, False],
+        }
+    )
     plots.plot_extended_psf(models, tmp_path / "psf.png", band="r")
     _assert_png(tmp_path / "psf.png")
-    plots.plot_profiles(models, [stamps], tmp_path / "profile.png", band="r", inner_radius=8, outer_radius=12,
-                        bad_mask_planes=BAD, psf_stars=psf_stars)
+    plots.plot_profiles(
+        models,
+        [stamps],
+        tmp_path / "profile.png",
+        band="r",
+        inner_radius=8,
+        outer_radius=12,
+        bad_mask_planes=BAD,
+        psf_stars=psf_stars,
+    )
     _assert_png(tmp_path / "profile.png")
     plots.plot_annular_flux(stack.band_stars([stamps], psf_stars), tmp_path / "flux.png", band="r")
     _assert_png(tmp_path / "flux.png")
@@ -219,8 +305,15 @@ def test_extended_psf_figure_says_why_no_star_was_stacked(tmp_path, monkeypatch)
 
     monkeypatch.setattr(plots, "_save", recording_save)
     why = "of the 2 stars of its 1 stamps file: 2 normalization failed (stack.include_failed_stars is false)"
-    models = {"DEFAULT": {"image": np.full(SHAPE, np.nan), "n": np.zeros(SHAPE, np.int32), "nstars": 0,
-                          "detectors": [0], "empty_reason": why}}
+    models = {
+        "DEFAULT": {
+            "image": np.full(SHAPE, np.nan),
+            "n": np.zeros(SHAPE, np.int32),
+            "nstars": 0,
+            "detectors": [0],
+            "empty_reason": why,
+        }
+    }
     plots.plot_extended_psf(models, tmp_path / "psf.png", band="r")
     _assert_png(tmp_path / "psf.png")
     said = f"No star was stacked for band r, region DEFAULT: {why}."
@@ -228,8 +321,10 @@ def test_extended_psf_figure_says_why_no_star_was_stacked(tmp_path, monkeypatch)
     assert Image.open(tmp_path / "psf.png").text["Description"] == said
     # beside a region with stars; and a file written before the EMPTY card (no reason)
     texts.clear()
-    models = {"A": {**models["DEFAULT"], "empty_reason": ""},
-              "B": {"image": _psf(), "n": np.ones(SHAPE, np.int32), "nstars": 3, "detectors": [1]}}
+    models = {
+        "A": {**models["DEFAULT"], "empty_reason": ""},
+        "B": {"image": _psf(), "n": np.ones(SHAPE, np.int32), "nstars": 3, "detectors": [1]},
+    }
     plots.plot_extended_psf(models, tmp_path / "two.png", band="r")
     _assert_png(tmp_path / "two.png")
     assert "No star was stacked for band r, region A" in [" ".join(t.split()) for t in texts]

@@ -12,8 +12,13 @@ from brightstamps.warp import kernel_weights, model_stamp_size, nb90_rotations, 
 
 @pytest.mark.parametrize(
     ("stamp", "model", "center"),
-    [((250, 250), (275, 275), (137, 137)), ((251, 251), (277, 277), (138, 138)),
-     ((100, 100), (111, 111), (55, 55)), ((200, 150), (221, 165), (110, 82)), ((25, 25), (27, 27), (13, 13))],
+    [
+        ((250, 250), (275, 275), (137, 137)),
+        ((251, 251), (277, 277), (138, 138)),
+        ((100, 100), (111, 111), (55, 55)),
+        ((200, 150), (221, 165), (110, 82)),
+        ((25, 25), (27, 27), (13, 13)),
+    ],
 )
 def test_output_stamp_geometry(stamp, model, center):
     size = model_stamp_size(stamp, 1.1)
@@ -23,8 +28,14 @@ def test_output_stamp_geometry(stamp, model, center):
 
 @pytest.mark.parametrize(
     ("mag", "njy"),
-    [(10, 363078054.7701003), (12, 57543993.73371567), (15, 3630780.54770101), (17, 575439.9373371566),
-     (18, 229086.765276777), (20, 36307.8054770101)],
+    [
+        (10, 363078054.7701003),
+        (12, 57543993.73371567),
+        (15, 3630780.54770101),
+        (17, 575439.9373371566),
+        (18, 229086.765276777),
+        (20, 36307.8054770101),
+    ],
 )
 def test_flux_limits(mag, njy):
     assert_allclose(flux_limit_njy(mag), njy, rtol=1e-14)
@@ -54,7 +65,19 @@ def test_default_annulus_spans_rows_57_to_217():
 
 @pytest.mark.parametrize(
     ("yaw", "n"),
-    [(0, 0), (0.02, 0), (44.9, 0), (45, 0), (89.9, 1), (90, 1), (180, 2), (270, 3), (-90, 0), (359.9, 3), (-0.5, 0)],
+    [
+        (0, 0),
+        (0.02, 0),
+        (44.9, 0),
+        (45, 0),
+        (89.9, 1),
+        (90, 1),
+        (180, 2),
+        (270, 3),
+        (-90, 0),
+        (359.9, 3),
+        (-0.5, 0),
+    ],
 )
 def test_nb90_rotations(yaw, n):
     assert nb90_rotations(yaw) == n
@@ -62,10 +85,38 @@ def test_nb90_rotations(yaw, n):
 
 def test_lanczos5_weights():
     w, raw = kernel_weights(np.array([0.5, 0.25, 0.0]), "lanczos5")
-    assert_allclose(w[0], [0.00774056, -0.03349938, 0.08115872, -0.18238552, 0.62698561, 0.62698561,
-                           -0.18238552, 0.08115872, -0.03349938, 0.00774056], atol=5e-9)
-    assert_allclose(w[1], [0.00900976, -0.03023838, 0.06993576, -0.16222186, 0.89721562, 0.28931346,
-                           -0.10429157, 0.0468165, -0.01802465, 0.00248536], atol=5e-9)
+    assert_allclose(
+        w[0],
+        [
+            0.00774056,
+            -0.03349938,
+            0.08115872,
+            -0.18238552,
+            0.62698561,
+            0.62698561,
+            -0.18238552,
+            0.08115872,
+            -0.03349938,
+            0.00774056,
+        ],
+        atol=5e-9,
+    )
+    assert_allclose(
+        w[1],
+        [
+            0.00900976,
+            -0.03023838,
+            0.06993576,
+            -0.16222186,
+            0.89721562,
+            0.28931346,
+            -0.10429157,
+            0.0468165,
+            -0.01802465,
+            0.00248536,
+        ],
+        atol=5e-9,
+    )
     assert_allclose(raw[:2], [0.9987459716674255, 0.9993344528119593], rtol=1e-13)
     assert w[2, 4] == 1.0
     others = np.delete(w[2], 4)
@@ -74,7 +125,11 @@ def test_lanczos5_weights():
 
 @pytest.mark.parametrize(
     ("values", "expected"),
-    [(np.r_[np.arange(1, 21), 1000.0], 10.5), (np.r_[np.arange(0, 11), 30.0], 5.0), (np.r_[np.ones(10), 2, 50], 1.0)],
+    [
+        (np.r_[np.arange(1, 21), 1000.0], 10.5),
+        (np.r_[np.arange(0, 11), 30.0], 5.0),
+        (np.r_[np.ones(10), 2, 50], 1.0),
+    ],
 )
 def test_meanclip_cases(values, expected):
     got, _, _ = clipped_statistic(values, statistic="MEANCLIP", num_sigma_clip=4, num_iter=3)
@@ -84,8 +139,9 @@ def test_meanclip_cases(values, expected):
 def test_meanclip_empty_or_all_masked_is_nan():
     assert np.isnan(clipped_statistic(np.array([]), statistic="MEANCLIP", num_sigma_clip=4, num_iter=3)[0])
     v = np.arange(5.0)
-    assert np.isnan(clipped_statistic(v, valid=np.zeros(5, bool), statistic="MEANCLIP", num_sigma_clip=4,
-                                      num_iter=3)[0])
+    assert np.isnan(
+        clipped_statistic(v, valid=np.zeros(5, bool), statistic="MEANCLIP", num_sigma_clip=4, num_iter=3)[0]
+    )
 
 
 def test_cutout_and_warp_example():
@@ -94,8 +150,16 @@ def test_cutout_and_warp_example():
     assert corner.tolist() == [875, 1875]
     assert np.floor(corner - 12.5 + 0.5).astype(int).tolist() == [863, 1863]  # LSST position = xy0
     cut = np.ones((250, 250), np.float32)
-    img, msk, var = warp_cutout(cut, np.zeros((250, 250), np.int32), cut, center=tuple(c - corner),
-                                affine=np.eye(2), out_shape=(275, 275), kernel="lanczos5", no_data_bit=256)
+    img, msk, var = warp_cutout(
+        cut,
+        np.zeros((250, 250), np.int32),
+        cut,
+        center=tuple(c - corner),
+        affine=np.eye(2),
+        out_shape=(275, 275),
+        kernel="lanczos5",
+        no_data_bit=256,
+    )
     good = np.isfinite(img)
     cols = np.nonzero(good.any(axis=0))[0]
     rows = np.nonzero(good.any(axis=1))[0]
@@ -127,8 +191,8 @@ def test_brightstarstamps_fixture_annular_fluxes():
     assert ann.sum() == 236
     expected = [0.5189067497573224, 0.47587589711450057, 0.47309987964325634]
     for im, exp in zip(images, expected, strict=True):
-        flux, frac = annular_flux(im, np.zeros((25, 25), np.int32), ann, bad_bits=0, statistic="MEAN",
-                                  num_sigma_clip=4, num_iter=3)
+        flux, frac = annular_flux(
+            im, np.zeros((25, 25), np.int32), ann, bad_bits=0, statistic="MEAN", num_sigma_clip=4, num_iter=3
+        )
         assert flux == pytest.approx(exp, rel=1e-12)
         assert frac == 1.0
-

@@ -141,8 +141,12 @@ def test_psf_integrates_to_one():
     r0, beta, wing = sim.PSF_WING_R0, sim.PSF_WING_BETA, sim.PSF_WING_FRACTION
     moffat_tail = wing * (1 + (half / r0) ** 2) ** (1 - beta)
     spike_tail = (
-        sim.SPIKE_AMPLITUDE * math.sqrt(2 * math.pi) * sim.SPIKE_WIDTH
-        * 2 * sim.SPIKE_LENGTH * (math.pi / 2 - math.atan(half / sim.SPIKE_LENGTH))
+        sim.SPIKE_AMPLITUDE
+        * math.sqrt(2 * math.pi)
+        * sim.SPIKE_WIDTH
+        * 2
+        * sim.SPIKE_LENGTH
+        * (math.pi / 2 - math.atan(half / sim.SPIKE_LENGTH))
     )
     total = psf[inside].sum() + moffat_tail + spike_tail
     assert abs(total - 1) < 2e-3
@@ -167,8 +171,15 @@ def test_unsaturated_star_centroid_at_true_position(tmp_path):
     x0, y0, flux = 151.3, 142.7, float(sim.mag_to_flux(12.6))
     path, sky_path = tmp_path / "e.fits", tmp_path / "sky.fits"
     res = sim.simulate_exposure(
-        path, detector=0, yaw_deg=0.0, size=300, stars={"x": [x0], "y": [y0], "flux": [flux]},
-        seed=3, sky_path=sky_path, cosmic_rays=False, bad_column=False,
+        path,
+        detector=0,
+        yaw_deg=0.0,
+        size=300,
+        stars={"x": [x0], "y": [y0], "flux": [flux]},
+        seed=3,
+        sky_path=sky_path,
+        cosmic_rays=False,
+        bad_column=False,
     )
     exp = read_exposure(str(path), fmt="lsst_calexp")
     sky = fits.getdata(sky_path)
@@ -203,8 +214,16 @@ def test_spike_direction_follows_yaw(tmp_path, yaw, expected):
     x0, y0 = 100.0, 100.0
     path = tmp_path / "e.fits"
     sim.simulate_exposure(
-        path, detector=1, yaw_deg=yaw, size=200, stars={"x": [x0], "y": [y0], "flux": [5e5]},
-        seed=0, sky=(0.0, 0.0, 0.0), noise=False, cosmic_rays=False, bad_column=False,
+        path,
+        detector=1,
+        yaw_deg=yaw,
+        size=200,
+        stars={"x": [x0], "y": [y0], "flux": [5e5]},
+        seed=0,
+        sky=(0.0, 0.0, 0.0),
+        noise=False,
+        cosmic_rays=False,
+        bad_column=False,
     )
     img = read_exposure(str(path), fmt="lsst_calexp").image.astype(float)
     # focal-plane angle 30 deg appears at detector angle 30 - yaw (mod 180)
@@ -221,8 +240,16 @@ def test_spike_direction_follows_yaw(tmp_path, yaw, expected):
 
 def test_no_stars_gives_sky_plus_noise(tmp_path):
     path = tmp_path / "e.fits"
-    res = sim.simulate_exposure(path, detector=3, yaw_deg=270.0, size=200, stars=None, seed=11,
-                                sky=(3.0, 0.01, -0.02), cosmic_rays=False)
+    res = sim.simulate_exposure(
+        path,
+        detector=3,
+        yaw_deg=270.0,
+        size=200,
+        stars=None,
+        seed=11,
+        sky=(3.0, 0.01, -0.02),
+        cosmic_rays=False,
+    )
     exp = read_exposure(str(path), fmt="lsst_calexp")
     yy, xx = np.mgrid[0:200, 0:200]
     resid = exp.image - (3.0 + 0.01 * xx - 0.02 * yy)
@@ -238,8 +265,9 @@ def test_saturated_star_bleeds_along_columns_and_off_detector_star_adds_light(tm
     path = tmp_path / "e.fits"
     flux_sat = float(sim.mag_to_flux(8.0))
     stars = {"x": [120.4, -40.0], "y": [110.6, 60.0], "flux": [flux_sat, flux_sat]}
-    res = sim.simulate_exposure(path, detector=0, yaw_deg=0.0, size=240, stars=stars, seed=5,
-                                cosmic_rays=False, bad_column=False)
+    res = sim.simulate_exposure(
+        path, detector=0, yaw_deg=0.0, size=240, stars=stars, seed=5, cosmic_rays=False, bad_column=False
+    )
     exp = read_exposure(str(path), fmt="lsst_calexp")
     sat = (exp.mask & SAT_BIT) != 0
     assert np.all(exp.image[sat] == sim.SATURATION)
@@ -338,7 +366,7 @@ def test_catalog_proper_motion_gives_true_position(demo):
     dt = (sim.MJD_OBS - 57388.5) / 365.25
     fast = cat[np.hypot(cat["pmra"], cat["pmdec"]) > 400]
     assert len(fast) == 1
-    for det, yaw in sim.DEMO_DETECTORS:
+    for det, _yaw in sim.DEMO_DETECTORS:
         exp = read_exposure(str(outdir / f"demo_det{det}.fits"), fmt="lsst_calexp")
         mine = stars[stars["exposure"] == f"demo_det{det}"]
         row = {sid: i for i, sid in enumerate(cat["source_id"])}

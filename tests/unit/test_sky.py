@@ -12,14 +12,27 @@ from brightstamps.masks import LSST_MASK_PLANES
 from brightstamps.sky import fit_sky, make_sky_model, read_sky_model, write_sky_model
 from brightstamps.skymodels import MeshSky, bin_centers, bin_edges
 
-FIT = {"enabled": True, "mesh_size": 64, "num_sigma_clip": 3.0, "num_iter": 3,
-       "mask_planes": ["BAD", "SAT", "DETECTED", "NO_DATA"], "min_valid_fraction": 0.3}
+FIT = {
+    "enabled": True,
+    "mesh_size": 64,
+    "num_sigma_clip": 3.0,
+    "num_iter": 3,
+    "mask_planes": ["BAD", "SAT", "DETECTED", "NO_DATA"],
+    "min_valid_fraction": 0.3,
+}
 
 
 def _exposure(image, mask=None):
     mask = np.zeros(image.shape, np.int32) if mask is None else mask
-    return Exposure(image.astype(np.float32), mask, np.ones(image.shape, np.float32), WCS(naxis=2),
-                    dict(LSST_MASK_PLANES), fits.Header(), "test.fits")
+    return Exposure(
+        image.astype(np.float32),
+        mask,
+        np.ones(image.shape, np.float32),
+        WCS(naxis=2),
+        dict(LSST_MASK_PLANES),
+        fits.Header(),
+        "test.fits",
+    )
 
 
 def test_bin_edges_follow_afw():
@@ -66,8 +79,12 @@ def test_compact_round_trip_of_a_fitted_model(tmp_path):
 def test_given_full_size_model_is_referenced_and_subtracted_by_box(tmp_path):
     sky = np.arange(50 * 60, dtype=np.float32).reshape(50, 60)
     fits.PrimaryHDU(sky).writeto(tmp_path / "given.fits")
-    model = make_sky_model(_exposure(np.zeros((50, 60))), sky_model_path=str(tmp_path / "given.fits"),
-                           do_apply_sky_corr=True, fit=FIT)
+    model = make_sky_model(
+        _exposure(np.zeros((50, 60))),
+        sky_model_path=str(tmp_path / "given.fits"),
+        do_apply_sky_corr=True,
+        fit=FIT,
+    )
     assert model.mode == "GIVEN"
     assert_array_equal(model.evaluate(10, 20, 5, 15), sky[10:20, 5:15])
     write_sky_model(tmp_path / "ref.fits", model)
@@ -83,8 +100,9 @@ def test_given_model_under_a_non_ascii_directory_is_referenced_and_read_back(tmp
     given = tmp_path / "données" / "ciel.fits"
     sky = np.arange(50 * 60, dtype=np.float32).reshape(50, 60)
     fits.PrimaryHDU(sky).writeto(given)
-    model = make_sky_model(_exposure(np.zeros((50, 60))), sky_model_path=str(given), do_apply_sky_corr=True,
-                           fit=FIT)
+    model = make_sky_model(
+        _exposure(np.zeros((50, 60))), sky_model_path=str(given), do_apply_sky_corr=True, fit=FIT
+    )
     write_sky_model(tmp_path / "ref.fits", model)
     with fits.open(tmp_path / "ref.fits") as hdul:
         h = hdul[0].header
@@ -102,8 +120,12 @@ def test_given_model_of_the_wrong_shape_is_a_clear_error(tmp_path):
 
 
 def test_no_model_and_no_fit_leaves_the_sky():
-    model = make_sky_model(_exposure(np.ones((20, 20))), sky_model_path=None, do_apply_sky_corr=True,
-                           fit={**FIT, "enabled": False})
+    model = make_sky_model(
+        _exposure(np.ones((20, 20))),
+        sky_model_path=None,
+        do_apply_sky_corr=True,
+        fit={**FIT, "enabled": False},
+    )
     assert model.mode == "NONE"
     assert_array_equal(model.evaluate(0, 5, 0, 5), 0.0)
 
@@ -111,16 +133,25 @@ def test_no_model_and_no_fit_leaves_the_sky():
 def test_a_header_card_gives_a_constant_sky_that_survives_the_round_trip(tmp_path):
     exp = _exposure(np.full((40, 30), 300.0))
     exp.metadata["AVSKY"] = 212.5
-    model = make_sky_model(exp, sky_model_path=None, do_apply_sky_corr=True, fit={**FIT, "header_keyword": "AVSKY"})
+    model = make_sky_model(
+        exp, sky_model_path=None, do_apply_sky_corr=True, fit={**FIT, "header_keyword": "AVSKY"}
+    )
     assert_allclose(model.evaluate(3, 40, 0, 30), 212.5, rtol=1e-12)
     write_sky_model(tmp_path / "sky.fits", model)
-    assert_allclose(read_sky_model(tmp_path / "sky.fits", shape=(40, 30)).evaluate(0, 40, 25, 30), 212.5, rtol=1e-12)
+    assert_allclose(
+        read_sky_model(tmp_path / "sky.fits", shape=(40, 30)).evaluate(0, 40, 25, 30), 212.5, rtol=1e-12
+    )
     exp.metadata["AVSKY"] = "n/a"
-    with pytest.raises(InputError, match="test.fits: sky_fit.header_keyword AVSKY: the header has no finite AVSKY"):
-        make_sky_model(exp, sky_model_path=None, do_apply_sky_corr=True, fit={**FIT, "header_keyword": "AVSKY"})
+    with pytest.raises(
+        InputError, match="test.fits: sky_fit.header_keyword AVSKY: the header has no finite AVSKY"
+    ):
+        make_sky_model(
+            exp, sky_model_path=None, do_apply_sky_corr=True, fit={**FIT, "header_keyword": "AVSKY"}
+        )
 
 
 # --- the models: one class each, one evaluate(y0, y1, x0, x1) -----------------------------------
+
 
 def test_bin_centres_have_one_home_and_the_fitted_mesh_passes_through_them():
     from brightstamps import sky, skyfiles, skymodels
@@ -177,17 +208,34 @@ def test_each_sky_model_is_its_own_class_and_survives_the_compact_file(tmp_path,
     elif case == "skycorr":
         path = tmp_path / "given.fits"
         image = fits.ImageHDU(np.arange(6.0, dtype=np.float32).reshape(2, 3))
-        for key, value in {"INTERPSTYLE": 1, "UNDERSAMPLESTYLE": 1, "BKGD_X0": 0, "BKGD_Y0": 0,
-                           "BKGD_WIDTH": 50, "BKGD_HEIGHT": 40}.items():
+        for key, value in {
+            "INTERPSTYLE": 1,
+            "UNDERSAMPLESTYLE": 1,
+            "BKGD_X0": 0,
+            "BKGD_Y0": 0,
+            "BKGD_WIDTH": 50,
+            "BKGD_HEIGHT": 40,
+        }.items():
             image.header[f"HIERARCH {key}" if len(key) > 8 else key] = value  # as afw writes them
-        fits.HDUList([fits.PrimaryHDU(), image, fits.ImageHDU(np.zeros((2, 3), np.int32)),
-                      fits.ImageHDU(np.ones((2, 3), np.float32))]).writeto(path)
-    model = make_sky_model(exp, sky_model_path=None if path is None else str(path), do_apply_sky_corr=True,
-                           fit=fit)
-    cls, mode, kind = {"none": ("NoSky", "NONE", None), "fit": ("MeshSky", "FIT", None),
-                       "header": ("HeaderSky", "BINNED", None), "image": ("ImageSky", "GIVEN", "image"),
-                       "binned": ("BinnedSky", "GIVEN", "binned"),
-                       "skycorr": ("SkyCorrSky", "GIVEN", "skycorr")}[case]
+        fits.HDUList(
+            [
+                fits.PrimaryHDU(),
+                image,
+                fits.ImageHDU(np.zeros((2, 3), np.int32)),
+                fits.ImageHDU(np.ones((2, 3), np.float32)),
+            ]
+        ).writeto(path)
+    model = make_sky_model(
+        exp, sky_model_path=None if path is None else str(path), do_apply_sky_corr=True, fit=fit
+    )
+    cls, mode, kind = {
+        "none": ("NoSky", "NONE", None),
+        "fit": ("MeshSky", "FIT", None),
+        "header": ("HeaderSky", "BINNED", None),
+        "image": ("ImageSky", "GIVEN", "image"),
+        "binned": ("BinnedSky", "GIVEN", "binned"),
+        "skycorr": ("SkyCorrSky", "GIVEN", "skycorr"),
+    }[case]
     assert type(model) is getattr(skymodels, cls) and isinstance(model, skymodels.SkyModel)
     assert model.mode == mode and getattr(model, "kind", None) == kind
     assert model.path == (None if path is None else str(path))
@@ -198,8 +246,12 @@ def test_each_sky_model_is_its_own_class_and_survives_the_compact_file(tmp_path,
     with fits.open(tmp_path / "sky.fits") as hdul:
         cards = [k for k in hdul[0].header if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND")]
         names = [h.name for h in hdul]
-    extra = {"NONE": [], "FIT": ["SKYINTRP", "BINRULE"], "BINNED": ["SKYINTRP", "BINRULE"],
-             "GIVEN": ["SKYFILE", "SKYSHA", "SKYKIND"]}[mode]
+    extra = {
+        "NONE": [],
+        "FIT": ["SKYINTRP", "BINRULE"],
+        "BINNED": ["SKYINTRP", "BINRULE"],
+        "GIVEN": ["SKYFILE", "SKYSHA", "SKYKIND"],
+    }[mode]
     assert cards == ["SKYMODE", "IMNY", "IMNX", "SKYSRC", *extra]  # the step's file format, unchanged
     assert names == (["PRIMARY", "SKYBINS"] if mode in ("FIT", "BINNED") else ["PRIMARY"])
     back = read_sky_model(tmp_path / "sky.fits", shape=shape)
@@ -213,6 +265,9 @@ def test_a_binned_skymode_holds_one_bin(tmp_path):
     write_sky_model(tmp_path / "sky.fits", model)
     with fits.open(tmp_path / "sky.fits", mode="update") as hdul:
         hdul[0].header["SKYMODE"] = "BINNED"
-    with pytest.raises(InputError, match=r"sky.fits: SKYMODE BINNED is a header card's constant, one bin; "
-                                         r"SKYBINS has shape \(2, 2\)$"):
+    with pytest.raises(
+        InputError,
+        match=r"sky.fits: SKYMODE BINNED is a header card's constant, one bin; "
+        r"SKYBINS has shape \(2, 2\)$",
+    ):
         read_sky_model(tmp_path / "sky.fits", shape=(30, 40))

@@ -52,8 +52,15 @@ def test_binned_model_with_explicit_centres_and_linear_interpolation_is_exact_fo
 
     xc, yc = 10.0 + 25.0 * np.arange(5), 5.0 + 20.0 * np.arange(4)
     hdu = fits.PrimaryHDU(bilinear(xc[None, :], yc[:, None]))
-    for key, value in {"IMNX": SHAPE[1], "IMNY": SHAPE[0], "INTERP": "linear", "BINX0": 10.0, "BINDX": 25.0,
-                       "BINY0": 5.0, "BINDY": 20.0}.items():
+    for key, value in {
+        "IMNX": SHAPE[1],
+        "IMNY": SHAPE[0],
+        "INTERP": "linear",
+        "BINX0": 10.0,
+        "BINDX": 25.0,
+        "BINY0": 5.0,
+        "BINDY": 20.0,
+    }.items():
         hdu.header[key] = value
     hdu.writeto(tmp_path / "binned.fits")
     model = read_sky_model(tmp_path / "binned.fits", shape=SHAPE)
@@ -64,9 +71,18 @@ def test_binned_model_with_explicit_centres_and_linear_interpolation_is_exact_fo
 def _element(stats, style, *, undersample=1, width=SHAPE[1], height=SHAPE[0], drop=()):
     image = fits.ImageHDU(np.asarray(stats, np.float32))
     # APPROXSTYLE -1: no Chebyshev approximation (the reader does not use the APPROX* cards)
-    cards = {"INTERPSTYLE": style, "UNDERSAMPLESTYLE": undersample, "APPROXSTYLE": -1, "APPROXORDERX": 1,
-             "APPROXORDERY": -1, "APPROXWEIGHTING": True, "BKGD_X0": 0, "BKGD_Y0": 0, "BKGD_WIDTH": width,
-             "BKGD_HEIGHT": height}
+    cards = {
+        "INTERPSTYLE": style,
+        "UNDERSAMPLESTYLE": undersample,
+        "APPROXSTYLE": -1,
+        "APPROXORDERX": 1,
+        "APPROXORDERY": -1,
+        "APPROXWEIGHTING": True,
+        "BKGD_X0": 0,
+        "BKGD_Y0": 0,
+        "BKGD_WIDTH": width,
+        "BKGD_HEIGHT": height,
+    }
     for key, value in cards.items():
         if key not in drop:  # afw writes the long keywords as HIERARCH cards
             image.header[f"HIERARCH {key}" if len(key) > 8 else key] = value
@@ -125,33 +141,53 @@ def test_skycorr_is_the_sum_of_its_linear_and_akima_elements(tmp_path):
 
 
 def test_skycorr_undersampled_with_throw_is_a_clear_error(tmp_path):
-    fits.HDUList([fits.PrimaryHDU()] + _element(np.ones((3, 3)), 5, undersample=0)).writeto(tmp_path / "s.fits")
+    fits.HDUList([fits.PrimaryHDU()] + _element(np.ones((3, 3)), 5, undersample=0)).writeto(
+        tmp_path / "s.fits"
+    )
     with pytest.raises(InputError, match=r"s.fits: 3 valid bin\(s\) along y are too few for AKIMA_SPLINE"):
         read_sky_model(tmp_path / "s.fits", shape=SHAPE).evaluate(0, 5, 0, 5)
 
 
-@pytest.mark.parametrize(("hdus", "message"), [
-    (lambda: [fits.PrimaryHDU()] + _element(np.ones((3, 3)), 1, drop=("BKGD_WIDTH",)),
-     r"skyCorr.fits: skyCorr element \(HDU 1\) lacks the BKGD_WIDTH card"),
-    (lambda: [fits.PrimaryHDU()] + _element(np.ones((3, 3)), 1, width=200),
-     r"skyCorr.fits: skyCorr element \(HDU 1\) is for an image of shape \(90, 200\)"),
-    (lambda: [fits.PrimaryHDU()] + _element(np.ones((3, 3)), 1)[:2],
-     r"skyCorr.fits: a skyCorr file has 3 image HDUs .* it has 2"),
-])
+@pytest.mark.parametrize(
+    ("hdus", "message"),
+    [
+        (
+            lambda: [fits.PrimaryHDU()] + _element(np.ones((3, 3)), 1, drop=("BKGD_WIDTH",)),
+            r"skyCorr.fits: skyCorr element \(HDU 1\) lacks the BKGD_WIDTH card",
+        ),
+        (
+            lambda: [fits.PrimaryHDU()] + _element(np.ones((3, 3)), 1, width=200),
+            r"skyCorr.fits: skyCorr element \(HDU 1\) is for an image of shape \(90, 200\)",
+        ),
+        (
+            lambda: [fits.PrimaryHDU()] + _element(np.ones((3, 3)), 1)[:2],
+            r"skyCorr.fits: a skyCorr file has 3 image HDUs .* it has 2",
+        ),
+    ],
+)
 def test_malformed_skycorr_is_a_one_line_error_naming_the_file(tmp_path, hdus, message):
     fits.HDUList(hdus()).writeto(tmp_path / "skyCorr.fits")
     with pytest.raises(InputError, match=message):
         read_sky_model(tmp_path / "skyCorr.fits", shape=SHAPE)
 
 
-@pytest.mark.parametrize(("cards", "message"), [
-    ({"IMNX": 130, "IMNY": 90}, r"binned.fits: binned sky model lacks the INTERP card"),
-    ({"IMNX": 130, "INTERP": "cubic"}, r"binned.fits: binned sky model lacks the IMNY card"),
-    ({"IMNX": 131, "IMNY": 90, "INTERP": "cubic"}, r"binned.fits: binned sky model is for an image of shape \(90, 131\)"),
-    ({"IMNX": 130, "IMNY": 90, "INTERP": "spline"}, r"binned.fits: INTERP 'spline' is not one of"),
-    ({"IMNX": 130, "IMNY": 90, "INTERP": "linear", "BINX0": 1.0}, r"binned.fits: .* all of BINX0, BINDX, BINY0, BINDY"),
-    ({}, r"binned.fits: sky model has shape \(4, 5\), the exposure \(90, 130\) \(a binned model needs"),
-])
+@pytest.mark.parametrize(
+    ("cards", "message"),
+    [
+        ({"IMNX": 130, "IMNY": 90}, r"binned.fits: binned sky model lacks the INTERP card"),
+        ({"IMNX": 130, "INTERP": "cubic"}, r"binned.fits: binned sky model lacks the IMNY card"),
+        (
+            {"IMNX": 131, "IMNY": 90, "INTERP": "cubic"},
+            r"binned.fits: binned sky model is for an image of shape \(90, 131\)",
+        ),
+        ({"IMNX": 130, "IMNY": 90, "INTERP": "spline"}, r"binned.fits: INTERP 'spline' is not one of"),
+        (
+            {"IMNX": 130, "IMNY": 90, "INTERP": "linear", "BINX0": 1.0},
+            r"binned.fits: .* all of BINX0, BINDX, BINY0, BINDY",
+        ),
+        ({}, r"binned.fits: sky model has shape \(4, 5\), the exposure \(90, 130\) \(a binned model needs"),
+    ],
+)
 def test_malformed_binned_model_is_a_one_line_error_naming_the_file(tmp_path, cards, message):
     hdu = fits.PrimaryHDU(np.ones((4, 5)))
     for key, value in cards.items():

@@ -11,17 +11,37 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from brightstamps.errors import InputError
 from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
-from brightstamps.stack import (StackInput, describe_inputs, read_extended_psf, stack_sources, stack_stamps,
-                                write_extended_psf)
+from brightstamps.stack import (
+    StackInput,
+    describe_inputs,
+    read_extended_psf,
+    stack_sources,
+    stack_stamps,
+    write_extended_psf,
+)
 from brightstamps.stampsfile import Stamps, open_stamps, write_stamps
 
 BIT = {k: 1 << v for k, v in LSST_MASK_PLANES.items()}
-OPTIONS = {"regions": {}, "normalization": "annulus", "statistic": "MEANCLIP", "num_sigma_clip": 4.0,
-           "num_iter": 3, "bad_mask_planes": list(LSST_BAD_MASK_PLANES), "min_valid_annulus_fraction": 0.0,
-           "mag_limit": None, "include_failed": False,
-           "psf_fit": {"background_order": 2, "iterations": 3, "max_masked_flux_fraction": 0.97,
-                       "min_annulus_snr": 10, "min_model_snr": 3, "subtract_background": True},
-           "memory_mb": 200}
+OPTIONS = {
+    "regions": {},
+    "normalization": "annulus",
+    "statistic": "MEANCLIP",
+    "num_sigma_clip": 4.0,
+    "num_iter": 3,
+    "bad_mask_planes": list(LSST_BAD_MASK_PLANES),
+    "min_valid_annulus_fraction": 0.0,
+    "mag_limit": None,
+    "include_failed": False,
+    "psf_fit": {
+        "background_order": 2,
+        "iterations": 3,
+        "max_masked_flux_fraction": 0.97,
+        "min_annulus_snr": 10,
+        "min_model_snr": 3,
+        "subtract_background": True,
+    },
+    "memory_mb": 200,
+}
 
 
 def _profile(shape=(31, 31)):
@@ -36,10 +56,24 @@ def _write(path, images, *, detector=0, masks=None, stars=None, variance=None):
     masks = np.zeros(images.shape, np.int32) if masks is None else np.asarray(masks, np.int32)
     variance = np.ones(images.shape, np.float32) if variance is None else np.asarray(variance, np.float32)
     if stars is None:
-        stars = Table({"gaia_id": np.arange(n, dtype=np.int64) + 100 * detector, "g_mag": np.full(n, 8.0),
-                       "annular_flux": np.ones(n), "valid_annulus_fraction": np.ones(n)})
-    header = {"EXPOSURE": f"e{detector}", "DETECTOR": detector, "NORMED": True, "CENTERX": images.shape[2] // 2,
-              "CENTERY": images.shape[1] // 2, "INNERRAD": 8, "OUTERRAD": 12, "VARNORM": True}
+        stars = Table(
+            {
+                "gaia_id": np.arange(n, dtype=np.int64) + 100 * detector,
+                "g_mag": np.full(n, 8.0),
+                "annular_flux": np.ones(n),
+                "valid_annulus_fraction": np.ones(n),
+            }
+        )
+    header = {
+        "EXPOSURE": f"e{detector}",
+        "DETECTOR": detector,
+        "NORMED": True,
+        "CENTERX": images.shape[2] // 2,
+        "CENTERY": images.shape[1] // 2,
+        "INNERRAD": 8,
+        "OUTERRAD": 12,
+        "VARNORM": True,
+    }
     write_stamps(path, Stamps(images, masks, variance, stars, dict(LSST_MASK_PLANES), header))
     return str(path)
 
@@ -86,8 +120,14 @@ def test_masked_pixels_are_left_out_and_empty_pixels_are_no_data(tmp_path):
 
 def test_selection_rules(tmp_path):
     n = 6
-    stars = Table({"gaia_id": np.arange(n, dtype=np.int64), "g_mag": [5.0, 9.0, 10.0, 11.0, 8.0, 8.0],
-                   "annular_flux": [1, 1, 1, 1, np.nan, 1.0], "valid_annulus_fraction": [1, 1, 1, 1, 1, 0.2]})
+    stars = Table(
+        {
+            "gaia_id": np.arange(n, dtype=np.int64),
+            "g_mag": [5.0, 9.0, 10.0, 11.0, 8.0, 8.0],
+            "annular_flux": [1, 1, 1, 1, np.nan, 1.0],
+            "valid_annulus_fraction": [1, 1, 1, 1, 1, 0.2],
+        }
+    )
     path = _write(tmp_path / "a.fits", np.stack([_profile()] * n), stars=stars)
     used = lambda **kw: list(stack_stamps([path], **{**OPTIONS, **kw})[1]["used"])  # noqa: E731
     assert used() == [True, True, True, True, False, True]  # failed star left out by default
@@ -98,7 +138,9 @@ def test_selection_rules(tmp_path):
 
 
 def test_regions_and_orphan_detectors(tmp_path, caplog):
-    paths = [_write(tmp_path / f"d{d}.fits", np.stack([_profile() * (d + 1)] * 2), detector=d) for d in range(4)]
+    paths = [
+        _write(tmp_path / f"d{d}.fits", np.stack([_profile() * (d + 1)] * 2), detector=d) for d in range(4)
+    ]
     with caplog.at_level(logging.WARNING):
         models, stars = stack_stamps(paths, **{**OPTIONS, "regions": {"nw": [0, 1], "E": [2]}})
     assert list(models) == ["NW", "E"]
@@ -151,14 +193,24 @@ def test_psf_fit_recovers_amplitudes_and_background(tmp_path):
         if k % 2:
             m[(xx - 20) ** 2 + (yy - 20) ** 2 <= 9] = BIT["SAT"]  # saturated core
         masks.append(m)
-    stars = Table({"gaia_id": np.arange(12, dtype=np.int64), "g_mag": np.full(12, 8.0),
-                   "annular_flux": np.full(12, np.nan), "valid_annulus_fraction": np.zeros(12)})
+    stars = Table(
+        {
+            "gaia_id": np.arange(12, dtype=np.int64),
+            "g_mag": np.full(12, 8.0),
+            "annular_flux": np.full(12, np.nan),
+            "valid_annulus_fraction": np.zeros(12),
+        }
+    )
     path = _write(tmp_path / "a.fits", images, masks=masks, stars=stars, variance=np.ones((12, *shape)))
     # un-normalized stamps (annular flux NaN): psf_fit needs a first model from annulus stars,
     # so give it one good annulus-normalized file as well
     ref = _write(tmp_path / "ref.fits", [truth] * 3, detector=1)
-    options = {**OPTIONS, "normalization": "psf_fit", "include_failed": True,
-               "psf_fit": {**OPTIONS["psf_fit"], "background_order": 1, "min_annulus_snr": 0}}
+    options = {
+        **OPTIONS,
+        "normalization": "psf_fit",
+        "include_failed": True,
+        "psf_fit": {**OPTIONS["psf_fit"], "background_order": 1, "min_annulus_snr": 0},
+    }
     models, table = stack_stamps([path, ref], **options)
     fitted = table[table["exposure"] == "e0"]
     ratio = fitted["amplitude"] / amps
@@ -173,8 +225,14 @@ def test_psf_fit_recovers_amplitudes_and_background(tmp_path):
 def test_extended_psf_file_round_trip(tmp_path):
     paths = [_write(tmp_path / f"d{d}.fits", np.stack([_profile()] * 2), detector=d) for d in range(2)]
     models, stars = stack_stamps(paths, **{**OPTIONS, "regions": {"A": [0], "B": [1]}})
-    write_extended_psf(tmp_path / "r.fits", models, stars, band="r", inputs=describe_inputs(paths),
-                       header={"NORMMODE": "annulus"})
+    write_extended_psf(
+        tmp_path / "r.fits",
+        models,
+        stars,
+        band="r",
+        inputs=describe_inputs(paths),
+        header={"NORMMODE": "annulus"},
+    )
     back, stars2, inputs, header = read_extended_psf(tmp_path / "r.fits")
     assert list(back) == ["A", "B"] and header["BAND"] == "r" and header["NORMMODE"] == "annulus"
     for name in ("A", "B"):
@@ -192,8 +250,14 @@ def _empty_notices(caplog):
 def test_a_region_that_stacks_no_star_says_why_in_a_notice_and_in_the_file(tmp_path, caplog):
     """Stars all left out by the selection: an all-NaN model, a notice naming band, region and why,
     the reason in the file's EMPTY card; stack.require_stars makes it an error."""
-    stars = Table({"gaia_id": np.arange(4, dtype=np.int64), "g_mag": [8.0, 11.0, 12.0, 8.0],
-                   "annular_flux": [1, 1, np.nan, np.nan], "valid_annulus_fraction": [0.1, 1, 1, 1]})
+    stars = Table(
+        {
+            "gaia_id": np.arange(4, dtype=np.int64),
+            "g_mag": [8.0, 11.0, 12.0, 8.0],
+            "annular_flux": [1, 1, np.nan, np.nan],
+            "valid_annulus_fraction": [0.1, 1, 1, 1],
+        }
+    )
     path = _write(tmp_path / "a.fits", np.stack([_profile()] * 4), stars=stars)
     options = {**OPTIONS, "min_valid_annulus_fraction": 0.5, "mag_limit": 10.0}
     with caplog.at_level(logging.WARNING):
@@ -205,17 +269,23 @@ def test_a_region_that_stacks_no_star_says_why_in_a_notice_and_in_the_file(tmp_p
         "of the 4 stars of its 1 stamps file: "
         "1 valid_annulus_fraction < stack.min_valid_annulus_fraction (0.5); "
         "2 not brighter than stack.mag_limit (10); "
-        "1 normalization failed (stack.include_failed_stars is false)")
+        "1 normalization failed (stack.include_failed_stars is false)"
+    )
     assert _empty_notices(caplog) == [
         f"[empty_extended_psf] band r, region DEFAULT: no star was stacked ({m['empty_reason']}); "
-        "its extended PSF is NaN"]
-    write_extended_psf(tmp_path / "r.fits", models, table, band="r", inputs=describe_inputs([path]),
-                       header={})
+        "its extended PSF is NaN"
+    ]
+    write_extended_psf(
+        tmp_path / "r.fits", models, table, band="r", inputs=describe_inputs([path]), header={}
+    )
     back, _, _, header = read_extended_psf(tmp_path / "r.fits")
     assert header["NSTARS1"] == 0 and header["EMPTY1"] == m["empty_reason"]
     assert back["DEFAULT"]["empty_reason"] == m["empty_reason"]
-    with pytest.raises(InputError, match=r"^band r, region DEFAULT: no star was stacked "
-                                         r"\(of the 4 stars .*\); stack.require_stars is true$"):
+    with pytest.raises(
+        InputError,
+        match=r"^band r, region DEFAULT: no star was stacked "
+        r"\(of the 4 stars .*\); stack.require_stars is true$",
+    ):
         stack_stamps([path], **options, band="r", require_stars=True)
 
 
@@ -224,24 +294,30 @@ def test_why_no_star_was_stacked_names_the_cause(tmp_path, caplog):
     nothing = _write(tmp_path / "none.fits", np.zeros((0, 31, 31)), detector=0)
     some = _write(tmp_path / "some.fits", np.stack([_profile()] * 2), detector=1)
     with caplog.at_level(logging.WARNING):
-        models, _ = stack_stamps([nothing, some], **{**OPTIONS, "regions": {"A": [0], "B": [1], "C": [5, 6]}},
-                                 band="g")
+        models, _ = stack_stamps(
+            [nothing, some], **{**OPTIONS, "regions": {"A": [0], "B": [1], "C": [5, 6]}}, band="g"
+        )
     assert models["A"]["empty_reason"] == "its 1 stamps file holds no star: no catalog star was matched to it"
     assert models["B"]["nstars"] == 2 and models["B"]["empty_reason"] == ""
     assert models["C"]["empty_reason"] == "no stamps file of the band is from the region's detectors (5, 6)"
-    assert [n.split(":")[0] for n in _empty_notices(caplog)] == ["[empty_extended_psf] band g, region A",
-                                                                 "[empty_extended_psf] band g, region C"]
+    assert [n.split(":")[0] for n in _empty_notices(caplog)] == [
+        "[empty_extended_psf] band g, region A",
+        "[empty_extended_psf] band g, region C",
+    ]
     # an ordinary region's file keeps its cards: no EMPTY card
-    write_extended_psf(tmp_path / "g.fits", models, Table(), band="g", inputs=describe_inputs([some]),
-                       header={})
+    write_extended_psf(
+        tmp_path / "g.fits", models, Table(), band="g", inputs=describe_inputs([some]), header={}
+    )
     header = read_extended_psf(tmp_path / "g.fits")[3]
     assert "EMPTY1" in header and "EMPTY2" not in header and "EMPTY3" in header
     # psf_fit: the stars' annuli too noisy for the first model
     noisy = _write(tmp_path / "noisy.fits", np.stack([_profile()] * 3), variance=np.full((3, 31, 31), 1e6))
     psf_fit = {**OPTIONS, "normalization": "psf_fit"}
     m = stack_stamps([noisy], **psf_fit)[0]["DEFAULT"]
-    assert m["empty_reason"] == ("of the 3 stars of its 1 stamps file: 3 annulus S/N below "
-                                 "psf_fit.min_annulus_snr (10), so no first model")
+    assert m["empty_reason"] == (
+        "of the 3 stars of its 1 stamps file: 3 annulus S/N below "
+        "psf_fit.min_annulus_snr (10), so no first model"
+    )
 
 
 def test_extended_psf_file_names_non_ascii_inputs_and_long_region_names_without_truncation(tmp_path):
@@ -251,12 +327,19 @@ def test_extended_psf_file_names_non_ascii_inputs_and_long_region_names_without_
     from astropy.io import fits
 
     (tmp_path / "données").mkdir()
-    paths = [_write(tmp_path / "données" / f"d{d}.fits", np.stack([_profile()] * 2), detector=d)
-             for d in range(2)]
+    paths = [
+        _write(tmp_path / "données" / f"d{d}.fits", np.stack([_profile()] * 2), detector=d) for d in range(2)
+    ]
     long_name = "OUTER_RING_OF_DETECTORS_FAR_FROM_THE_AXIS"
     models, stars = stack_stamps(paths, **{**OPTIONS, "regions": {"A": [0], long_name: [1]}})
-    write_extended_psf(tmp_path / "r.fits", models, stars, band="r", inputs=describe_inputs(paths),
-                       header={"NORMMODE": "annulus"})
+    write_extended_psf(
+        tmp_path / "r.fits",
+        models,
+        stars,
+        band="r",
+        inputs=describe_inputs(paths),
+        header={"NORMMODE": "annulus"},
+    )
     back, _, inputs, header = read_extended_psf(tmp_path / "r.fits")
     assert list(inputs["file"]) == paths and list(back) == ["A", long_name]
     with fits.open(tmp_path / "r.fits") as hdul:
@@ -271,14 +354,21 @@ def test_stack_sources_stacks_the_selection_it_is_given(tmp_path):
     two stacks of one opened file with different selections do not see each other's."""
     images = np.stack([_profile() * a + b for a, b in ((1.0, 0.0), (2.0, 3.0), (4.0, 0.0), (8.0, 1.0))])
     stamps = open_stamps(_write(tmp_path / "a.fits", images))
-    options = {"statistic": "MEAN", "num_sigma_clip": 3.0, "num_iter": 1,
-               "bad_mask_planes": list(LSST_BAD_MASK_PLANES), "memory_mb": 0.01}  # small tiles
+    options = {
+        "statistic": "MEAN",
+        "num_sigma_clip": 3.0,
+        "num_iter": 1,
+        "bad_mask_planes": list(LSST_BAD_MASK_PLANES),
+        "memory_mb": 0.01,
+    }  # small tiles
     plain = stack_sources([StackInput(stamps, np.array([0, 2]), np.array([1.0, 0.25]))], **options)
     assert_allclose(plain["image"], _profile(), rtol=1e-6)
     assert (plain["n"] == 2).all()
     # planes 1 and 3 less their constant backgrounds (order 0: one term), then scaled
     backgrounds = np.array([[1.0], [3.0]])
-    fitted = stack_sources([StackInput(stamps, np.array([3, 1]), np.array([0.125, 0.5]), backgrounds)], **options)
+    fitted = stack_sources(
+        [StackInput(stamps, np.array([3, 1]), np.array([0.125, 0.5]), backgrounds)], **options
+    )
     assert_allclose(fitted["image"], _profile(), rtol=1e-6)
     again = stack_sources([StackInput(stamps, np.array([0, 2]), np.array([1.0, 0.25]))], **options)
     for key in ("image", "variance", "mask", "n"):

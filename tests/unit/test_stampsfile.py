@@ -5,8 +5,8 @@ import pytest
 from astropy.table import Table
 from numpy.testing import assert_array_equal
 
-from brightstamps.masks import LSST_MASK_PLANES
 from brightstamps.errors import InputError
+from brightstamps.masks import LSST_MASK_PLANES
 from brightstamps.stampsfile import Stamps, StampStream, open_stamps, read_stamps, write_stamps
 
 
@@ -17,9 +17,16 @@ def test_round_trip_is_exact(tmp_path):
     msk = rng.integers(0, 512, size=(3, 11, 9)).astype(np.int32)
     var = rng.uniform(size=(3, 11, 9)).astype(np.float32)
     var[0, 0, 0] = np.inf
-    stars = Table({"gaia_id": np.array([2**62, 5, -1], np.int64), "g_mag": [1.0, 2.0, np.nan],
-                   "norm_status": ["ok", "nan_flux", "ok"]})
-    stamps = Stamps(img, msk, var, stars, dict(LSST_MASK_PLANES), {"EXPOSURE": "e1", "NORMED": True, "CENTERX": 4})
+    stars = Table(
+        {
+            "gaia_id": np.array([2**62, 5, -1], np.int64),
+            "g_mag": [1.0, 2.0, np.nan],
+            "norm_status": ["ok", "nan_flux", "ok"],
+        }
+    )
+    stamps = Stamps(
+        img, msk, var, stars, dict(LSST_MASK_PLANES), {"EXPOSURE": "e1", "NORMED": True, "CENTERX": 4}
+    )
     write_stamps(tmp_path / "s.fits", stamps)
     back = read_stamps(tmp_path / "s.fits")
     assert_array_equal(back.image, img)
@@ -33,8 +40,14 @@ def test_round_trip_is_exact(tmp_path):
 
 def test_empty_collection_is_a_valid_file(tmp_path):
     stars = Table({"gaia_id": np.zeros(0, np.int64), "annular_flux": np.zeros(0)})
-    empty = Stamps(np.zeros((0, 275, 275), np.float32), np.zeros((0, 275, 275), np.int32),
-                   np.zeros((0, 275, 275), np.float32), stars, dict(LSST_MASK_PLANES), {"NORMED": True})
+    empty = Stamps(
+        np.zeros((0, 275, 275), np.float32),
+        np.zeros((0, 275, 275), np.int32),
+        np.zeros((0, 275, 275), np.float32),
+        stars,
+        dict(LSST_MASK_PLANES),
+        {"NORMED": True},
+    )
     write_stamps(tmp_path / "e.fits", empty)
     back = read_stamps(tmp_path / "e.fits")
     assert len(back) == 0 and back.image.shape == (0, 275, 275) and back.mask.dtype == np.int32
@@ -65,8 +78,15 @@ def _astropy_bytes(stamps, path):
     mask = fits.ImageHDU(stamps.mask, name="MASK")
     for key, bit in mask_plane_cards(stamps.mask_planes):
         mask.header[key] = bit
-    fits.HDUList([primary, fits.BinTableHDU(stamps.stars, name="STARS"), fits.ImageHDU(stamps.image, name="IMAGE"),
-                  mask, fits.ImageHDU(stamps.variance, name="VARIANCE")]).writeto(path)
+    fits.HDUList(
+        [
+            primary,
+            fits.BinTableHDU(stamps.stars, name="STARS"),
+            fits.ImageHDU(stamps.image, name="IMAGE"),
+            mask,
+            fits.ImageHDU(stamps.variance, name="VARIANCE"),
+        ]
+    ).writeto(path)
     return path.read_bytes()
 
 
@@ -74,7 +94,9 @@ def _astropy_bytes(stamps, path):
 def test_streamed_file_is_byte_identical_to_astropy_writing_the_whole_cubes(tmp_path, n):
     stamps = _collection(n)
     # blocks of 3 stamps: a partial last block, and for n = 1 a single short one
-    stream = StampStream(stamps.stars, stamps.mask_planes, stamps.header, stamps.stamp_shape, stamps.blocks(3))
+    stream = StampStream(
+        stamps.stars, stamps.mask_planes, stamps.header, stamps.stamp_shape, stamps.blocks(3)
+    )
     write_stamps(tmp_path / "s.fits", stream)
     assert (tmp_path / "s.fits").read_bytes() == _astropy_bytes(stamps, tmp_path / "a.fits")
 
@@ -86,8 +108,9 @@ def test_memory_mapped_read_gives_the_same_stamps_block_by_block(tmp_path):
     assert isinstance(mapped.image, np.memmap) and mapped.stars.colnames == ["gaia_id", "g_mag"]
     blocks = list(mapped.blocks(3))
     assert [len(b[0]) for b in blocks] == [3, 3, 1]
-    for i, (cube, dtype) in enumerate(((stamps.image, np.float32), (stamps.mask, np.int32),
-                                       (stamps.variance, np.float32))):
+    for i, (cube, dtype) in enumerate(
+        ((stamps.image, np.float32), (stamps.mask, np.int32), (stamps.variance, np.float32))
+    ):
         joined = np.concatenate([b[i] for b in blocks])
         assert joined.dtype == dtype and joined.dtype.isnative
         assert_array_equal(joined, cube)
@@ -126,31 +149,66 @@ def test_cutout_and_warped_headers_need_no_hierarch_or_truncation_and_name_non_a
     data.mkdir()
     wcs = simulate.detector_wcs(detector=0, yaw_deg=90.0, size=200)
     ra, dec = wcs.all_pix2world([100.3], [99.6], 0)
-    Table({"source_id": [7], "ra": ra, "dec": dec, "phot_g_mean_mag": [9.0], "pmra": [1.0], "pmdec": [0.0],
-           "ref_epoch": [2016.0]}).write(data / "catalog.fits")
-    columns = {"id": "source_id", "ra": "ra", "dec": "dec", "mag": "phot_g_mean_mag", "flux": "",
-               "pmra": "pmra", "pmdec": "pmdec", "epoch": "ref_epoch"}
+    Table(
+        {
+            "source_id": [7],
+            "ra": ra,
+            "dec": dec,
+            "phot_g_mean_mag": [9.0],
+            "pmra": [1.0],
+            "pmdec": [0.0],
+            "ref_epoch": [2016.0],
+        }
+    ).write(data / "catalog.fits")
+    columns = {
+        "id": "source_id",
+        "ra": "ra",
+        "dec": "dec",
+        "mag": "phot_g_mean_mag",
+        "flux": "",
+        "pmra": "pmra",
+        "pmdec": "pmdec",
+        "epoch": "ref_epoch",
+    }
     defaults = schema_defaults()
-    catalog = read_catalog(str(data / "catalog.fits"), columns=columns, mag_system="ab",
-                           vega_to_ab=defaults["catalog"]["vega_to_ab"])
+    catalog = read_catalog(
+        str(data / "catalog.fits"),
+        columns=columns,
+        mag_system="ab",
+        vega_to_ab=defaults["catalog"]["vega_to_ab"],
+    )
     image = str(data / "e1.fits")
     header = fits.Header({"MJD-OBS": 61000.0})
-    matched = match_stars(catalog, wcs, header, shape=(200, 200), mag_limit=18.0, stamp_size=(41, 41),
-                          proper_motion=True, source=image)
+    matched = match_stars(
+        catalog,
+        wcs,
+        header,
+        shape=(200, 200),
+        mag_limit=18.0,
+        stamp_size=(41, 41),
+        proper_motion=True,
+        source=image,
+    )
     write_stars(tmp_path / "stars.ecsv", matched)  # as the workflow: through the ECSV file
     stars = read_stars(tmp_path / "stars.ecsv")
     ones = np.ones((200, 200), np.float32)
     exp = Exposure(ones, np.zeros((200, 200), np.int32), ones, wcs, dict(LSST_MASK_PLANES), header, image)
-    cutouts = extract_stamps(exp, stars, NoSky(exp.shape), stamp_size=(41, 41),
-                             do_remove_detected=False)
+    cutouts = extract_stamps(exp, stars, NoSky(exp.shape), stamp_size=(41, 41), do_remove_detected=False)
     cat = stars.meta["catalog"]
     digests = {image: "0" * 64, cat: stars.meta["catalog_sha256"]}
     cutouts.header.update(input_cards([image, cat], digests=digests))
     write_stamps(tmp_path / "raw.fits", cutouts)
     boresight = boresight_of(wcs, header, **defaults["boresight"])
-    warped = warp_stamps(read_stamps(tmp_path / "raw.fits"), wcs, kernel="lanczos3", do_apply_transform=True,
-                         model_stamp_buffer=1.1, nb90_rots=1, orientation="quarter_turns",
-                         boresight=boresight)
+    warped = warp_stamps(
+        read_stamps(tmp_path / "raw.fits"),
+        wcs,
+        kernel="lanczos3",
+        do_apply_transform=True,
+        model_stamp_buffer=1.1,
+        nb90_rots=1,
+        orientation="quarter_turns",
+        boresight=boresight,
+    )
     write_stamps(tmp_path / "warped.fits", warped)
     with fits.open(tmp_path / "raw.fits") as raw, fits.open(tmp_path / "warped.fits") as warp:
         h = raw["STARS"].header
@@ -176,8 +234,12 @@ def test_open_stamps_reads_the_description_and_sections_of_chosen_planes(tmp_pat
     assert info.mask_planes == LSST_MASK_PLANES and list(info.stars["gaia_id"]) == list(range(7))
     rows = [5, 1, 2, 3, 6]  # runs of consecutive planes, out of order
     ys, xs = slice(2, 9), slice(3, 10)
-    for got, cube, dtype in zip(info.read(rows, ys, xs), (stamps.image, stamps.mask, stamps.variance),
-                                (np.float32, np.int32, np.float32), strict=True):
+    for got, cube, dtype in zip(
+        info.read(rows, ys, xs),
+        (stamps.image, stamps.mask, stamps.variance),
+        (np.float32, np.int32, np.float32),
+        strict=True,
+    ):
         assert got.dtype == dtype and got.dtype.isnative and got.shape == (5, 7, 7)
         assert_array_equal(got, cube[rows][:, ys, xs])
     assert_array_equal(info.read([4])[0], stamps.image[4:5])  # whole planes by default
@@ -193,15 +255,25 @@ def _rewrite(stamps, path, *, image_dtype=np.float32, mask_dtype=np.int32, stars
     from brightstamps.masks import mask_plane_cards
 
     primary = fits.PrimaryHDU()
-    for key, value in {**stamps.header, "NSTAMPS": len(stamps), "STAMPNX": stamps.stamp_shape[1],
-                       "STAMPNY": stamps.stamp_shape[0]}.items():
+    for key, value in {
+        **stamps.header,
+        "NSTAMPS": len(stamps),
+        "STAMPNX": stamps.stamp_shape[1],
+        "STAMPNY": stamps.stamp_shape[0],
+    }.items():
         primary.header[key] = value
     mask = fits.ImageHDU(stamps.mask.astype(mask_dtype), name="MASK")
     for key, bit in mask_plane_cards(stamps.mask_planes):
         mask.header[key] = bit
-    fits.HDUList([primary, fits.BinTableHDU(stamps.stars if stars is None else stars, name="STARS"),
-                  fits.ImageHDU(stamps.image.astype(image_dtype), name="IMAGE"), mask,
-                  fits.ImageHDU(stamps.variance, name="VARIANCE")]).writeto(path)
+    fits.HDUList(
+        [
+            primary,
+            fits.BinTableHDU(stamps.stars if stars is None else stars, name="STARS"),
+            fits.ImageHDU(stamps.image.astype(image_dtype), name="IMAGE"),
+            mask,
+            fits.ImageHDU(stamps.variance, name="VARIANCE"),
+        ]
+    ).writeto(path)
     return path
 
 
@@ -218,11 +290,17 @@ def test_cubes_that_are_not_plain_pixels_read_the_same(tmp_path):
     for path in (odd, tmp_path / "s.fits.gz"):
         for memmap in (False, True):
             back = read_stamps(path, memmap=memmap)
-            for got, cube in zip((back.image, back.mask, back.variance),
-                                 (stamps.image, stamps.mask, stamps.variance), strict=True):
+            for got, cube in zip(
+                (back.image, back.mask, back.variance),
+                (stamps.image, stamps.mask, stamps.variance),
+                strict=True,
+            ):
                 assert_array_equal(np.asarray(got), cube)
-        for got, cube in zip(open_stamps(path).read([4, 0, 1], slice(1, 12), slice(None, 5)),
-                             (stamps.image, stamps.mask, stamps.variance), strict=True):
+        for got, cube in zip(
+            open_stamps(path).read([4, 0, 1], slice(1, 12), slice(None, 5)),
+            (stamps.image, stamps.mask, stamps.variance),
+            strict=True,
+        ):
             assert got.dtype.isnative
             assert_array_equal(got, cube[[4, 0, 1], 1:12, :5])
 

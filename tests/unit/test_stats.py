@@ -15,8 +15,9 @@ def test_meanclip_one_survivor_makes_the_next_iteration_nan():
     value, _, n = clipped_statistic(ONE_SURVIVOR, statistic="MEANCLIP", num_sigma_clip=0.5, num_iter=1)
     assert (value, n) == (5.0, 1)
     for num_iter in (2, 3):
-        value, variance, n = clipped_statistic(ONE_SURVIVOR, statistic="MEANCLIP", num_sigma_clip=0.5,
-                                               num_iter=num_iter)
+        value, variance, n = clipped_statistic(
+            ONE_SURVIVOR, statistic="MEANCLIP", num_sigma_clip=0.5, num_iter=num_iter
+        )
         assert np.isnan(value) and np.isnan(variance) and n == 0
 
 
@@ -33,6 +34,7 @@ def test_meanclip_one_survivor_per_pixel_of_a_stack():
 def test_meanclip_of_a_single_good_value_is_that_value(num_iter):
     """With one good value in all, afw keeps the IQR half-width (0): the value itself."""
     valid = np.array([False, False, True, False, False])
-    value, _, n = clipped_statistic(ONE_SURVIVOR, valid=valid, statistic="MEANCLIP", num_sigma_clip=0.5,
-                                    num_iter=num_iter)
+    value, _, n = clipped_statistic(
+        ONE_SURVIVOR, valid=valid, statistic="MEANCLIP", num_sigma_clip=0.5, num_iter=num_iter
+    )
     assert (value, n) == (5.0, 1)

@@ -17,12 +17,28 @@ def test_no_test_imports_from_a_conftest(repo):
 
 
 def test_not_e2e_selects_the_unit_tests_and_no_test_under_tests_e2e(repo):
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                           "-m", "not e2e", "tests/e2e/test_paths.py", "tests/unit/test_stats.py"],
-                          cwd=repo, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not e2e",
+            "tests/e2e/test_paths.py",
+            "tests/unit/test_stats.py",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ids = [line for line in proc.stdout.splitlines() if "::" in line]
     assert ids and all(i.startswith("tests/unit/test_stats.py::") for i in ids), ids
-    selected, total, deselected = map(int, re.search(r"(\d+)/(\d+) tests collected \((\d+) deselected\)",
-                                                     proc.stdout).groups())
+    selected, total, deselected = map(
+        int, re.search(r"(\d+)/(\d+) tests collected \((\d+) deselected\)", proc.stdout).groups()
+    )
     assert selected == len(ids) and deselected == total - selected >= 1  # test_paths' tests

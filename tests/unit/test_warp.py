@@ -4,21 +4,29 @@ import numpy as np
 import pytest
 from astropy.wcs import WCS
 from numpy.testing import assert_allclose, assert_array_equal
-
 from scipy import optimize
+from warp_reference import warp_cutout_exact
 
 from brightstamps import simulate as sim
 from brightstamps.warp import KERNELS, distortion_free_maps, kernel_weights, warp_cutout
-from warp_reference import warp_cutout_exact
 
 NO_DATA = 1 << 8
 
 
-def _warp(img, *, center, affine=np.eye(2), out=(61, 61), kernel="lanczos5", mask=None, var=None):
+def _warp(img, *, center, affine=None, out=(61, 61), kernel="lanczos5", mask=None, var=None):
+    affine = np.eye(2) if affine is None else affine
     mask = np.zeros(img.shape, np.int32) if mask is None else mask
     var = np.ones(img.shape, np.float32) if var is None else var
-    return warp_cutout(img.astype(np.float32), mask, var, center=center, affine=affine, out_shape=out,
-                       kernel=kernel, no_data_bit=NO_DATA)
+    return warp_cutout(
+        img.astype(np.float32),
+        mask,
+        var,
+        center=center,
+        affine=affine,
+        out_shape=out,
+        kernel=kernel,
+        no_data_bit=NO_DATA,
+    )
 
 
 def _reference_pixel(img, ux, uy, kernel, mask=None):
@@ -78,7 +86,9 @@ def test_matches_explicit_reference_implementation(kernel):
     img = rng.normal(size=(100, 100))
     affine = np.array([[0.98, 0.05], [-0.04, 1.02]])
     c = (50.23, 49.61)
-    mask = (rng.random((100, 100)) < 0.02).astype(np.int32) << rng.integers(0, 9, size=(100, 100)).astype(np.int32)
+    mask = (rng.random((100, 100)) < 0.02).astype(np.int32) << rng.integers(0, 9, size=(100, 100)).astype(
+        np.int32
+    )
     out, msk, _ = _warp(img, center=c, affine=affine, out=(41, 41), kernel=kernel, mask=mask)
     for i, j in [(20, 20), (0, 0), (40, 3), (7, 33), (13, 29)]:
         d = np.array([i - 20, j - 20])
@@ -91,11 +101,19 @@ def test_matches_explicit_reference_implementation(kernel):
 
 
 _MAPS = {
-    "near-identity": (np.array([[1.002, 0.003], [-0.002, 0.998]]), np.array([[1e-6, -2e-6, 5e-7], [3e-7, 1e-6, -1e-6]])),
+    "near-identity": (
+        np.array([[1.002, 0.003], [-0.002, 0.998]]),
+        np.array([[1e-6, -2e-6, 5e-7], [3e-7, 1e-6, -1e-6]]),
+    ),
     "pure shift": (np.eye(2), np.zeros((2, 3))),
-    "rotated 37 deg, scaled": (1.05 * np.array([[np.cos(0.65), -np.sin(0.65)], [np.sin(0.65), np.cos(0.65)]]),
-                               np.array([[2e-5, 0, -1e-5], [0, 3e-5, 1e-5]])),
-    "strong distortion": (np.array([[0.9, 0.1], [-0.05, 1.1]]), np.array([[2e-4, -1e-4, 5e-5], [-5e-5, 1e-4, 2e-4]])),
+    "rotated 37 deg, scaled": (
+        1.05 * np.array([[np.cos(0.65), -np.sin(0.65)], [np.sin(0.65), np.cos(0.65)]]),
+        np.array([[2e-5, 0, -1e-5], [0, 3e-5, 1e-5]]),
+    ),
+    "strong distortion": (
+        np.array([[0.9, 0.1], [-0.05, 1.1]]),
+        np.array([[2e-4, -1e-4, 5e-5], [-5e-5, 1e-4, 2e-4]]),
+    ),
 }
 
 
@@ -109,14 +127,22 @@ def test_compiled_kernel_matches_the_exact_weight_reference(kernel, name):
     """
     rng = np.random.default_rng(7)
     yy, xx = np.mgrid[0:150, 0:160]
-    img = (100.0 + 5e4 / (1 + ((xx - 70.3) ** 2 + (yy - 81.6) ** 2) / 9.0) ** 1.5 + rng.normal(size=xx.shape))
+    img = 100.0 + 5e4 / (1 + ((xx - 70.3) ** 2 + (yy - 81.6) ** 2) / 9.0) ** 1.5 + rng.normal(size=xx.shape)
     img = img.astype(np.float32)
     img[:4] = np.nan
     var = rng.uniform(90, 110, size=xx.shape).astype(np.float32)
-    mask = ((rng.random(xx.shape) < 0.01).astype(np.int32) << rng.integers(0, 12, size=xx.shape).astype(np.int32))
+    mask = (rng.random(xx.shape) < 0.01).astype(np.int32) << rng.integers(0, 12, size=xx.shape).astype(
+        np.int32
+    )
     affine, quad = _MAPS[name]
-    kw = dict(center=(70.3, 81.6), affine=affine, quadratic=quad, out_shape=(161, 171), kernel=kernel,
-              no_data_bit=NO_DATA)
+    kw = dict(
+        center=(70.3, 81.6),
+        affine=affine,
+        quadratic=quad,
+        out_shape=(161, 171),
+        kernel=kernel,
+        no_data_bit=NO_DATA,
+    )
     got = warp_cutout(img, mask, var, **kw)
     ref = warp_cutout_exact(img, mask, var, **kw)
     finite = np.isfinite(ref[0])
@@ -151,7 +177,9 @@ def test_variance_propagation_of_white_noise():
     var_in = np.full((60, 60), sigma2, np.float32)
     samples = []
     for _ in range(400):
-        out, _, var = _warp(rng.normal(scale=np.sqrt(sigma2), size=(60, 60)), center=c, out=(21, 21), var=var_in)
+        out, _, var = _warp(
+            rng.normal(scale=np.sqrt(sigma2), size=(60, 60)), center=c, out=(21, 21), var=var_in
+        )
         samples.append(out[5:16, 5:16].ravel())
     measured = np.var(np.asarray(samples), axis=0, ddof=1).mean()
     predicted = var[5:16, 5:16].mean()
@@ -165,8 +193,9 @@ def test_distortion_free_map_of_a_pure_tan_wcs_is_the_identity_at_the_axis():
     wcs.wcs.crval = [150.0, 2.0]
     wcs.wcs.crpix = [-500.0, 300.0]
     wcs.wcs.cd = [[-5.5e-5, 0.0], [0.0, 5.5e-5]]
-    maps, quads = distortion_free_maps(wcs, np.array([[100.0, 100.0], [900.0, 50.0]]), boresight=(150.0, 2.0),
-                                       half_size=(137, 137))
+    maps, quads = distortion_free_maps(
+        wcs, np.array([[100.0, 100.0], [900.0, 50.0]]), boresight=(150.0, 2.0), half_size=(137, 137)
+    )
     assert_allclose(maps, np.broadcast_to(np.eye(2), (2, 2, 2)), atol=1e-6)
     assert np.abs(quads).max() < 1e-8
 
@@ -177,7 +206,12 @@ def test_stamp_map_matches_the_wcs_at_the_stamp_corners(detector, yaw):
     wcs = sim.detector_wcs(detector=detector, yaw_deg=yaw, size=2048)
     bore = sim.BORESIGHT
     proj = WCS(naxis=2)
-    proj.wcs.ctype, proj.wcs.crval, proj.wcs.crpix, proj.wcs.cdelt = ["RA---TAN", "DEC--TAN"], bore, [0, 0], [1, 1]
+    proj.wcs.ctype, proj.wcs.crval, proj.wcs.crpix, proj.wcs.cdelt = (
+        ["RA---TAN", "DEC--TAN"],
+        bore,
+        [0, 0],
+        [1, 1],
+    )
 
     def gnomonic(p):
         return proj.wcs_world2pix(wcs.all_pix2world(np.atleast_2d(p), 0), 1)[0]
@@ -213,13 +247,25 @@ def test_warped_stamps_do_not_depend_on_blocks_or_on_reading_from_a_memory_map(t
     n = 5
     centers = rng.uniform(200, 1800, size=(n, 2))
     corners = np.trunc(centers - 30.5).astype(np.int64)
-    stars = Table({"x": centers[:, 0], "y": centers[:, 1], "cutout_x0": corners[:, 0], "cutout_y0": corners[:, 1]})
-    cutouts = Stamps(rng.normal(size=(n, 61, 61)).astype(np.float32),
-                     rng.integers(0, 4, size=(n, 61, 61)).astype(np.int32),
-                     rng.uniform(1, 2, size=(n, 61, 61)).astype(np.float32), stars, dict(LSST_MASK_PLANES))
+    stars = Table(
+        {"x": centers[:, 0], "y": centers[:, 1], "cutout_x0": corners[:, 0], "cutout_y0": corners[:, 1]}
+    )
+    cutouts = Stamps(
+        rng.normal(size=(n, 61, 61)).astype(np.float32),
+        rng.integers(0, 4, size=(n, 61, 61)).astype(np.int32),
+        rng.uniform(1, 2, size=(n, 61, 61)).astype(np.float32),
+        stars,
+        dict(LSST_MASK_PLANES),
+    )
     write_stamps(tmp_path / "cut.fits", cutouts)
-    options = {"kernel": "lanczos3", "do_apply_transform": True, "model_stamp_buffer": 1.1, "nb90_rots": 1,
-               "orientation": "quarter_turns", "boresight": sim.BORESIGHT}
+    options = {
+        "kernel": "lanczos3",
+        "do_apply_transform": True,
+        "model_stamp_buffer": 1.1,
+        "nb90_rots": 1,
+        "orientation": "quarter_turns",
+        "boresight": sim.BORESIGHT,
+    }
     whole = warp_stamps(cutouts, wcs, **options).collect()
     assert whole.image.shape == (n, 67, 67) and np.isfinite(whole.image[:, 33, 33]).all()
     mapped = read_stamps(tmp_path / "cut.fits", memmap=True)

@@ -3,10 +3,10 @@
 import warnings
 
 import numpy as np
-from numpy.testing import assert_allclose
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
+from numpy.testing import assert_allclose
 from scipy import optimize
 
 from brightstamps.exposure import check_wcs, read_celestial_wcs
@@ -35,8 +35,19 @@ def tan_sip():
     header = _linear("TAN", crpix=[-500.0, 1800.0], scale_arcsec=0.168, rot_deg=-12.0).to_header()
     header["CTYPE1"], header["CTYPE2"] = "RA---TAN-SIP", "DEC--TAN-SIP"
     a = 5e-10
-    header.update({"A_ORDER": 3, "B_ORDER": 3, "A_2_0": 2e-6, "A_0_2": -1e-6, "B_1_1": 1.5e-6,
-                   "A_3_0": a, "A_1_2": a, "B_2_1": a, "B_0_3": a})
+    header.update(
+        {
+            "A_ORDER": 3,
+            "B_ORDER": 3,
+            "A_2_0": 2e-6,
+            "A_0_2": -1e-6,
+            "B_1_1": 1.5e-6,
+            "A_3_0": a,
+            "A_1_2": a,
+            "B_2_1": a,
+            "B_0_3": a,
+        }
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         return WCS(header)
@@ -80,7 +91,12 @@ def test_distortion_free_map_matches_the_wcs_at_the_stamp_corners(case, request)
     bore = tuple(wcs.wcs.crval) if bore is None else bore
     check_wcs(wcs, (2048, 2048), source=case)  # invertible over a detector
     proj = WCS(naxis=2)
-    proj.wcs.ctype, proj.wcs.crval, proj.wcs.crpix, proj.wcs.cdelt = ["RA---TAN", "DEC--TAN"], bore, [0, 0], [1, 1]
+    proj.wcs.ctype, proj.wcs.crval, proj.wcs.crpix, proj.wcs.cdelt = (
+        ["RA---TAN", "DEC--TAN"],
+        bore,
+        [0, 0],
+        [1, 1],
+    )
 
     def gnomonic(p):
         return proj.wcs_world2pix(wcs.all_pix2world(np.atleast_2d(p), 0), 1)[0]
@@ -99,7 +115,9 @@ def test_distortion_free_map_matches_the_wcs_at_the_stamp_corners(case, request)
             d = np.array(d, float)
             with warnings.catch_warnings():  # fsolve warns when xtol is below the WCS's own round-off;
                 warnings.simplefilter("ignore", RuntimeWarning)  # the residual is checked instead
-                exact = optimize.fsolve(lambda p, d=d, c=c: tan_pixels(p) - tan_pixels(c) - d, c + d, xtol=1e-10)
+                exact = optimize.fsolve(
+                    lambda p, d=d, c=c: tan_pixels(p) - tan_pixels(c) - d, c + d, xtol=1e-10
+                )
             assert np.hypot(*(tan_pixels(exact) - tan_pixels(c) - d)) < 1e-5
             ours = c + a @ d + q @ np.array([d[0] ** 2, d[0] * d[1], d[1] ** 2])
             assert np.hypot(*(ours - exact)) < 5e-3, (case, c, d, ours - exact)
