@@ -34,6 +34,21 @@ def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def read_exposure(params):
+    """The rule's exposure, read as its ``exposure`` params (``rules/common.smk``) say."""
+    from brightstamps import exposure
+
+    return exposure.read_exposure(
+        params["image"],
+        mask=params["mask"],
+        variance=params["variance"],
+        weight=params["weight"],
+        hdu=params["hdu"],
+        fmt=params["fmt"],
+        fits_options=params["fits_format"],
+    )
+
+
 def run(main, smk):
     """Run ``main(smk)`` with stderr, logging and warnings sent to the rule's log.
 

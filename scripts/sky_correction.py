@@ -2,20 +2,12 @@
 
 import _common
 
-from brightstamps import exposure, sky
+from brightstamps import sky
 
 
 def main(smk):
     e = smk.params.exposure
-    exp = exposure.read_exposure(
-        e["image"],
-        mask=e["mask"],
-        variance=e["variance"],
-        weight=e["weight"],
-        hdu=e["hdu"],
-        fmt=e["fmt"],
-        fits_options=e["fits_format"],
-    )
+    exp = _common.read_exposure(e)
     model = sky.make_sky_model(
         exp,
         sky_model_path=smk.input.get("sky_model"),

@@ -2,20 +2,12 @@
 
 import _common
 
-from brightstamps import catalog, exposure, extract, files, sky, stampsfile
+from brightstamps import catalog, extract, files, sky, stampsfile
 
 
 def main(smk):
     e = smk.params.exposure
-    exp = exposure.read_exposure(
-        e["image"],
-        mask=e["mask"],
-        variance=e["variance"],
-        weight=e["weight"],
-        hdu=e["hdu"],
-        fmt=e["fmt"],
-        fits_options=e["fits_format"],
-    )
+    exp = _common.read_exposure(e)
     model = sky.read_sky_model(smk.input.sky, shape=exp.shape)
     stars = catalog.read_stars(smk.input.stars)
     stamps = extract.extract_stamps(
