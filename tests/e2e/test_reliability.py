@@ -31,7 +31,12 @@ def test_killed_run_resumes_without_redoing_finished_work(demo_run, tmp_path, re
     )
     deadline = time.time() + 300
     while time.time() < deadline:
-        done = list((run / "results").glob("demo_det*/*.*")) if (run / "results").exists() else []
+        # finished files only: a job's temporary file (".name.tmpPID...") is not one
+        done = (
+            [p for p in (run / "results").glob("demo_det*/*.*") if ".tmp" not in p.name]
+            if (run / "results").exists()
+            else []
+        )
         if len(done) >= 6:
             break
         time.sleep(0.1)
