@@ -486,9 +486,12 @@ def noise_plane(values, *, kind, source):
     no_data : numpy.ndarray
         bool.
     """
-    v = np.asarray(values, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        var = (1.0 / v if kind == "weight" else v).astype(np.float32)  # (a tiny weight overflows: no data)
+        if kind == "weight":
+            v = np.asarray(values, dtype=np.float64)
+            var = (1.0 / v).astype(np.float32)  # (a tiny weight overflows: no data)
+        else:  # one float32 copy, which the reader then marks: a whole-detector plane is large
+            v = var = np.array(values, dtype=np.float32)
         good = np.isfinite(var) & (var > 0)
     no_data = ~good
     unexpected = no_data & (v != 0) if kind == "weight" else no_data
