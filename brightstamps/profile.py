@@ -3,7 +3,7 @@
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["profile_edges", "azimuthal_profile", "model_profile", "dynamic_range"]
+__all__ = ["profile_edges", "azimuthal_profile", "model_profile", "dynamic_range", "flux_within"]
 
 
 def profile_edges(max_radius):
@@ -168,3 +168,36 @@ def dynamic_range(profile):
     if last is None:
         return float("nan"), float("nan")
     return float(np.log10(peak / value[last])), float(radius[last])
+
+
+def flux_within(image, radius, *, center=None):
+    """The sum of *image* over the pixels whose centres lie within *radius* of *center*.
+
+    This is the extended PSF's flux normalization (``FLUXRAD``): a model normalized to 1 has
+    ``flux_within(model, FLUXRAD) == 1``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D image; non-finite pixels inside the circle make the result NaN (a model with no core
+        has no flux).
+    radius : float
+        Pixels; the circle includes ``r <= radius``.
+    center : (float, float), optional
+        ``(x, y)``; by default the central pixel ``((nx - 1) // 2, (ny - 1) // 2)``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> flux_within(np.ones((5, 5)), 1)
+    5.0
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if center is None:
+        center = ((image.shape[1] - 1) // 2, (image.shape[0] - 1) // 2)
+    y, x = np.indices(image.shape)
+    inside = np.hypot(x - center[0], y - center[1]) <= radius
+    return float(np.sum(image[inside]))
