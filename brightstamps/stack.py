@@ -1,17 +1,23 @@
-"""Extended PSF: stack the normalized stamps of a band, per focal-plane region, tile by tile.
+"""Extended PSF: stack the stamps of a band, per focal-plane region, tile by tile.
 
-Per output pixel, the statistic (afw's MEANCLIP by default, :func:`brightstamps.stats.
-clipped_statistic`, the same function the normalization uses) runs over every selected stamp
-whose pixel is finite and carries none of the bad mask planes; the variance is the clipped
-variance over the clipped count, the mask the OR of the contributing masks, and a pixel with no
-usable input is NaN / NO_DATA. Stamps are read by section, a tile at a time, so memory is bounded
-by ``memory_mb`` whatever the number of stamps.
+Per output pixel, the stack combines every selected stamp whose pixel is finite and carries none
+of the bad mask planes. By default (``stack.weighting: inverse_variance``) each value is weighted
+by the inverse of its variance: a star counts where it has signal, so the unsaturated stars make
+the core and the saturated ones the wings, and a star whose annulus is noise no longer enters the
+wings with the weight of the brightest. Values are clipped against the weighted mean of the
+others (:func:`brightstamps.stats.weighted_clipped_mean`), so a feature in one star's stamp is
+clipped even where that star carries most of the weight. The model's variance is ``1 / sum(w)``.
+``weighting: none`` is LSST's unweighted afw statistic (MEANCLIP: the clipped variance over the
+clipped count). A pixel with no usable input is NaN / NO_DATA; the mask is the OR of the
+contributing masks. Stamps are read by section, a tile at a time, so memory is bounded by
+``memory_mb`` whatever the number of stamps.
 
-Two normalizations: ``annulus`` stacks the stamps as step 5 normalized them (LSST's legacy
-MeasureExtendedPsfTask); ``psf_fit`` (LSST's 2026 ExtendedPsfStackTask) fits each star, by
-inverse-variance weighted linear least squares, as an amplitude times the current model plus a
-polynomial background, rejects stars whose model flux is mostly masked, stacks the
-amplitude-normalized stamps and iterates with the stack as the new model.
+Two normalizations: ``psf_fit`` (default; LSST 2026's ExtendedPsfStackTask, extended) fits every
+star as an amplitude times the model plus a polynomial background (:mod:`brightstamps.psffit`),
+stacks the amplitude-normalized stamps and iterates until the amplitudes and the model's annulus
+level change by less than ``psf_fit.tolerance``; the model is then normalized to a flux of 1
+within ``stack.flux_radius``. ``annulus`` (LSST legacy MeasureExtendedPsfTask) stacks the stamps
+as step 5 normalized them; its model's annulus level is 1.
 """
 
 import dataclasses
@@ -27,8 +33,23 @@ from .errors import InputError
 from .files import atomic_output, open_fits, path_card_value, path_from_card
 from .masks import ensure_planes, mask_plane_cards, plane_bits, read_mask_planes
 from .notices import notice
+from .profile import dynamic_range, flux_within, model_profile, profile_edges
+from .psffit import (
+    background_basis,
+    background_names,
+    exposure_units,
+    feature_exclusions,
+    fit_model,
+    fit_stars,
+    fit_table,
+    knot_snr,
+    normal_equations,
+    pin_backgrounds,
+    radial_hats,
+    radial_knots,
+)
 from .stampsfile import StampsFile, open_stamps
-from .stats import clipped_statistic
+from .stats import clipped_statistic, weighted_clipped_mean
 
 __all__ = [
     "StackInput",
@@ -37,7 +58,6 @@ __all__ = [
     "assign_regions",
     "stack_sources",
     "annulus_snr",
-    "fit_psf_amplitudes",
     "stack_stamps",
     "describe_inputs",
     "write_extended_psf",
@@ -47,8 +67,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Bytes of working memory per stacked value (float64 values, validity, masks, sort copies).
-_BYTES_PER_VALUE = 48
+#: Gaussian sigma (pixels) of the smoothing that finds a star's own extended features (a galaxy).
+_FEATURE_SMOOTHING = 2.0
+
+#: The model is rescaled at a radial knot only where its signal-to-noise under the knot's hat is
+#: at least this.
+_MIN_KNOT_SNR = 10.0
+
+#: Bytes of working memory per stacked value: float64 values, variances and weights, validity and
+#: selection, masks, and the sort copy of the median / quantiles.
+_BYTES_PER_VALUE = 64
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -64,22 +92,30 @@ class StackInput:
     factors : numpy.ndarray
         The multiplier of each plane's image.
     backgrounds : numpy.ndarray or None
-        ``(len(rows), terms)`` polynomial backgrounds (:func:`fit_psf_amplitudes`' terms),
-        subtracted from each image before its factor is applied; None for none.
+        ``(len(rows), terms)`` polynomial backgrounds (:func:`brightstamps.psffit.background_basis`
+        terms, in the stored image's units), subtracted from each image before its factor is
+        applied; None for none.
+    rel_var : numpy.ndarray or None
+        Relative variance of each plane's normalization (its amplitude's or annular flux's): a
+        weighted stack adds ``model**2 * rel_var`` to the variance of each value; None for 0.
+    excluded : list of numpy.ndarray or None
+        Per plane, flat pixel indices left out of the stack (light of the star's own that the
+        model must not take: :func:`brightstamps.psffit.feature_exclusions`); None for none.
     """
 
     stamps: StampsFile
     rows: np.ndarray
     factors: np.ndarray
     backgrounds: np.ndarray | None = None
+    rel_var: np.ndarray | None = None
+    excluded: list | None = None
 
     def __post_init__(self):
         n = len(self.rows)
-        if len(self.factors) != n or (self.backgrounds is not None and len(self.backgrounds) != n):
-            raise ValueError(
-                f"{self.stamps.path}: {n} rows, {len(self.factors)} factors and "
-                f"{'no' if self.backgrounds is None else len(self.backgrounds)} backgrounds"
-            )
+        arrays = (self.backgrounds, self.rel_var, self.excluded)
+        sizes = [len(self.factors)] + [len(a) for a in arrays if a is not None]
+        if any(s != n for s in sizes):
+            raise ValueError(f"{self.stamps.path}: {n} rows, but per-row arrays of lengths {sizes}")
 
 
 def _unscaled(stamps, rows):
@@ -171,12 +207,11 @@ def _plural(n, word):
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _why_empty(members, *, detectors, selection, psf_fit=None, first_model=None):
+def _why_empty(members, *, detectors, selection, psf_fit=False, first_model=None):
     """Why a region's stack holds no star, in words: no input, no star, or what left the stars out.
 
     Each star the selection leaves out is counted once, under the first cut it fails. In psf_fit
-    mode (*psf_fit* given) the selected stars were left out by the fits: *first_model* of them made
-    the first model.
+    mode the selected stars were left out by the fits: *first_model* of them made the first model.
     """
     if not members:
         return f"no stamps file of the band is from the region's detectors ({', '.join(map(str, detectors))})"
@@ -195,12 +230,9 @@ def _why_empty(members, *, detectors, selection, psf_fit=None, first_model=None)
             counts[why] = counts.get(why, 0) + int(np.count_nonzero(cut & ~left))
             left |= cut
     selected = n_stars - sum(counts.values())
-    if selected and psf_fit is not None:
+    if selected and psf_fit:
         if not first_model:
-            counts[
-                f"annulus S/N below psf_fit.min_annulus_snr ({psf_fit['min_annulus_snr']:g}), so no first "
-                "model"
-            ] = selected
+            counts["without a catalogue magnitude, so no first model"] = selected
         else:
             counts[
                 "fit rejected (masked flux fraction above psf_fit.max_masked_flux_fraction, too few "
@@ -264,7 +296,9 @@ def _remap(mask, src_planes, dst_planes):
     return out
 
 
-def stack_sources(inputs, *, statistic, num_sigma_clip, num_iter, bad_mask_planes, memory_mb):
+def stack_sources(
+    inputs, *, weighting, statistic, num_sigma_clip, num_iter, bad_mask_planes, memory_mb, model=None
+):
     """Stack the selected planes of *inputs*, tile by tile: each image less its background, times its factor.
 
     Parameters
@@ -272,20 +306,37 @@ def stack_sources(inputs, *, statistic, num_sigma_clip, num_iter, bad_mask_plane
     inputs : list of StackInput
         One per stamps file (the first sets the stamp shape and the mask planes; none: one
         NO_DATA pixel).
+    weighting : {'inverse_variance', 'none'}
+        ``none``: afw's per-pixel *statistic*, every value alike (LSST). ``inverse_variance``: each
+        value weighted by the inverse of its variance (its stamp's variance plane, scaled as its
+        image, plus ``model**2 * rel_var``), MEANCLIP clipping each value against the weighted
+        mean of the others (:func:`brightstamps.stats.weighted_clipped_mean`), MEAN not clipping.
     statistic : {'MEAN', 'MEDIAN', 'MEANCLIP'}
+        MEDIAN only with ``weighting: none``.
     num_sigma_clip : float
     num_iter : int
     bad_mask_planes : list of str
         Inputs with any of these planes are left out of a pixel.
     memory_mb : float
         Working memory for the stacked values; sets the tile size.
+    model : numpy.ndarray, optional
+        The model the normalizations' errors are scaled by (weighted stacks with ``rel_var``).
 
     Returns
     -------
     dict
-        ``image`` (float32), ``mask`` (int32), ``variance`` (float32), ``n`` (int32) maps and the
-        ``planes`` of the mask.
+        ``image`` (float32), ``mask`` (int32), ``variance`` (float32), ``n`` (int32) maps, the
+        ``planes`` of the mask and ``weights``: per input, each plane's mean share of the stack's
+        weight over the pixels with data (NaN for an unweighted stack).
     """
+    if weighting not in ("inverse_variance", "none"):
+        raise InputError(f"stack.weighting: {weighting!r} is not 'inverse_variance' or 'none'")
+    weighted = weighting == "inverse_variance"
+    if weighted and statistic == "MEDIAN":
+        raise InputError(
+            "stack.statistic: MEDIAN has no inverse-variance weighted form; use MEANCLIP or MEAN, "
+            "or stack.weighting: none"
+        )
     shape = inputs[0].stamps.stamp_shape if inputs else (1, 1)
     planes = ensure_planes(inputs[0].stamps.mask_planes if inputs else {}, ["NO_DATA"])
     no_data = np.int32(1 << planes["NO_DATA"])
@@ -294,56 +345,98 @@ def stack_sources(inputs, *, statistic, num_sigma_clip, num_iter, bad_mask_plane
     variance = np.full(shape, np.nan, np.float32)
     mask = np.full(shape, no_data, np.int32)
     count = np.zeros(shape, np.int32)
-    used = [s for s in inputs if len(s.rows)]
+    shares = [np.full(len(inp.rows), np.nan if not weighted else 0.0) for inp in inputs]
+    used = [k for k, s in enumerate(inputs) if len(s.rows)]
+    out = {
+        "image": image,
+        "mask": mask,
+        "variance": variance,
+        "n": count,
+        "planes": planes,
+        "weights": shares,
+    }
     if not used:
-        return {"image": image, "mask": mask, "variance": variance, "n": count, "planes": planes}
+        return out
+    model = None if model is None else np.nan_to_num(np.asarray(model, np.float64), nan=0.0)
+    backgrounds = {}  # the background terms over the stamp, per number of terms
+    scales = {}
+    for k in used:
+        inp = inputs[k]
+        if inp.backgrounds is not None and inp.backgrounds.shape[1] not in backgrounds:
+            order = _background_order(inp.backgrounds.shape[1])
+            backgrounds[inp.backgrounds.shape[1]] = background_basis(shape, order)
+        image_scale, variance_scale = exposure_units(inp.stamps, inp.rows)
+        # the variance of each value: the stored variance, in the stored image's units, times factor**2
+        scales[k] = variance_scale / image_scale**2 * np.asarray(inp.factors, float) ** 2
+    pixels_with_data = 0
     for ys, xs in _tiles(shape, n_total, memory_mb):
-        values, valid, masks = [], [], []
-        for inp in used:
-            img, msk, _ = inp.stamps.read(inp.rows, ys, xs)
+        values, variances, valid, masks = [], [], [], []
+        for k in used:
+            inp = inputs[k]
+            img, msk, var = inp.stamps.read(inp.rows, ys, xs)
             bad = plane_bits(inp.stamps.mask_planes, bad_mask_planes, field="stack.bad_mask_planes")
             img = img.astype(np.float64)
             if inp.backgrounds is not None:
-                basis = np.stack([b[ys, xs] for b in _background_basis(shape, inp.backgrounds.shape[1])])
+                basis = backgrounds[inp.backgrounds.shape[1]][:, ys, xs]
                 img = img - np.einsum("nt,tyx->nyx", inp.backgrounds, basis)
-            values.append(img * inp.factors[:, None, None])
-            valid.append(np.isfinite(img) & ((msk & bad) == 0))
+            values.append(img * np.asarray(inp.factors, float)[:, None, None])
+            ok = np.isfinite(img) & ((msk & bad) == 0)
+            if inp.excluded is not None:
+                tile = np.zeros(shape, bool)
+                for j, pixels in enumerate(inp.excluded):
+                    if len(pixels):
+                        tile.reshape(-1)[pixels] = True
+                        ok[j] &= ~tile[ys, xs]
+                        tile.reshape(-1)[pixels] = False
+            valid.append(ok)
             masks.append(_remap(msk, inp.stamps.mask_planes, planes))
+            if weighted:
+                v = var.astype(np.float64) * scales[k][:, None, None]
+                if inp.rel_var is not None and model is not None:
+                    v += model[ys, xs][None] ** 2 * np.asarray(inp.rel_var, float)[:, None, None]
+                variances.append(v)
         values, valid, masks = np.concatenate(values), np.concatenate(valid), np.concatenate(masks)
-        mean, var, n = clipped_statistic(
-            values, valid=valid, statistic=statistic, num_sigma_clip=num_sigma_clip, num_iter=num_iter
-        )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            image[ys, xs] = mean
-            variance[ys, xs] = var / n
+        if weighted:
+            variances = np.concatenate(variances)
+            mean, var, n, kept = weighted_clipped_mean(
+                values,
+                variances,
+                valid=valid,
+                num_sigma_clip=num_sigma_clip,
+                num_iter=num_iter if statistic == "MEANCLIP" else 0,
+            )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = np.where(kept, 1.0 / variances, 0.0) * np.where(n > 0, var, 0.0)[None]
+            per_row = np.nan_to_num(share).sum(axis=(1, 2))
+            start = 0
+            for k in used:
+                shares[k] += per_row[start : start + len(inputs[k].rows)]
+                start += len(inputs[k].rows)
+            pixels_with_data += int(np.count_nonzero(n > 0))
+            valid = kept
+        else:
+            mean, var, n = clipped_statistic(
+                values, valid=valid, statistic=statistic, num_sigma_clip=num_sigma_clip, num_iter=num_iter
+            )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                var = var / n
+        image[ys, xs] = mean
+        variance[ys, xs] = var
         contributing = np.bitwise_or.reduce(np.where(valid, masks, 0), axis=0)
         mask[ys, xs] = np.where(n > 0, contributing, no_data)
         count[ys, xs] = n
-    return {"image": image, "mask": mask, "variance": variance, "n": count, "planes": planes}
+    if weighted:
+        for k in used:
+            shares[k] /= max(pixels_with_data, 1)
+    return out
 
 
-def _background_names(order):
-    return [f"bkg_x{total - py}y{py}" for total in range(order + 1) for py in range(total + 1)]
-
-
-def _background_basis(shape, nterms):
-    """The polynomial background terms over a stamp, x and y scaled to [-1, 1] about the centre."""
-    ny, nx = shape
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    x = (xx - nx // 2) / (nx / 2)
-    y = (yy - ny // 2) / (ny / 2)
-    terms = []
-    total = 0
-    while len(terms) < nterms:
-        terms += [x ** (total - py) * y**py for py in range(total + 1)]
-        total += 1
-    return terms[:nterms]
-
-
-def _design(model, order):
-    """Columns of the linear fit: the model, then the background polynomial up to *order*."""
-    names = ["amplitude", *_background_names(order)]
-    return [model, *_background_basis(model.shape, len(names) - 1)], names
+def _background_order(nterms):
+    """The polynomial order with *nterms* terms."""
+    order = 0
+    while (order + 1) * (order + 2) // 2 < nterms:
+        order += 1
+    return order
 
 
 def annulus_snr(src, rows, *, bad_mask_planes):
@@ -373,95 +466,12 @@ def annulus_snr(src, rows, *, bad_mask_planes):
     return snr
 
 
-def fit_psf_amplitudes(
-    sources,
-    rows,
-    model,
-    *,
-    model_variance,
-    min_model_snr,
-    background_order,
-    bad_mask_planes,
-    max_masked_flux_fraction,
-):
-    """Fit each selected star as ``amplitude * model + polynomial background``.
-
-    Inverse-variance weighted linear least squares over the star's usable pixels (finite, no
-    bad plane; neighbours are BAD after step 3). The star's data are put back in exposure units
-    (un-normalized) first.
-
-    Parameters
-    ----------
-    sources : list of brightstamps.stampsfile.StampsFile
-    rows : list of numpy.ndarray of int
-        The stars to fit in each source (rows of its STARS table).
-    model : numpy.ndarray
-        Current PSF model (NaN where unknown; those pixels are left out).
-    model_variance : numpy.ndarray
-        Its variance: pixels where the model's signal-to-noise is below *min_model_snr* are
-        left out, so the noisy outskirts of the stack do not steer the amplitudes.
-    min_model_snr : float
-    background_order : int
-        Order of the 2-D polynomial background (2: pedestal, gradients, curvature).
-    bad_mask_planes : list of str
-    max_masked_flux_fraction : float
-        Stars whose masked pixels hold more of the model's flux are rejected.
-
-    Returns
-    -------
-    list of astropy.table.Table
-        Per source, one row per star of *rows*: ``amplitude`` (exposure units per model unit),
-        the background terms, ``reduced_chi2``, ``dof``, ``masked_flux_fraction``, ``fit_ok``.
-    """
-    with np.errstate(invalid="ignore"):
-        finite_model = np.isfinite(model) & (model > min_model_snr * np.sqrt(model_variance))
-    model0 = np.where(finite_model, model, 0.0)
-    cols, names = _design(model0, background_order)
-    total_flux = np.abs(model0).sum()
-    out = []
-    for src, stars in zip(sources, rows, strict=True):
-        results = {name: [] for name in [*names, "reduced_chi2", "dof", "masked_flux_fraction", "fit_ok"]}
-        img, msk, var = src.read(stars)
-        bad = plane_bits(src.mask_planes, bad_mask_planes, field="psf_fit.bad_mask_planes")
-        for k, row in enumerate(stars):
-            flux = float(src.stars["annular_flux"][row])
-            scale = flux if np.isfinite(flux) else 1.0
-            data = img[k].astype(np.float64) * scale
-            vscale = scale**2 if src.header.get("VARNORM", False) else 1.0
-            variance = var[k].astype(np.float64) * vscale
-            good = (
-                finite_model
-                & np.isfinite(data)
-                & ((msk[k] & bad) == 0)
-                & (variance > 0)
-                & np.isfinite(variance)
-            )
-            masked_frac = 1.0 - np.abs(model0[good]).sum() / total_flux if total_flux else 1.0
-            dof = int(good.sum()) - len(cols)
-            ok = masked_frac <= max_masked_flux_fraction and dof > 0
-            coef = np.full(len(cols), np.nan)
-            chi2 = np.nan
-            if ok:
-                w = 1.0 / np.sqrt(variance[good])
-                a = np.column_stack([c[good] * w for c in cols])
-                coef, *_ = np.linalg.lstsq(a, data[good] * w, rcond=None)
-                chi2 = float(np.sum((a @ coef - data[good] * w) ** 2) / dof)
-                ok = bool(coef[0] > 0)
-            for name, value in zip(names, coef, strict=True):
-                results[name].append(float(value))
-            results["reduced_chi2"].append(chi2)
-            results["dof"].append(dof)
-            results["masked_flux_fraction"].append(float(masked_frac))
-            results["fit_ok"].append(bool(ok))
-        out.append(Table(results, dtype=[float] * len(names) + [float, int, float, bool]))
-    return out
-
-
 def stack_stamps(
     paths,
     *,
     regions,
     normalization,
+    weighting,
     statistic,
     num_sigma_clip,
     num_iter,
@@ -470,6 +480,7 @@ def stack_stamps(
     mag_limit,
     include_failed,
     psf_fit,
+    flux_radius,
     memory_mb,
     band=None,
     require_stars=False,
@@ -482,16 +493,21 @@ def stack_stamps(
         The band's ``bright_star_stamps.fits`` files.
     regions : dict of str to list of int
         Region name -> detector ids; empty for one ``DEFAULT`` model.
-    normalization : {'annulus', 'psf_fit'}
-        Stack the annulus-normalized stamps, or fit amplitudes against the model iteratively.
+    normalization : {'psf_fit', 'annulus'}
+        Fit every star's amplitude and background against the model, iterating (``psf_fit``), or
+        stack the stamps as step 5 normalized them by their annular flux (``annulus``, LSST legacy).
+    weighting : {'inverse_variance', 'none'}
+        See :func:`stack_sources`.
     statistic, num_sigma_clip, num_iter, bad_mask_planes
         Per-pixel stacking statistic (see :func:`stack_sources`).
     min_valid_annulus_fraction, mag_limit, include_failed
         Star selection (see :func:`select_stars`).
     psf_fit : dict
-        ``background_order``, ``iterations``, ``max_masked_flux_fraction`` and
-        ``min_annulus_snr`` (stars that make the first model), ``min_model_snr`` (model
-        pixels used in the fits) and ``subtract_background``, for psf_fit mode.
+        ``background_order``, ``iterations`` (at most), ``tolerance``,
+        ``max_masked_flux_fraction``, ``min_model_snr`` and ``subtract_background``, for psf_fit
+        mode.
+    flux_radius : float
+        psf_fit mode: the model is normalized to a flux of 1 within this radius (pixels).
     memory_mb : float
         Working memory of the per-pixel statistic.
     band : str, optional
@@ -503,44 +519,53 @@ def stack_stamps(
     Returns
     -------
     models : dict
-        Region name -> the :func:`stack_sources` maps plus ``detectors``, ``nstars`` and
-        ``empty_reason`` (why no star was stacked, in words; empty when some were).
+        Region name -> the :func:`stack_sources` maps plus ``detectors``, ``nstars``,
+        ``empty_reason`` (why no star was stacked, in words; empty when some were),
+        ``normalization`` ('flux' or 'annulus'), ``annulus_level``, ``iterations``,
+        ``converged``, ``profile`` (:func:`brightstamps.profile.model_profile`),
+        ``dynamic_range`` and ``dynamic_radius`` (:func:`brightstamps.profile.dynamic_range`).
     stars : astropy.table.Table
         One row per star of the inputs: ``exposure``, ``detector``, ``gaia_id``, ``g_mag``,
-        ``annular_flux``, ``region``, ``used`` and, in psf_fit mode, the fit results.
+        ``annular_flux``, ``region``, ``used``, ``stack_status`` (``used`` or why not),
+        ``weight`` and, in psf_fit mode, the fit results (:func:`brightstamps.psffit.fit_table`).
     """
     if normalization not in ("annulus", "psf_fit"):
         raise InputError(f"normalization: {normalization!r} is not 'annulus' or 'psf_fit'")
     sources = open_sources(paths)
     by_region = assign_regions(sources, regions)
     options = {
+        "weighting": weighting,
         "statistic": statistic,
         "num_sigma_clip": num_sigma_clip,
         "num_iter": num_iter,
         "bad_mask_planes": bad_mask_planes,
         "memory_mb": memory_mb,
     }
+    if weighting == "inverse_variance" and statistic == "MEDIAN":
+        stack_sources([], **options)  # the one line that says why
+    selection = {
+        "min_valid_annulus_fraction": min_valid_annulus_fraction,
+        "mag_limit": mag_limit,
+        # psf_fit needs no annular flux: stars whose annulus normalization failed are fitted too
+        "include_failed": include_failed or normalization == "psf_fit",
+    }
     models, star_tables = {}, []
     for region, members in by_region.items():
-        # psf_fit needs no annular flux: stars whose annulus normalization failed are fitted too
-        candidates = [
-            np.flatnonzero(
-                select_stars(
-                    src.stars,
-                    min_valid_annulus_fraction=min_valid_annulus_fraction,
-                    mag_limit=mag_limit,
-                    include_failed=include_failed or normalization == "psf_fit",
-                )
-            )
-            for src in members
-        ]
+        candidates = [np.flatnonzero(select_stars(src.stars, **selection)) for src in members]
         fitted, first_model = None, None
         if normalization == "annulus":
-            inputs = [_unscaled(src, rows) for src, rows in zip(members, candidates, strict=True)]
-            result = stack_sources(inputs, **options)
+            inputs, result = _annulus_stack(
+                members, candidates, bad_mask_planes=bad_mask_planes, options=options
+            )
+            result.update(iterations=0, converged=True, last_change=float("nan"), fitted=None)
         else:
             result, inputs, fitted, first_model = _psf_fit_stack(
-                members, candidates, psf_fit=psf_fit, bad_mask_planes=bad_mask_planes, options=options
+                members,
+                candidates,
+                psf_fit=psf_fit,
+                flux_radius=flux_radius,
+                bad_mask_planes=bad_mask_planes,
+                options=options,
             )
         if regions:
             result["detectors"] = sorted(
@@ -550,6 +575,7 @@ def stack_stamps(
             result["detectors"] = sorted({int(src.header["DETECTOR"]) for src in members})
         result["nstars"] = int(sum(len(inp.rows) for inp in inputs))
         result["empty_reason"] = ""
+        where = f"band {band}, region {region}" if band is not None else f"region {region}"
         if result["nstars"] == 0:
             # an all-NaN model passes every later step: say so where the user looks (the end of the
             # run, the report), not only in the file
@@ -557,14 +583,9 @@ def stack_stamps(
                 members,
                 detectors=result["detectors"],
                 first_model=first_model,
-                psf_fit=psf_fit if normalization == "psf_fit" else None,
-                selection={
-                    "min_valid_annulus_fraction": min_valid_annulus_fraction,
-                    "mag_limit": mag_limit,
-                    "include_failed": include_failed or normalization == "psf_fit",
-                },
+                psf_fit=normalization == "psf_fit",
+                selection=selection,
             )
-            where = f"band {band}, region {region}" if band is not None else f"region {region}"
             if require_stars:
                 raise InputError(
                     f"{where}: no star was stacked ({result['empty_reason']}); stack.require_stars is true"
@@ -576,87 +597,302 @@ def stack_stamps(
                 where,
                 result["empty_reason"],
             )
+        elif not result["converged"]:
+            notice(
+                log,
+                "psf_fit_not_converged",
+                "%s: the PSF fits had not converged after psf_fit.iterations (%d): amplitudes still "
+                "changed by %.2g between the last two iterations (psf_fit.tolerance %g)",
+                where,
+                result["iterations"],
+                result["last_change"],
+                psf_fit["tolerance"],
+            )
+        _describe_model(result, members, normalization=normalization, flux_radius=flux_radius, where=where)
         models[region] = result
-        fit_tables = fitted or [None] * len(inputs)
         star_tables += [
-            _star_rows(inp, region, rows, fit)
-            for inp, rows, fit in zip(inputs, candidates, fit_tables, strict=True)
+            _star_rows(inp, region, src_candidates, fit, weights, selection)
+            for inp, src_candidates, fit, weights in zip(
+                inputs, candidates, fitted or [None] * len(inputs), result["weights"], strict=True
+            )
         ]
     return models, _concat_tables(star_tables)
 
 
-def _psf_fit_stack(members, candidates, *, psf_fit, bad_mask_planes, options):
-    """psf_fit mode: a first model from the annulus-normalized stack, then fits and stacks in turn.
+def _center(src):
+    return int(src.header["CENTERX"]), int(src.header["CENTERY"])
 
-    Parameters
-    ----------
-    members : list of brightstamps.stampsfile.StampsFile
-        A region's stamps files.
-    candidates : list of numpy.ndarray of int
-        The selected stars of each.
-    psf_fit : dict
-        The psf_fit options (see :func:`stack_stamps`).
-    bad_mask_planes : list of str
-    options : dict
-        Keywords of :func:`stack_sources`.
+
+def _annulus_level(image, n, src):
+    """The model's mean over the normalization annulus of its stamps (LSST legacy's level 1)."""
+    if src is None or "INNERRAD" not in src.header:
+        return float("nan")
+    cx, cy = _center(src)
+    yy, xx = np.indices(image.shape)
+    d2 = (xx - cx) ** 2 + (yy - cy) ** 2
+    ring = (d2 > int(src.header["INNERRAD"]) ** 2) & (d2 <= int(src.header["OUTERRAD"]) ** 2)
+    ring &= np.isfinite(image) & (n > 0)
+    return float(np.mean(image[ring], dtype=np.float64)) if ring.any() else float("nan")
+
+
+def _flux_scale(image, src, *, flux_radius):
+    """The model's flux within *flux_radius* of its centre (NaN where the core has no data)."""
+    return flux_within(image, flux_radius, center=_center(src))
+
+
+def _describe_model(result, members, *, normalization, flux_radius, where):
+    """Normalize a region's model as stated, and add its profile, dynamic range and annulus level."""
+    src = members[0] if members else None
+    image = result["image"].astype(np.float64)
+    kind = "annulus"
+    if normalization == "psf_fit" and result["nstars"]:
+        flux = _flux_scale(image, src, flux_radius=flux_radius)
+        if np.isfinite(flux) and flux > 0:
+            kind = "flux"
+        else:
+            # no unsaturated star: the core has no data, so the flux within flux_radius is unknown
+            level = _annulus_level(image, result["n"], src)
+            flux = level if np.isfinite(level) and level > 0 else 1.0
+            notice(
+                log,
+                "extended_psf_without_core",
+                "%s: the model has no data within stack.flux_radius (%g px) of its centre (no "
+                "unsaturated star was fitted), so it is normalized to its annulus level instead",
+                where,
+                flux_radius,
+            )
+        result["image"] = (image / flux).astype(np.float32)
+        result["variance"] = (result["variance"].astype(np.float64) / flux**2).astype(np.float32)
+        for table in result.get("fitted") or []:
+            table["amplitude"] *= flux
+            table["amplitude_err"] *= flux
+    result["normalization"] = kind
+    center = _center(src) if src is not None else (0, 0)
+    shape = result["image"].shape
+    rmax = max(min(center[0], center[1], shape[1] - 1 - center[0], shape[0] - 1 - center[1]) + 0.5, 1.0)
+    result["profile"] = model_profile(
+        result["image"], result["variance"], result["n"], center=center, edges=profile_edges(rmax)
+    )
+    result["dynamic_range"], result["dynamic_radius"] = dynamic_range(result["profile"])
+    result["annulus_level"] = _annulus_level(result["image"].astype(np.float64), result["n"], src)
+
+
+def _annulus_stack(members, candidates, *, bad_mask_planes, options):
+    """Annulus mode: the stamps as step 5 normalized them, weighted with their annular flux's error.
+
+    A weighted stack needs the error of each stamp's normalization: ``model**2 / snr**2`` with the
+    annulus's signal-to-noise, scaled by a first (weighted) stack.
+    """
+    inputs = [_unscaled(src, rows) for src, rows in zip(members, candidates, strict=True)]
+    result = stack_sources(inputs, **options)
+    if options["weighting"] == "none" or not any(len(r) for r in candidates):
+        return inputs, result
+    rel_var = []
+    for src, rows in zip(members, candidates, strict=True):
+        snr = annulus_snr(src, rows, bad_mask_planes=bad_mask_planes)
+        rel_var.append(np.where(np.isfinite(snr) & (snr > 0), 1.0 / snr**2, 0.0))
+    inputs = [
+        StackInput(src, rows, np.ones(len(rows)), rel_var=rv)
+        for src, rows, rv in zip(members, candidates, rel_var, strict=True)
+    ]
+    return inputs, stack_sources(inputs, **options, model=result["image"])
+
+
+def _catalogue_flux(src, rows, reference_mag):
+    """Relative catalogue fluxes ``10**(-0.4 (g - reference))`` of *rows* (NaN where g is unknown)."""
+    mag = np.asarray(src.stars["g_mag"], float)[rows]
+    return 10.0 ** (-0.4 * (mag - reference_mag))
+
+
+def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes, options):
+    """psf_fit mode: a first model from catalogue fluxes, then fits and stacks in turn until converged.
+
+    The first model divides each stamp by its star's catalogue flux: every star has one, whatever
+    its saturation or its annulus's signal, so the first stack has a core (from the unsaturated
+    stars) and wings (from the saturated ones). Its errors (the catalogue's band and colour terms,
+    each exposure's zero point) only set the first model's local scale, which the amplitude fits
+    and their joint radial rescaling (:mod:`brightstamps.psffit`) remove. Stars without a catalogue
+    magnitude are fitted from the first iteration on.
 
     Returns
     -------
     result : dict
-        The last stack (:func:`stack_sources`).
+        The last stack (:func:`stack_sources`), plus ``iterations``, ``converged``,
+        ``last_change`` and ``fit_scale`` (the factor the amplitudes are multiplied by once the
+        model is normalized).
     inputs : list of StackInput
         What made it.
     fitted : list of astropy.table.Table or None
-        The last fits, one row per candidate (:func:`fit_psf_amplitudes`); None with no iteration.
+        The last fits, one row per candidate (:func:`brightstamps.psffit.fit_table`); None if no
+        first model could be made.
     first_model : int
         The number of stars in the first model.
     """
-    # first model: the annulus-normalized stack of the candidates whose annular flux is
-    # measured well; noisy ones would set a wrong core-to-wing ratio that the
-    # iterations cannot undo (the cores are only seen in unsaturated, faint stars)
+    src0 = members[0] if members else None
+    mags = np.concatenate(
+        [np.asarray(s.stars["g_mag"], float)[r] for s, r in zip(members, candidates, strict=True)]
+    )
+    finite_mags = mags[np.isfinite(mags)]
+    reference = float(np.median(finite_mags)) if len(finite_mags) else 0.0
     inputs = []
     for src, rows in zip(members, candidates, strict=True):
-        snr = annulus_snr(src, rows, bad_mask_planes=bad_mask_planes)
-        inputs.append(_unscaled(src, rows[snr >= psf_fit["min_annulus_snr"]]))
-    result = stack_sources(inputs, **options)
+        f_cat = _catalogue_flux(src, rows, reference)
+        keep = np.isfinite(f_cat)
+        image_scale, _ = exposure_units(src, rows)
+        inputs.append(StackInput(src, rows[keep], image_scale[keep] / f_cat[keep]))
     first_model = sum(len(inp.rows) for inp in inputs)
+    result = stack_sources(inputs, **{**options, "statistic": "MEAN"})
+    if not first_model or not np.isfinite(result["image"]).any():
+        empty = [_unscaled(src, rows[:0]) for src, rows in zip(members, candidates, strict=True)]
+        done = {"iterations": 0, "converged": True, "last_change": float("nan"), "fitted": None}
+        return stack_sources(empty, **options) | done, empty, None, first_model
+    shape, center = src0.stamp_shape, _center(src0)
+    order = int(psf_fit["background_order"])
+    names = background_names(order)
+    basis = background_basis(shape, order)
+    knots = radial_knots(shape, center)
+    yy, xx = np.indices(shape)
+    hats = radial_hats(np.hypot(xx - center[0], yy - center[1]), knots)
+    model, variance = _normalized(result, src0, flux_radius)
+    excluded = [[np.zeros(0, np.int64)] * len(rows) for rows in candidates]
+    weighted = options["weighting"] == "inverse_variance"
+    previous = None
     fitted = None
-    bkg_names = _background_names(psf_fit["background_order"])
-    for _ in range(int(psf_fit["iterations"])):
-        fitted = fit_psf_amplitudes(
-            members,
-            candidates,
-            result["image"].astype(np.float64),
-            model_variance=result["variance"].astype(np.float64),
-            min_model_snr=psf_fit["min_model_snr"],
-            background_order=psf_fit["background_order"],
-            bad_mask_planes=bad_mask_planes,
-            max_masked_flux_fraction=psf_fit["max_masked_flux_fraction"],
-        )
-        inputs = []
-        for src, rows, fit in zip(members, candidates, fitted, strict=True):
-            ok = np.asarray(fit["fit_ok"], bool)
-            flux = np.asarray(src.stars["annular_flux"], float)[rows]
-            scale = np.where(np.isfinite(flux), flux, 1.0)  # back to exposure units
-            # stack data / amplitude, or (data - background) / amplitude as LSST's
-            # ExtendedPsfStackTask does (see subtract_background in the schema)
-            bkg = np.column_stack([np.asarray(fit[n], float)[ok] for n in bkg_names])
+    for iteration in range(1, int(psf_fit["iterations"]) + 1):
+        fm = fit_model(model, variance, min_model_snr=psf_fit["min_model_snr"], center=center)
+        columns = np.concatenate([fm[None] * hats, basis])
+        total = np.abs(columns).sum(axis=(1, 2))
+        eqs = [
+            normal_equations(src, rows, columns, bad_mask_planes=bad_mask_planes, excluded=excl)
+            for src, rows, excl in zip(members, candidates, excluded, strict=True)
+        ]
+        gram, rhs, data2, npix, used = (np.concatenate([e[j] for e in eqs]) for j in range(5))
+        nk = len(knots)
+        masked0 = 1.0 - used[:, :nk].sum(axis=1) / total[:nk].sum()
+        prelim = (masked0 <= psf_fit["max_masked_flux_fraction"]) & (npix > 1 + len(names))
+        # the model is rescaled only where it is measured (a noisy outskirt cannot be joined), and
+        # only when weighted: an unweighted stack has no consistent scale to solve for (LSST)
+        free = (knot_snr(model, variance, hats) >= _MIN_KNOT_SNR) & weighted
+        fit = fit_stars(gram, rhs, data2, npix, used, total, nk=nk, ok=prelim, free_knots=free)
+        # the rescaled model keeps the fit model's flux: amplitudes stay in the model's units
+        rescaled = fm * np.tensordot(fit["scale"], hats, axes=1)
+        nu = flux_within(rescaled, flux_radius, center=center) / flux_within(fm, flux_radius, center=center)
+        if np.isfinite(nu) and nu > 0:
+            rescaled /= nu
+            fit["amplitude"] *= nu
+            fit["amplitude_var"] *= nu**2
+        status, ok = _fit_status(fit, psf_fit)
+        amplitude = fit["amplitude"]
+        background = fit["background"]
+        if psf_fit["subtract_background"] and background.shape[1]:
+            background, _ = pin_backgrounds(amplitude, background, fit["background_var"], ok)
+            fit["background"] = background
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel_var = fit["amplitude_var"] / amplitude**2
+        if weighted and options["statistic"] == "MEANCLIP" and iteration > 1:
+            # the first model (catalogue fluxes) is not yet the stars' common shape: judge each
+            # star's own features against the fitted model only
+            raw = (
+                model * np.tensordot(fit["scale"], hats, axes=1) / (nu if np.isfinite(nu) and nu > 0 else 1.0)
+            )
+            excluded, start = [], 0
+            for src, rows in zip(members, candidates, strict=True):
+                part = slice(start, start + len(rows))
+                start += len(rows)
+                excluded.append(
+                    feature_exclusions(
+                        src,
+                        rows,
+                        amplitude=amplitude[part],
+                        background=fit["background"][part],
+                        basis=basis,
+                        model=raw,
+                        model_variance=variance,
+                        bad_mask_planes=bad_mask_planes,
+                        num_sigma=options["num_sigma_clip"],
+                        smoothing=_FEATURE_SMOOTHING,
+                    )
+                )
+        inputs, fitted, start = [], [], 0
+        for src, rows in zip(members, candidates, strict=True):
+            part = slice(start, start + len(rows))
+            start += len(rows)
+            keep = ok[part]
+            image_scale, _ = exposure_units(src, rows)
             inputs.append(
                 StackInput(
                     src,
-                    rows[ok],
-                    scale[ok] / np.asarray(fit["amplitude"], float)[ok],
-                    bkg / scale[ok, None] if psf_fit["subtract_background"] else None,
+                    rows[keep],
+                    image_scale[keep] / amplitude[part][keep],
+                    background[part][keep] / image_scale[keep, None]
+                    if psf_fit["subtract_background"]
+                    else None,
+                    rel_var[part][keep],
+                    [excluded[len(inputs)][j] for j in np.flatnonzero(keep)],
                 )
             )
-        result = stack_sources(inputs, **options)  # the stack is the next model
+            per_star = {k: v[part] for k, v in fit.items() if k != "scale"}
+            fitted.append(fit_table(per_star, names, keep, status[part]))
+        result = stack_sources(inputs, **options, model=rescaled)
+        model, variance, scale = _normalized(result, src0, flux_radius, with_scale=True)
+        current = amplitude * scale  # the amplitudes in the new model's units
+        change = np.inf
+        if previous is not None:
+            both = ok & previous[1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratios = current[both] / previous[0][both]
+            level_change = abs(_annulus_level(model, result["n"], src0) / previous[2] - 1)
+            change = float(np.nanmax(np.abs(ratios - 1), initial=0.0)) if both.any() else np.inf
+            change = max(change, level_change if np.isfinite(level_change) else np.inf)
+        previous = (current, ok, _annulus_level(model, result["n"], src0))
+        result.update(iterations=iteration, last_change=change, converged=change < psf_fit["tolerance"])
+        if result["converged"]:
+            break
+    # the stack is returned as stacked: _describe_model normalizes it and scales the amplitudes
+    result["fitted"] = fitted
     return result, inputs, fitted, first_model
 
 
-def _star_rows(inp, region, candidates, fit):
+def _normalized(result, src, flux_radius, *, with_scale=False):
+    """The stack divided by its flux within *flux_radius* (by its annulus level without a core)."""
+    image = result["image"].astype(np.float64)
+    scale = _flux_scale(image, src, flux_radius=flux_radius)
+    if not (np.isfinite(scale) and scale > 0):
+        scale = _annulus_level(image, result["n"], src)
+    if not (np.isfinite(scale) and scale > 0):
+        scale = 1.0
+    variance = result["variance"].astype(np.float64) / scale**2
+    if with_scale:
+        return image / scale, variance, scale
+    return image / scale, variance
+
+
+def _fit_status(fit, psf_fit):
+    """Which fits are used, and why the others are not, in words."""
+    limit = psf_fit["max_masked_flux_fraction"]
+    n = len(fit["amplitude"])
+    status = np.full(n, "used", dtype=object)
+    ok = np.ones(n, bool)
+    checks = [
+        (fit["dof"] <= 0, "fit rejected: too few unmasked pixels"),
+        (~(fit["masked_flux_fraction"] <= limit), None),
+        (~(np.isfinite(fit["amplitude"]) & (fit["amplitude"] > 0)), "fit rejected: amplitude not positive"),
+    ]
+    for bad, why in checks:
+        for i in np.flatnonzero(bad & ok):
+            status[i] = why or (
+                f"fit rejected: masked flux fraction {fit['masked_flux_fraction'][i]:.3f} > "
+                f"psf_fit.max_masked_flux_fraction ({limit:g})"
+            )
+        ok &= ~bad
+    return status.astype(str), ok
+
+
+def _star_rows(inp, region, candidates, fit, weights, selection):
     """The STARS rows of one input.
 
-    Identity, region, whether stacked (*inp*'s rows), and the PSF fit of the *candidates* (or None).
+    Identity, region, whether stacked (*inp*'s rows) and why not, its weight share and the PSF
+    fit of the *candidates* (or None).
     """
     src = inp.stamps
     n = len(src.stars)
@@ -670,8 +906,19 @@ def _star_rows(inp, region, candidates, fit):
     used = np.zeros(n, bool)
     used[inp.rows] = True
     t["used"] = used
+    status = np.full(n, "used", dtype=object)
+    left = np.zeros(n, bool)
+    for why, cut in _selection_cuts(src.stars, **selection).items():
+        status[cut & ~left] = f"not selected: {why}"
+        left |= cut
+    weight = np.full(n, np.nan)
+    weight[inp.rows] = weights
+    t["weight"] = weight
     if fit is not None:
         for name in fit.colnames:
+            if name == "stack_status":
+                status[candidates] = np.asarray(fit[name], dtype=object)
+                continue
             col = (
                 np.zeros(n, bool)
                 if fit[name].dtype.kind == "b"
@@ -680,6 +927,10 @@ def _star_rows(inp, region, candidates, fit):
             col = col.astype(fit[name].dtype)
             col[candidates] = fit[name]
             t[name] = col
+    else:
+        # psf_fit without a first model: no selected star had a catalogue magnitude
+        status[candidates[~np.isin(candidates, inp.rows)]] = "not stacked: no first model"
+    t["stack_status"] = status.astype(str)
     return t
 
 
@@ -707,7 +958,7 @@ def describe_inputs(paths):
 
 
 def write_extended_psf(path, models, stars, *, band, inputs, header):
-    """Write the extended PSF of one band: per region IMAGE, MASK, VARIANCE and N.
+    """Write the extended PSF of one band: per region IMAGE, MASK, VARIANCE, N and PROFILE.
 
     Parameters
     ----------
@@ -737,6 +988,13 @@ def write_extended_psf(path, models, stars, *, band, inputs, header):
         h[f"DETS{i}"] = ",".join(str(d) for d in m["detectors"])
         if m.get("empty_reason"):  # only in empty regions: other files keep their cards
             h[f"EMPTY{i}"] = m["empty_reason"]
+        if "normalization" in m:
+            h[f"NORM{i}"] = (m["normalization"], "flux: flux in FLUXRAD = 1; annulus: level 1")
+            h[f"ANNLEV{i}"] = (_card_float(m["annulus_level"]), "model's mean in the stamps' annulus")
+            h[f"DYNRNG{i}"] = (_card_float(m["dynamic_range"]), "decades from the peak to S/N = 1")
+            h[f"DYNRAD{i}"] = (_card_float(m["dynamic_radius"]), "[px] radius where S/N falls to 1")
+            h[f"NITER{i}"] = (int(m["iterations"]), "fit-and-stack iterations")
+            h[f"CONVRG{i}"] = (bool(m["converged"]), "changes below psf_fit.tolerance")
     hdus = [primary]
     for i, (name, m) in enumerate(models.items(), start=1):
         for ext, data in (
@@ -751,10 +1009,23 @@ def write_extended_psf(path, models, stars, *, band, inputs, header):
                 for key, bit in mask_plane_cards(m["planes"]):
                     hdu.header[key] = bit
             hdus.append(hdu)
+        if "profile" in m:
+            hdu = fits.BinTableHDU(m["profile"], name="PROFILE", ver=i)
+            hdu.header["REGION"] = name
+            hdus.append(hdu)
     hdus.append(fits.BinTableHDU(stars, name="STARS"))
     hdus.append(fits.BinTableHDU(inputs, name="INPUTS"))
     with atomic_output(path) as tmp:
         fits.HDUList(hdus).writeto(tmp)
+
+
+def _card_float(value):
+    """A float for a header card: FITS has no NaN, so an unknown value is written as a string."""
+    return float(value) if np.isfinite(value) else "NaN"
+
+
+def _float_card(value):
+    return float("nan") if isinstance(value, str) else float(value)
 
 
 def read_extended_psf(path):
@@ -765,7 +1036,9 @@ def read_extended_psf(path):
     models : dict
         Region name -> ``image``, ``mask``, ``variance``, ``n`` (numpy arrays), ``planes``,
         ``detectors`` (list of int), ``nstars``, ``empty_reason`` (why no star was stacked, or
-        an empty string).
+        an empty string), and ``normalization``, ``annulus_level``, ``dynamic_range``,
+        ``dynamic_radius``, ``iterations``, ``converged``, ``profile`` (see
+        :func:`stack_stamps`).
     stars : astropy.table.Table
     inputs : astropy.table.Table
     header : dict
@@ -787,6 +1060,16 @@ def read_extended_psf(path):
                 "nstars": int(h[f"NSTARS{i}"]),
                 "empty_reason": str(h.get(f"EMPTY{i}", "")),
             }
+            if f"NORM{i}" in h:
+                models[name].update(
+                    normalization=str(h[f"NORM{i}"]),
+                    annulus_level=_float_card(h[f"ANNLEV{i}"]),
+                    dynamic_range=_float_card(h[f"DYNRNG{i}"]),
+                    dynamic_radius=_float_card(h[f"DYNRAD{i}"]),
+                    iterations=int(h[f"NITER{i}"]),
+                    converged=bool(h[f"CONVRG{i}"]),
+                    profile=Table(hdul["PROFILE", i].data),
+                )
         stars = Table(hdul["STARS"].data)
         inputs = Table(hdul["INPUTS"].data)
         header = dict(h.items())

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["STATISTICS", "IQR_TO_SIGMA", "clipped_statistic"]
+__all__ = ["STATISTICS", "IQR_TO_SIGMA", "clipped_statistic", "weighted_clipped_mean"]
 
 #: Statistics understood by :func:`clipped_statistic` (afw names).
 STATISTICS = ("MEAN", "MEDIAN", "MEANCLIP")
@@ -130,3 +130,93 @@ def _meanclip(v, good, nsig, niter):
         bad = ~(np.isfinite(centre) & np.isfinite(half))
         mean = np.where(bad, np.nan, mean)
     return mean, var, n
+
+
+def weighted_clipped_mean(values, variances, *, num_sigma_clip, num_iter, valid=None):
+    """Inverse-variance weighted mean along axis 0, clipped on each value's leave-one-out residual.
+
+    Each value ``s_i`` with variance ``v_i`` is compared with the weighted mean of the *other*
+    selected values, ``m_-i``, whose variance is ``1 / W_-i``: it is kept while
+    ``|s_i - m_-i| <= num_sigma_clip * sqrt(v_i + 1 / W_-i)``. Leaving the value out of its own
+    reference is what lets the clip work when one value carries most of the weight (the brightest
+    star in a stack's wings): a feature in that value alone (a galaxy, a ghost) is judged against
+    the others, not against a mean it dominates. As afw's MEANCLIP, every iteration re-selects from
+    all values, so a value clipped only because an outlier had pulled the first mean comes back. A
+    value with nothing to compare against (the only one) is kept. The first iteration compares each
+    value with the unweighted median instead, which no single value can pull (a bright outlier that
+    carries most of the weight would pull every leave-one-out mean but its own). ``num_iter`` 0
+    gives the plain weighted mean.
+
+    Parameters
+    ----------
+    values, variances : numpy.ndarray
+        Values and their variances, reduced along axis 0; a value with a non-finite or
+        non-positive variance is not used.
+    num_sigma_clip : float
+        Clip half-width in units of the residual's standard deviation.
+    num_iter : int
+        Clip iterations (stops early when the selection no longer changes).
+    valid : numpy.ndarray of bool, optional
+        Which values may be used.
+
+    Returns
+    -------
+    mean : numpy.ndarray or float
+        ``sum(w s) / sum(w)`` over the kept values, ``w = 1 / v``; NaN where none is kept.
+    variance : numpy.ndarray or float
+        ``1 / sum(w)``: the variance of the mean when the variances are right; NaN where none.
+    n : numpy.ndarray or int
+        Number of values kept.
+    kept : numpy.ndarray of bool
+        Which values were kept (shape of *values*).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = np.array([1.0, 1.1, 0.9, 30.0])
+    >>> v = np.array([0.01, 0.01, 0.01, 1e-4])  # the outlier carries most of the weight
+    >>> round(float(weighted_clipped_mean(s, v, num_sigma_clip=4, num_iter=3)[0]), 6)
+    1.0
+    """
+    s = np.asarray(values, dtype=np.float64)
+    v = np.asarray(variances, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        good = np.isfinite(s) & np.isfinite(v) & (v > 0)
+        if valid is not None:
+            good &= np.asarray(valid, dtype=bool)
+        w = np.where(good, 1.0 / np.where(good, v, 1.0), 0.0)
+        s = np.where(good, s, 0.0)
+        ws = w * s
+        kept = good
+        k2 = float(num_sigma_clip) ** 2
+        for it in range(int(num_iter)):
+            if it == 0:
+                # a robust start: the unweighted median, whose variance (pi/2) <v> / n is taken
+                # generously, so that no value is clipped for the median's own noise
+                n_good = good.sum(axis=0)
+                ref = _nanquantiles(np.where(good, s, np.nan), (0.5,))[0]
+                ref_var = np.pi / 2 * np.where(good, v, 0.0).sum(axis=0) / np.maximum(n_good, 1) ** 2
+                has_others = np.broadcast_to(n_good > 1, s.shape)
+            else:
+                wk = np.where(kept, w, 0.0)
+                total_w = wk.sum(axis=0)
+                total_ws = np.where(kept, ws, 0.0).sum(axis=0)
+                # the others' weight and weighted sum: a kept value is taken out of its own reference
+                other_w = total_w - wk
+                other_ws = total_ws - np.where(kept, ws, 0.0)
+                has_others = other_w > 0
+                ref = np.where(has_others, other_ws / np.where(has_others, other_w, 1.0), 0.0)
+                ref_var = np.where(has_others, 1.0 / np.where(has_others, other_w, 1.0), 0.0)
+            z2 = (s - ref) ** 2 / (v + ref_var)
+            new = good & ((z2 <= k2) | ~has_others)
+            if it > 0 and np.array_equal(new, kept):
+                break
+            kept = new
+        total_w = np.where(kept, w, 0.0).sum(axis=0)
+        total_ws = np.where(kept, ws, 0.0).sum(axis=0)
+        n = kept.sum(axis=0)
+        mean = np.where(total_w > 0, total_ws / total_w, np.nan)
+        variance = np.where(total_w > 0, 1.0 / total_w, np.nan)
+    if np.ndim(mean) == 0:
+        return float(mean), float(variance), int(n), kept
+    return mean, variance, n, kept

@@ -22,9 +22,11 @@ from brightstamps.stack import (
 from brightstamps.stampsfile import Stamps, open_stamps, write_stamps
 
 BIT = {k: 1 << v for k, v in LSST_MASK_PLANES.items()}
+# LSST legacy: annulus normalization, unweighted MEANCLIP
 OPTIONS = {
     "regions": {},
     "normalization": "annulus",
+    "weighting": "none",
     "statistic": "MEANCLIP",
     "num_sigma_clip": 4.0,
     "num_iter": 3,
@@ -33,13 +35,14 @@ OPTIONS = {
     "mag_limit": None,
     "include_failed": False,
     "psf_fit": {
-        "background_order": 2,
-        "iterations": 3,
+        "background_order": 1,
+        "iterations": 20,
+        "tolerance": 1e-3,
         "max_masked_flux_fraction": 0.97,
-        "min_annulus_snr": 10,
-        "min_model_snr": 3,
+        "min_model_snr": 5,
         "subtract_background": True,
     },
+    "flux_radius": 10,
     "memory_mb": 200,
 }
 
@@ -310,14 +313,22 @@ def test_why_no_star_was_stacked_names_the_cause(tmp_path, caplog):
     )
     header = read_extended_psf(tmp_path / "g.fits")[3]
     assert "EMPTY1" in header and "EMPTY2" not in header and "EMPTY3" in header
-    # psf_fit: the stars' annuli too noisy for the first model
-    noisy = _write(tmp_path / "noisy.fits", np.stack([_profile()] * 3), variance=np.full((3, 31, 31), 1e6))
-    psf_fit = {**OPTIONS, "normalization": "psf_fit"}
-    m = stack_stamps([noisy], **psf_fit)[0]["DEFAULT"]
-    assert m["empty_reason"] == (
-        "of the 3 stars of its 1 stamps file: 3 annulus S/N below "
-        "psf_fit.min_annulus_snr (10), so no first model"
+    # psf_fit: no star has a catalogue magnitude for the first model
+    stars = Table(
+        {
+            "gaia_id": np.arange(3, dtype=np.int64),
+            "g_mag": np.full(3, np.nan),
+            "annular_flux": np.ones(3),
+            "valid_annulus_fraction": np.ones(3),
+        }
     )
+    unknown = _write(tmp_path / "unknown.fits", np.stack([_profile()] * 3), stars=stars)
+    psf_fit = {**OPTIONS, "normalization": "psf_fit"}
+    m, table = stack_stamps([unknown], **psf_fit)
+    assert m["DEFAULT"]["empty_reason"] == (
+        "of the 3 stars of its 1 stamps file: 3 without a catalogue magnitude, so no first model"
+    )
+    assert list(table["stack_status"]) == ["not stacked: no first model"] * 3
 
 
 def test_extended_psf_file_names_non_ascii_inputs_and_long_region_names_without_truncation(tmp_path):
@@ -355,6 +366,7 @@ def test_stack_sources_stacks_the_selection_it_is_given(tmp_path):
     images = np.stack([_profile() * a + b for a, b in ((1.0, 0.0), (2.0, 3.0), (4.0, 0.0), (8.0, 1.0))])
     stamps = open_stamps(_write(tmp_path / "a.fits", images))
     options = {
+        "weighting": "none",
         "statistic": "MEAN",
         "num_sigma_clip": 3.0,
         "num_iter": 1,
@@ -375,7 +387,7 @@ def test_stack_sources_stacks_the_selection_it_is_given(tmp_path):
         assert_array_equal(again[key], plain[key])
     empty = stack_sources([StackInput(stamps, np.zeros(0, np.int64), np.zeros(0))], **options)
     assert np.isnan(empty["image"]).all() and (empty["n"] == 0).all() and empty["image"].shape == (31, 31)
-    with pytest.raises(ValueError, match="2 rows, 1 factors and no backgrounds"):
+    with pytest.raises(ValueError, match=r"2 rows, but per-row arrays of lengths \[1\]"):
         StackInput(stamps, np.array([0, 1]), np.array([1.0]))
     with pytest.raises(dataclasses.FrozenInstanceError):
         StackInput(stamps, np.array([0]), np.array([1.0])).rows = np.array([1])

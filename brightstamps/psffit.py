@@ -1,0 +1,509 @@
+"""PSF fits of the extended PSF: every star as an amplitude times the model plus a local background.
+
+The extended PSF and the stars' amplitudes are one least-squares problem: star ``i``'s stamp is
+``x_i = a_i M + b_i`` plus noise, with ``M`` the model, ``a_i`` its amplitude and ``b_i`` a
+polynomial background. :func:`fit_stars` solves it for the amplitudes and backgrounds given ``M``;
+the stack (:func:`brightstamps.stack.stack_sources`) solves it for ``M`` given them; the two
+alternate. Alternating alone converges very slowly along one direction: unsaturated stars see the
+core, saturated stars only the wings, and the ratio of the two is tied only by the few pixels
+where both have signal (a wrong core-to-wing ratio is almost a fixed point). So every fit also
+solves for a smooth radial rescaling of the model, ``M g(r)``, with ``g`` piecewise linear between
+knots at 0, 1, 2, 4, 8, ... pixels, jointly over all stars (variable projection: the amplitudes
+and backgrounds are eliminated exactly, the knots' values found by a small optimization). At the
+solution ``g = 1``; before it, the amplitudes come out on one scale for all stars in one step.
+
+Backgrounds are fitted with the amplitude over all of a star's unmasked pixels (not on the
+pixels beyond the star first, as LSST's ExtendedPsfStackTask does: the wings are there, and a
+background fitted on them takes their light). A flat or tilted component of the model itself is
+exactly degenerate with the stars' backgrounds (``a_i (M + e) + (b_i - a_i e)`` fits as well),
+so iterating can drift; the backgrounds are pinned by their definition, the light that does not
+scale with the star: the part of each background term proportional to the amplitude
+(:func:`pin_backgrounds`) is moved into the model.
+"""
+
+import numpy as np
+from astropy.table import Table
+from scipy import ndimage
+from scipy.optimize import minimize
+
+from .masks import plane_bits
+from .profile import azimuthal_profile, profile_edges
+
+__all__ = [
+    "background_names",
+    "background_basis",
+    "exposure_units",
+    "radial_knots",
+    "radial_hats",
+    "fit_model",
+    "knot_snr",
+    "normal_equations",
+    "feature_exclusions",
+    "fit_stars",
+    "pin_backgrounds",
+]
+
+#: Stamps read at a time by the fits.
+_BLOCK = 32
+
+
+def background_names(order):
+    """Names of the background terms up to *order*: ``bkg_x0y0``, ``bkg_x1y0``, ``bkg_x0y1``, ..."""
+    return [f"bkg_x{total - py}y{py}" for total in range(order + 1) for py in range(total + 1)]
+
+
+def background_basis(shape, order):
+    """The polynomial background terms over a stamp, x and y scaled to [-1, 1] about the centre.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(ny, nx)``.
+    order : int
+        Polynomial order; -1 for none.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(background_names(order)), ny, nx)``, in :func:`background_names`' order.
+    """
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    x = (xx - nx // 2) / (nx / 2)
+    y = (yy - ny // 2) / (ny / 2)
+    terms = [x ** (total - py) * y**py for total in range(order + 1) for py in range(total + 1)]
+    return np.asarray(terms, dtype=np.float64).reshape(-1, ny, nx)
+
+
+def exposure_units(src, rows):
+    """Factors that put the stored image and variance planes of *rows* back in exposure units.
+
+    Step 5 divided each image by its annular flux ``F`` (where measured) and, with
+    ``normalize_variance`` (``VARNORM``), the variance by ``F**2``.
+
+    Parameters
+    ----------
+    src : brightstamps.stampsfile.StampsFile
+    rows : numpy.ndarray of int
+
+    Returns
+    -------
+    image_scale, variance_scale : numpy.ndarray
+        ``image * image_scale`` and ``variance * variance_scale`` are in exposure units.
+    """
+    flux = np.asarray(src.stars["annular_flux"], float)[np.asarray(rows, dtype=np.int64)]
+    image_scale = np.where(np.isfinite(flux), flux, 1.0)
+    variance_scale = image_scale**2 if src.header.get("VARNORM", False) else np.ones_like(image_scale)
+    return image_scale, variance_scale
+
+
+def radial_knots(shape, center):
+    """Knots of the radial rescaling ``g(r)``: 0, 1, 2, 4, 8, ... pixels, the last beyond the corners."""
+    ny, nx = shape
+    corner = max(np.hypot(max(center[0], nx - 1 - center[0]), max(center[1], ny - 1 - center[1])), 1.0)
+    knots = [0.0, 1.0]
+    while knots[-1] < corner:
+        knots.append(2 * knots[-1])
+    return np.asarray(knots)
+
+
+def radial_hats(r, knots):
+    """Piecewise-linear hat functions of radius on *knots* (they sum to 1 everywhere)."""
+    out = np.zeros((len(knots), *r.shape))
+    for k, knot in enumerate(knots):
+        left = knots[k - 1] if k else None
+        right = knots[k + 1] if k + 1 < len(knots) else None
+        up = np.ones_like(r) if left is None else np.clip((r - left) / (knot - left), 0, None)
+        down = np.ones_like(r) if right is None else np.clip((right - r) / (right - knot), 0, None)
+        out[k] = np.where(r <= knot, np.minimum(up, 1.0), np.minimum(down, 1.0))
+        if left is not None:
+            out[k][r < left] = 0.0
+        if right is not None:
+            out[k][r > right] = 0.0
+    return out
+
+
+def knot_snr(model, variance, hats):
+    """Signal-to-noise of the model under each radial hat: ``sum(h m) / sqrt(sum(h**2 v))``."""
+    known = np.isfinite(model) & np.isfinite(variance)
+    m = np.where(known, model, 0.0)
+    v = np.where(known, variance, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.tensordot(hats, m, axes=2) / np.sqrt(np.tensordot(hats**2, v, axes=2))
+
+
+def fit_model(model, variance, *, min_model_snr, center):
+    """The model as the fits use it: where its own S/N is low, its azimuthal mean at that radius.
+
+    A stack's outskirts are noise pixel by pixel; fitting a star against that noise would let the
+    noise steer its amplitude and background. The azimuthal mean keeps the wings' level there.
+
+    Parameters
+    ----------
+    model, variance : numpy.ndarray
+        The current model and its variance (NaN where it has no data).
+    min_model_snr : float
+        Pixels with ``model / sqrt(variance)`` below this take the azimuthal mean.
+    center : (int, int)
+        ``(x, y)`` of the star's pixel.
+
+    Returns
+    -------
+    numpy.ndarray
+        Finite everywhere (0 where even the azimuthal mean is unknown).
+    """
+    model = np.asarray(model, dtype=np.float64)
+    variance = np.asarray(variance, dtype=np.float64)
+    finite = np.isfinite(model)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        strong = finite & (model > min_model_snr * np.sqrt(np.where(np.isfinite(variance), variance, np.inf)))
+    yy, xx = np.indices(model.shape)
+    r = np.hypot(xx - center[0], yy - center[1])
+    edges = profile_edges(float(r.max()) + 1.0)
+    mean = azimuthal_profile(model, center=center, edges=edges, good=finite)
+    mid = 0.5 * (edges[:-1] + edges[1:])
+    have = np.isfinite(mean)
+    fill = np.interp(r, mid[have], mean[have], right=0.0) if have.any() else np.zeros_like(r)
+    return np.where(strong, model, np.where(np.isfinite(fill), fill, 0.0))
+
+
+def normal_equations(src, rows, columns, *, bad_mask_planes, excluded=None):
+    """The weighted normal equations of each star against *columns*, reading the stamps a block at a time.
+
+    Parameters
+    ----------
+    src : brightstamps.stampsfile.StampsFile
+    rows : numpy.ndarray of int
+        Stars of *src* to fit.
+    columns : numpy.ndarray
+        ``(P, ny, nx)`` fit columns (finite), in exposure units per unit amplitude.
+    bad_mask_planes : list of str
+        A star's pixels with any of these planes (or non-finite, or without a positive variance)
+        are left out.
+    excluded : list of numpy.ndarray, optional
+        Per star, flat indices of further pixels left out (:func:`feature_exclusions`).
+
+    Returns
+    -------
+    gram : numpy.ndarray
+        ``(n, P, P)``: ``sum w c_j c_k`` over the star's pixels, ``w = 1 / variance``.
+    rhs : numpy.ndarray
+        ``(n, P)``: ``sum w x c_j``.
+    data2 : numpy.ndarray
+        ``(n,)``: ``sum w x**2``.
+    npix : numpy.ndarray of int
+        Pixels used.
+    used_weight : numpy.ndarray
+        ``(n, P)``: ``sum |c_j|`` over the used pixels (for the masked-flux fraction).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    n, p = len(rows), len(columns)
+    gram = np.zeros((n, p, p))
+    rhs = np.zeros((n, p))
+    data2 = np.zeros(n)
+    npix = np.zeros(n, dtype=np.int64)
+    used = np.zeros((n, p))
+    if not n:
+        return gram, rhs, data2, npix, used
+    bad = plane_bits(src.mask_planes, bad_mask_planes, field="stack.bad_mask_planes")
+    image_scale, variance_scale = exposure_units(src, rows)
+    flat = np.ascontiguousarray(columns.reshape(p, -1), dtype=np.float64)
+    magnitude = np.abs(flat)
+    # the products of every pair of columns, once: a block's Gram matrices are then one matrix
+    # product with the block's weights
+    iu = np.triu_indices(p)
+    pairs = flat[iu[0]] * flat[iu[1]]
+    for start in range(0, n, _BLOCK):
+        block = slice(start, min(start + _BLOCK, n))
+        img, msk, var = src.read(rows[block])
+        nb = len(img)
+        x = img.reshape(nb, -1).astype(np.float64) * image_scale[block, None]
+        v = var.reshape(nb, -1).astype(np.float64) * variance_scale[block, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            good = np.isfinite(x) & np.isfinite(v) & (v > 0) & ((msk.reshape(nb, -1) & bad) == 0)
+            if excluded is not None:
+                for k, i in enumerate(range(block.start, block.stop)):
+                    good[k, excluded[i]] = False
+            w = np.where(good, 1.0 / np.where(good, v, 1.0), 0.0)
+        x = np.where(good, x, 0.0)
+        xw = x * w
+        upper = w @ pairs.T
+        gram[block][:, iu[0], iu[1]] = upper
+        gram[block][:, iu[1], iu[0]] = upper
+        rhs[block] = xw @ flat.T
+        data2[block] = np.einsum("bn,bn->b", xw, x)
+        npix[block] = good.sum(axis=1)
+        used[block] = good.astype(np.float64) @ magnitude.T
+    return gram, rhs, data2, npix, used
+
+
+def feature_exclusions(
+    src, rows, *, amplitude, background, basis, model, model_variance, bad_mask_planes, num_sigma, smoothing
+):
+    """Pixels of each star that hold light of its own: a galaxy, a ghost, a trail the masks missed.
+
+    Each star's normalized stamp is compared with the model of the *other* stars (the model less
+    the star's own share of its weight, ``share = w_i / sum(w)`` with ``w_i = a_i**2 / v``), in
+    units of the difference's error; the significance map is smoothed with a Gaussian of
+    *smoothing* pixels and renormalized to unit noise, so an extended feature too faint per pixel
+    to be clipped (or DETECTED) still stands out. Pixels beyond *num_sigma*, grown by twice the
+    smoothing, are returned.
+
+    Parameters
+    ----------
+    src : brightstamps.stampsfile.StampsFile
+    rows : numpy.ndarray of int
+    amplitude : numpy.ndarray
+        Per star (model units); stars with a non-positive or NaN amplitude get no exclusion.
+    background : numpy.ndarray or None
+        ``(n, T)`` background terms (exposure units) on *basis*.
+    basis : numpy.ndarray
+        ``(T, ny, nx)``.
+    model, model_variance : numpy.ndarray
+        The current model (normalized) and its variance.
+    bad_mask_planes : list of str
+    num_sigma : float
+    smoothing : float
+        Gaussian sigma (pixels).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per star, flat indices of the excluded pixels.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    out = [np.zeros(0, np.int64) for _ in rows]
+    if not len(rows):
+        return out
+    bad = plane_bits(src.mask_planes, bad_mask_planes, field="stack.bad_mask_planes")
+    image_scale, variance_scale = exposure_units(src, rows)
+    known = np.isfinite(model) & np.isfinite(model_variance) & (model_variance > 0)
+    m = np.where(known, model, 0.0)
+    mv = np.where(known, model_variance, np.inf)
+    grow = ndimage.generate_binary_structure(2, 1)
+    for start in range(0, len(rows), _BLOCK):
+        block = slice(start, min(start + _BLOCK, len(rows)))
+        img, msk, var = src.read(rows[block])
+        for k, i in enumerate(range(block.start, block.stop)):
+            a = amplitude[i]
+            if not (np.isfinite(a) and a > 0):
+                continue
+            x = img[k].astype(np.float64) * image_scale[i]
+            if background is not None and background.shape[1]:
+                x = x - np.tensordot(background[i], basis, axes=1)
+            v = var[k].astype(np.float64) * variance_scale[i]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                good = known & np.isfinite(x) & np.isfinite(v) & (v > 0) & ((msk[k] & bad) == 0)
+                s_var = np.where(good, v / a**2, np.inf)
+                share = np.where(good, np.minimum(mv / s_var, 0.99), 0.0)
+                z = np.where(good, (x / a - m) / (1 - share) / np.sqrt(s_var + mv / (1 - share)), 0.0)
+            z = np.where(np.isfinite(z), z, 0.0)
+            # smoothed significance in units of its own noise (unit-variance z on good pixels)
+            smooth = ndimage.gaussian_filter(z, smoothing, mode="constant")
+            norm = ndimage.gaussian_filter(good.astype(np.float64), smoothing / np.sqrt(2), mode="constant")
+            norm /= 4 * np.pi * smoothing**2
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sig = np.where(norm > 0, smooth / np.sqrt(norm), 0.0)
+            flagged = sig > num_sigma  # light of its own: a deficit is another star's feature
+            if flagged.any():
+                flagged = ndimage.binary_dilation(flagged, grow, iterations=int(np.ceil(2 * smoothing)))
+                out[i] = np.flatnonzero(flagged & good)
+    return out
+
+
+def _eliminate(gram, rhs, data2, nk):
+    """Eliminate the background terms (the columns after the first *nk*) from each star's equations."""
+    gmm, gmb, gbb = gram[:, :nk, :nk], gram[:, :nk, nk:], gram[:, nk:, nk:]
+    hm, hb = rhs[:, :nk], rhs[:, nk:]
+    if gbb.shape[1] == 0:
+        return gmm, hm, data2
+    # Jacobi scaling keeps the solve well conditioned whatever the units of the terms
+    d = np.sqrt(np.maximum(np.einsum("nii->ni", gbb), 1e-300))
+    gbb_s = gbb / d[:, :, None] / d[:, None, :]
+    gbb_inv = np.linalg.pinv(gbb_s, hermitian=True) / d[:, :, None] / d[:, None, :]
+    proj = gmb @ gbb_inv  # (n, nk, T)
+    g_eff = gmm - proj @ np.transpose(gmb, (0, 2, 1))
+    h_eff = hm - np.einsum("nkt,nt->nk", proj, hb)
+    q_eff = data2 - np.einsum("nt,nts,ns->n", hb, gbb_inv, hb)
+    return g_eff, h_eff, q_eff
+
+
+def _radial_scale(g_eff, h_eff, ok, free_knots):
+    """The knots' values ``c`` maximizing ``sum_i (c.h_i)**2 / (c G_i c)`` over the stars *ok*.
+
+    That sum is the chi-square the amplitudes remove; ``c`` is defined up to a factor, so the knot
+    with the most weight is held at 1, and so are the knots not in *free_knots*.
+    """
+    nk = g_eff.shape[1]
+    if nk == 1 or not ok.any():
+        return np.ones(nk)
+    g, h = g_eff[ok], h_eff[ok]
+    info = np.einsum("nkk->k", g)
+    ref = int(np.argmax(np.where(free_knots, info, -np.inf))) if free_knots.any() else 0
+    free = np.flatnonzero((np.arange(nk) != ref) & free_knots)
+    # knots no star constrains stay at 1
+    free = free[info[free] > 1e-12 * info[ref]]
+    # the optimizer works on c * sqrt(info): the knots' information spans many decades
+    scale = np.sqrt(np.maximum(info, 1e-300))
+
+    def removed(c):
+        """Minus the chi-square the amplitudes remove, and its gradient."""
+        ch = h @ c
+        cgc = np.maximum(np.einsum("k,nkl,l->n", c, g, c), 1e-300)
+        grad = -(2 * (ch / cgc) @ h - 2 * np.einsum("n,nkl,l->k", ch**2 / cgc**2, g, c))
+        return -np.sum(ch**2 / cgc), grad
+
+    if not len(free):
+        return np.ones(nk)
+    norm = max(abs(removed(np.ones(nk))[0]), 1e-300)
+
+    def objective(theta):
+        c = np.ones(nk)
+        c[free] = theta / scale[free]
+        value, grad = removed(c)
+        return value / norm, grad[free] / scale[free] / norm
+
+    res = minimize(objective, scale[free].copy(), jac=True, method="BFGS", options={"gtol": 1e-10})
+    c = np.ones(nk)
+    c[free] = res.x / scale[free]
+    return c
+
+
+def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, free_knots=None):
+    """Amplitudes, backgrounds and their errors of every star, with the joint radial rescaling.
+
+    Parameters
+    ----------
+    gram, rhs, data2, npix, used
+        From :func:`normal_equations` (columns: *nk* model columns, one per radial knot, then the
+        background terms).
+    total : numpy.ndarray
+        ``(P,)``: ``sum |c_j|`` over the whole stamp (the masked-flux fraction's denominator).
+    nk : int
+        Number of model columns.
+    ok : numpy.ndarray of bool
+        Stars allowed to set the radial rescaling (the others are fitted with it).
+    free_knots : numpy.ndarray of bool, optional
+        Knots whose value is solved for (default all); the others are held at 1 (where the model
+        is too noisy to be rescaled). None free: the plain amplitude fit.
+
+    Returns
+    -------
+    dict
+        ``scale`` (the knots' values ``c``), and per star ``amplitude``, ``amplitude_var``,
+        ``background`` ``(n, T)``, ``background_var`` ``(n, T)``, ``chi2``, ``dof``,
+        ``masked_flux_fraction``.
+    """
+    n, p = rhs.shape
+    nt = p - nk
+    g_eff, h_eff, q_eff = _eliminate(gram, rhs, data2, nk)
+    free_knots = np.ones(nk, bool) if free_knots is None else np.asarray(free_knots, bool)
+    c = _radial_scale(g_eff, h_eff, ok, free_knots)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cgc = np.einsum("k,nkl,l->n", c, g_eff, c)
+        ch = h_eff @ c
+        amplitude = np.where(cgc > 0, ch / cgc, np.nan)
+        amplitude_var = np.where(cgc > 0, 1.0 / cgc, np.nan)
+        chi2 = q_eff - ch**2 / cgc
+        total_model = np.abs(c) @ np.abs(total[:nk]) if nk else 0.0
+        masked = 1.0 - (used[:, :nk] @ np.abs(c)) / total_model
+    background = np.full((n, nt), np.nan)
+    background_var = np.full((n, nt), np.nan)
+    for i in range(n):
+        if not np.isfinite(amplitude[i]) or nt == 0:
+            continue
+        # the (amplitude, background) system of this star for the rescaled model column
+        u = np.concatenate([[c @ gram[i, :nk, :nk] @ c], c @ gram[i, :nk, nk:]])
+        normal = np.zeros((1 + nt, 1 + nt))
+        normal[0] = u
+        normal[:, 0] = u
+        normal[1:, 1:] = gram[i, nk:, nk:]
+        d = np.sqrt(np.maximum(np.diag(normal), 1e-300))
+        cov = np.linalg.pinv(normal / d[:, None] / d[None, :], hermitian=True) / d[:, None] / d[None, :]
+        theta = cov @ np.concatenate([[c @ rhs[i, :nk]], rhs[i, nk:]])
+        background[i] = theta[1:]
+        background_var[i] = np.diag(cov)[1:]
+    dof = npix - (1 + nt)
+    return {
+        "scale": c,
+        "amplitude": amplitude,
+        "amplitude_var": amplitude_var,
+        "background": background,
+        "background_var": background_var,
+        "chi2": chi2,
+        "dof": dof,
+        "masked_flux_fraction": masked,
+    }
+
+
+def pin_backgrounds(amplitude, background, background_var, ok):
+    """Remove from each background term the part proportional to the star's amplitude.
+
+    A background is the light that does not scale with the star. Fitted against a model with a
+    pedestal (or a tilt) ``e``, star ``i``'s background term comes out as ``b_i - a_i e``: the
+    slope of the terms against the amplitudes measures ``-e``. For each term, a weighted straight
+    line ``b = alpha + slope * a`` through the stars *ok* (weights ``1 / (var + tau**2)``, with
+    ``tau**2`` the scatter of the true backgrounds beyond their errors, estimated by moments,
+    and 5-sigma outliers left out), then ``b - slope * a``.
+
+    Parameters
+    ----------
+    amplitude : numpy.ndarray
+        ``(n,)``.
+    background, background_var : numpy.ndarray
+        ``(n, T)`` terms and their variances.
+    ok : numpy.ndarray of bool
+        Stars that define the line (finite, fitted).
+
+    Returns
+    -------
+    background : numpy.ndarray
+        ``(n, T)`` pinned terms.
+    slope : numpy.ndarray
+        ``(T,)``: what was moved into the model, per unit amplitude (0 with fewer than 3 stars).
+    """
+    background = np.array(background, dtype=np.float64)
+    slope = np.zeros(background.shape[1])
+    a = np.asarray(amplitude, float)
+    for t in range(background.shape[1]):
+        b, var = background[:, t], background_var[:, t]
+        use = ok & np.isfinite(b) & np.isfinite(var) & (var > 0) & np.isfinite(a)
+        if use.sum() < 3 or np.ptp(a[use]) == 0:
+            continue
+        tau2 = 0.0
+        for _ in range(10):
+            w = 1.0 / (var[use] + tau2)
+            design = np.column_stack([np.ones(use.sum()), a[use]]) * np.sqrt(w)[:, None]
+            coef, *_ = np.linalg.lstsq(design, b[use] * np.sqrt(w), rcond=None)
+            resid = b - coef[0] - coef[1] * a
+            # DerSimonian-Laird: the true backgrounds scatter beyond their errors (sky residuals)
+            wu = 1.0 / var[use]
+            denom = float(np.sum(wu) - np.sum(wu**2) / np.sum(wu))
+            q = float(np.sum(wu * resid[use] ** 2))
+            new_tau2 = max(0.0, (q - (use.sum() - 2)) / denom) if denom > 0 else 0.0
+            outlier = use & (np.abs(resid) > 5 * np.sqrt(var + new_tau2))
+            if not outlier.any() and abs(new_tau2 - tau2) <= 1e-3 * max(new_tau2, 1e-300):
+                break
+            tau2 = new_tau2
+            if (use & ~outlier).sum() < 3:
+                break
+            use = use & ~outlier
+        slope[t] = coef[1]
+        background[:, t] = b - coef[1] * a
+    return background, slope
+
+
+def fit_table(results, names, ok, status):
+    """The per-star fit results as a table (one row per fitted star), background terms named."""
+    t = Table()
+    t["amplitude"] = results["amplitude"]
+    t["amplitude_err"] = np.sqrt(results["amplitude_var"])
+    for k, name in enumerate(names):
+        t[name] = results["background"][:, k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t["reduced_chi2"] = np.where(results["dof"] > 0, results["chi2"] / results["dof"], np.nan)
+    t["dof"] = results["dof"].astype(np.int64)
+    t["masked_flux_fraction"] = results["masked_flux_fraction"]
+    t["fit_ok"] = np.asarray(ok, bool)
+    t["stack_status"] = np.asarray(status, dtype=str)
+    return t
