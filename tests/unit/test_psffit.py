@@ -137,7 +137,9 @@ def test_backgrounds_per_stamp_converge_and_stay_out_of_the_wings(tmp_path):
     assert m["converged"] and m["last_change"] < 1e-3
     edges, ratio = _ratio_profile(m["image"], truth, m["n"] > 0)
     inner = edges[1:] <= 60
-    assert np.all(np.abs(ratio[inner] - 1) <= 0.01), dict(zip(edges[:-1].round(1), ratio.round(4), strict=True))
+    assert np.all(np.abs(ratio[inner] - 1) <= 0.01), dict(
+        zip(edges[:-1].round(1), ratio.round(4), strict=True)
+    )
     assert np.all(np.abs(ratio - 1) <= 0.02)
 
 
