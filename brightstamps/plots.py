@@ -473,15 +473,19 @@ def plot_extended_psf(models, path, *, band, header=None):
     empty = []
     cmap = matplotlib.colormaps[_CMAP].with_extremes(bad=NO_DATA_COLOUR)
     words = _norm_words(header)
-    for (ax, zoom), name in zip(axes, names, strict=True):
+    for row, ((ax, zoom), name) in enumerate(zip(axes, names, strict=True)):
         m = models[name]
         dets = ", ".join(str(d) for d in m.get("detectors", []))
         if m.get("nstars") == 0:
             sentence, text = _empty_words(band, name, m)
             empty.append(sentence)
+            # the words across the row, in place of the two panels
+            grid = ax.get_gridspec()
+            ax.remove()
+            zoom.remove()
+            ax = fig.add_subplot(grid[row, :])
             _words_panel(ax, text)
             ax.set_title(f"region {name}: 0 stars\ndetectors {dets}", fontsize=10)
-            zoom.set_axis_off()
             continue
         image = np.asarray(m["image"], dtype=np.float64)
         center = _model_center(image.shape)
@@ -683,7 +687,8 @@ def plot_psf_profile(models, path, *, band, header=None, truth=None, annulus_rad
     ----------
     models : dict
         Region name -> ``profile`` (or ``image``, ``variance``, ``n`` to compute it),
-        ``nstars``, ``dynamic_range``, ``dynamic_radius``, ``annulus_level``
+        ``nstars``, ``dynamic_range``, ``dynamic_radius`` (else computed from the profile),
+        ``annulus_level`` (for ``PSFNORM = 'annulus'``; 1, the legacy definition, when absent)
         (``brightstamps.stack.read_extended_psf``).
     path : str
         PNG to write.
