@@ -3,7 +3,24 @@
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["profile_edges", "azimuthal_profile", "model_profile", "dynamic_range", "flux_within"]
+from .errors import InputError
+from .normalize import annulus_mask
+
+__all__ = [
+    "profile_edges",
+    "azimuthal_profile",
+    "model_pixels",
+    "model_profile",
+    "dynamic_range",
+    "wing_noise",
+    "noise_reached",
+    "flux_within",
+    "table_edges",
+    "on_grid",
+    "normalized_like",
+    "reference_profile",
+    "compare_profiles",
+]
 
 
 def profile_edges(max_radius):
@@ -77,6 +94,23 @@ def azimuthal_profile(image, *, center, edges, good=None):
     return out
 
 
+def model_pixels(image, variance, n):
+    """The pixels of an extended PSF its profile uses: a finite value and variance, and a star stacked.
+
+    Parameters
+    ----------
+    image, variance : numpy.ndarray
+        The model and its per-pixel variance.
+    n : numpy.ndarray of int
+        Stars stacked in each pixel.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    return np.isfinite(image) & np.isfinite(variance) & (np.asarray(n) > 0)
+
+
 def model_profile(image, variance, n, *, center, edges):
     """The radial profile of an extended PSF with its error: the PROFILE table of its file.
 
@@ -105,7 +139,7 @@ def model_profile(image, variance, n, *, center, edges):
     variance = np.asarray(variance, dtype=np.float64)
     n = np.asarray(n)
     edges = np.asarray(edges, dtype=np.float64)
-    use = np.isfinite(image) & np.isfinite(variance) & (n > 0)
+    use = model_pixels(image, variance, n)
     r, which, inside = _bins(image.shape, center, edges, use)
     nbins = len(edges) - 1
     idx = which[inside]
@@ -201,3 +235,211 @@ def flux_within(image, radius, *, center=None):
     y, x = np.indices(image.shape)
     inside = np.hypot(x - center[0], y - center[1]) <= radius
     return float(np.sum(image[inside]))
+
+
+def wing_noise(profile):
+    """The profile's error at its dynamic-range radius: where the azimuthal mean meets its noise.
+
+    The lower end of a display stretch that shows the model from its peak down to the faintest
+    wings it measures (:func:`dynamic_range`).
+
+    Parameters
+    ----------
+    profile : astropy.table.Table
+        :func:`model_profile`'s table.
+
+    Returns
+    -------
+    float
+        ``error`` of the last bin before the signal-to-noise first falls below 1; NaN when
+        :func:`dynamic_range` finds none.
+    """
+    _, radius = dynamic_range(profile)
+    hit = np.flatnonzero(np.asarray(profile["radius"], float) == radius)  # the very bin it chose
+    return float(profile["error"][hit[0]]) if len(hit) else float("nan")
+
+
+def noise_reached(profile):
+    """Whether the profile's signal-to-noise falls below 1 before its last bin.
+
+    When it does not, :func:`dynamic_range` ends at the stamp's edge, not at the noise: the
+    model's dynamic range is at least that.
+
+    Parameters
+    ----------
+    profile : astropy.table.Table
+        :func:`model_profile`'s table.
+
+    Returns
+    -------
+    bool
+        False also for a profile without a dynamic range (NaN).
+    """
+    _, radius = dynamic_range(profile)
+    value = np.asarray(profile["value"], float)
+    ok = np.flatnonzero(np.isfinite(value) & np.isfinite(np.asarray(profile["error"], float)))
+    return bool(np.isfinite(radius) and float(profile["radius"][ok[-1]]) != radius)
+
+
+def table_edges(profile):
+    """The bin edges of a PROFILE table (``r_in`` and the last ``r_out``).
+
+    Parameters
+    ----------
+    profile : astropy.table.Table
+        :func:`model_profile`'s table.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    return np.append(np.asarray(profile["r_in"], float), float(profile["r_out"][-1]))
+
+
+def on_grid(image, center, shape, grid_center):
+    """*image* moved onto another grid so that its pixel *center* lands on *grid_center*.
+
+    Used to put a reference PSF (e.g. the simulator's truth) on a model's stamp grid: pixels
+    are cut off or padded with NaN, never resampled (both centres are whole pixels).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D image.
+    center : (int, int)
+        ``(x, y)`` of the star's pixel in *image*.
+    shape : (int, int)
+        ``(ny, nx)`` of the grid.
+    grid_center : (int, int)
+        ``(x, y)`` of the star's pixel on the grid.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, *shape*; NaN where *image* does not reach.
+
+    Examples
+    --------
+    >>> on_grid(np.arange(9.0).reshape(3, 3), (1, 1), (1, 3), (0, 0)).tolist()
+    [[4.0, 5.0, nan]]
+    """
+    image = np.asarray(image, dtype=np.float64)
+    out = np.full(shape, np.nan)
+    dx, dy = int(grid_center[0]) - int(center[0]), int(grid_center[1]) - int(center[1])
+    # the overlap, in the grid's pixels
+    y0, y1 = max(0, dy), min(shape[0], image.shape[0] + dy)
+    x0, x1 = max(0, dx), min(shape[1], image.shape[1] + dx)
+    if y0 < y1 and x0 < x1:
+        out[y0:y1, x0:x1] = image[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
+    return out
+
+
+def normalized_like(reference, *, psfnorm, center, fluxrad=None, annulus_level=None, annulus_radii=None):
+    """*reference* (e.g. the true PSF) scaled as the extended PSF file says its model is normalized.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        The reference PSF on the model's grid (:func:`on_grid`), any scale.
+    psfnorm : {'flux', 'annulus'}
+        The file's ``PSFNORM``.
+    center : (int, int)
+        ``(x, y)`` of the star's pixel.
+    fluxrad : float, optional
+        The file's ``FLUXRAD`` (pixels), for 'flux': the result has ``flux_within(result,
+        fluxrad) == 1``.
+    annulus_level : float, optional
+        The model's annulus level, for 'annulus': the result's mean over the annulus
+        (:func:`brightstamps.normalize.annulus_mask`, the normalization's pixels) equals it. A
+        noiseless reference needs no clipping there.
+    annulus_radii : (float, float), optional
+        The annulus (the config's ``annular_flux_radii``), for 'annulus'.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64.
+
+    Raises
+    ------
+    brightstamps.errors.InputError
+        For another *psfnorm*, a missing radius or level, or a reference with no flux there.
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    if psfnorm == "flux":
+        if fluxrad is None or not np.isfinite(fluxrad) or fluxrad <= 0:
+            raise InputError(f"PSFNORM is 'flux' but FLUXRAD is {fluxrad!r}: the normalization is unknown")
+        level, target = flux_within(reference, float(fluxrad), center=center), 1.0
+        where = f"within r = {float(fluxrad):g} px"
+    elif psfnorm == "annulus":
+        if annulus_radii is None or annulus_level is None or not np.isfinite(annulus_level):
+            raise InputError(
+                f"PSFNORM is 'annulus' but the annulus {annulus_radii!r} or its level {annulus_level!r} "
+                "is not known"
+            )
+        ring = annulus_mask(reference.shape, center, *annulus_radii)
+        level, target = float(np.mean(reference[ring])), float(annulus_level)
+        where = f"in the {annulus_radii[0]}-{annulus_radii[1]} px annulus"
+    else:
+        raise InputError(f"PSFNORM {psfnorm!r}: expected 'flux' or 'annulus'")
+    if not (np.isfinite(level) and level > 0):
+        raise InputError(
+            f"the reference PSF has no positive flux {where} ({level!r}): it cannot be normalized"
+        )
+    return reference * (target / level)
+
+
+def reference_profile(reference, profile, *, image, variance, n, center):
+    """A reference PSF's profile on a model's bins and over exactly the pixels its profile used.
+
+    So that the two can be compared bin by bin: ``(profile["value"] - result) / profile["error"]``.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        The reference on the model's grid, normalized as the model (:func:`normalized_like`).
+    profile : astropy.table.Table
+        The model's :func:`model_profile` table (its bins).
+    image, variance, n : numpy.ndarray
+        The model's planes (which pixels its profile used: :func:`model_pixels`).
+    center : (int, int)
+        ``(x, y)`` of the star's pixel.
+
+    Returns
+    -------
+    numpy.ndarray
+        One mean per bin; NaN where the model's bin has no pixel.
+    """
+    good = model_pixels(np.asarray(image, float), np.asarray(variance, float), n)
+    return azimuthal_profile(reference, center=center, edges=table_edges(profile), good=good)
+
+
+def compare_profiles(profile, reference_values, radius):
+    """How a model's profile agrees with a reference's (e.g. the truth) out to *radius*.
+
+    Parameters
+    ----------
+    profile : astropy.table.Table
+        The model's :func:`model_profile` table.
+    reference_values : numpy.ndarray
+        The reference's mean in each bin (:func:`reference_profile`).
+    radius : float
+        Pixels, e.g. the dynamic-range radius: bins whose mean radius is larger are left out.
+
+    Returns
+    -------
+    dict
+        ``nbins`` (bins compared: finite value and reference, positive error), ``rms`` (root
+        mean square of ``(value - reference) / error``) and ``median_fraction`` (median of
+        ``|value / reference - 1|`` over those of them with a positive reference); NaN when
+        there is none.
+    """
+    value = np.asarray(profile["value"], float)
+    error = np.asarray(profile["error"], float)
+    ref = np.asarray(reference_values, float)
+    r = np.asarray(profile["radius"], float)
+    ok = np.isfinite(value) & np.isfinite(ref) & np.isfinite(error) & (error > 0) & (r <= radius)
+    rms = float(np.sqrt(np.mean(((value[ok] - ref[ok]) / error[ok]) ** 2))) if ok.any() else float("nan")
+    pos = ok & (ref > 0)
+    frac = float(np.median(np.abs(value[pos] / ref[pos] - 1))) if pos.any() else float("nan")
+    return {"nbins": int(ok.sum()), "rms": rms, "median_fraction": frac}

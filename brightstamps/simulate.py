@@ -39,8 +39,9 @@ from astropy.table import Table
 from astropy.wcs import WCS, Sip
 from scipy import ndimage
 
+from .errors import InputError
 from .exposure import Exposure, write_exposure
-from .files import atomic_output
+from .files import atomic_output, open_fits
 from .masks import LSST_MASK_PLANES
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "render_stars",
     "simulate_exposure",
     "simulate_demo",
+    "read_true_psf",
     "main",
 ]
 
@@ -1157,6 +1159,39 @@ def _write_truth(path, *, seed, size, band, stars, detectors):
     det_hdu = fits.BinTableHDU(Table(detectors), name="DETECTORS")
     with atomic_output(path) as tmp:
         fits.HDUList([primary, psf_hdu, stars_hdu, det_hdu]).writeto(tmp)
+
+
+def read_true_psf(path):
+    """The true PSF of a demo truth file (HDU ``PSF``) and the pixel of its star.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``truth.fits`` of :func:`simulate_demo`.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        float64, unit total flux, in the focal-plane frame.
+    center : (int, int)
+        ``(x, y)`` of the star's pixel (``CENTERX``, ``CENTERY``).
+
+    Raises
+    ------
+    brightstamps.errors.InputError
+        One line naming the file: not there, not FITS, or without a 2-D ``PSF`` HDU.
+    """
+    with open_fits(path, what="demo truth file") as hdul:
+        if "PSF" not in hdul or hdul["PSF"].data is None or hdul["PSF"].data.ndim != 2:
+            raise InputError(f"demo truth file {path}: no 2-D PSF HDU")
+        hdu = hdul["PSF"]
+        image = np.array(hdu.data, dtype=np.float64)
+        ny, nx = image.shape
+        center = (
+            int(hdu.header.get("CENTERX", (nx - 1) // 2)),
+            int(hdu.header.get("CENTERY", (ny - 1) // 2)),
+        )
+    return image, center
 
 
 def main(argv=None):

@@ -164,6 +164,21 @@ def final_outputs():
     return final_stamps() + expand("results/extended_psf/{band}.fits", band=BANDS) + report_outputs()
 
 
+# the simulated demo's files (rule simulate_demo's outputs): its exposures and its truth
+DEMO_IMAGES = expand("{outdir}/demo_det{det}.fits", outdir=config["demo"]["outdir"], det=[0, 1, 2, 3])
+DEMO_TRUTH = f"{config['demo']['outdir']}/truth.fits"
+
+
+def demo_truth(wildcards):
+    """{"truth": the demo's truth file} when every exposure of the band is an image rule
+    simulate_demo makes (its true PSF is then the band's), else {}: for the report's profile figure."""
+    demo = {os.path.realpath(f) for f in DEMO_IMAGES}
+    images = exposures["image"][exposures["band"] == wildcards.band]
+    if len(images) and all(os.path.realpath(i) in demo for i in images):
+        return {"truth": DEMO_TRUTH}
+    return {}
+
+
 def band_stamps(wildcards):
     """The stamps files of every exposure of a band."""
     names = exposures.index[exposures["band"] == wildcards.band]
@@ -259,7 +274,14 @@ def report_outputs():
         + expand(
             "results/plots/{band}_{kind}",
             band=BANDS,
-            kind=["extended_psf.png", "profile.png", "annular_flux.png", "stars.tsv"],
+            kind=[
+                "extended_psf.png",
+                "psf_profile.png",
+                "profile.png",
+                "star_fits.png",
+                "annular_flux.png",
+                "stars.tsv",
+            ],
         )
         + ["results/report/versions.tsv"]
     )

@@ -3,12 +3,12 @@
 
 rule simulate_demo:
     output:
-        exposures=expand("{outdir}/demo_det{det}.fits", outdir=config["demo"]["outdir"], det=[0, 1, 2, 3]),
+        exposures=DEMO_IMAGES,
         sky_models=expand(
             "{outdir}/demo_det{det}_sky.fits", outdir=config["demo"]["outdir"], det=[0, 1, 2, 3]
         ),
         catalog=f"{config['demo']['outdir']}/catalog.fits",
-        truth=f"{config['demo']['outdir']}/truth.fits",
+        truth=DEMO_TRUTH,
     log:
         "logs/simulate_demo.log",
     benchmark:

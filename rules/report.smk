@@ -28,8 +28,11 @@ rule plot_stamps:
         "../scripts/plot_stamps.py"
 
 
+# The simulated demo's true PSF (input truth, only when the band's exposures are the demo's) is
+# drawn over the model's profile.
 rule plot_extended_psf:
     input:
+        unpack(demo_truth),
         psf="results/extended_psf/{band}.fits",
         stamps=band_stamps,
     output:
@@ -39,6 +42,13 @@ rule plot_extended_psf:
             category="Extended PSF",
             subcategory="band {band}",
             labels={"band": "{band}", "figure": "extended PSF image"},
+        ),
+        psf_profile=report(
+            "results/plots/{band}_psf_profile.png",
+            caption="../report/psf_profile.rst",
+            category="Extended PSF",
+            subcategory="band {band}",
+            labels={"band": "{band}", "figure": "profile and dynamic range"},
         ),
         profile=report(
             "results/plots/{band}_profile.png",
@@ -53,6 +63,13 @@ rule plot_extended_psf:
             category="Extended PSF",
             subcategory="band {band}",
             labels={"band": "{band}", "figure": "annular flux vs G"},
+        ),
+        star_fits=report(
+            "results/plots/{band}_star_fits.png",
+            caption="../report/star_fits.rst",
+            category="Extended PSF",
+            subcategory="band {band}",
+            labels={"band": "{band}", "figure": "star fits: chi-square vs G"},
         ),
     log:
         "logs/plot_extended_psf/{band}.log",

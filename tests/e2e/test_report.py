@@ -4,14 +4,16 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_runs import run_snakemake
+from workflow_runs import run_snakemake, write_small_run
 
 from brightstamps.stampsfile import read_stamps
 
 EXPOSURES = [f"demo_det{i}" for i in range(4)]
 FIGURES = [f"results/plots/{e}_stamps.png" for e in EXPOSURES] + [
     "results/plots/r_extended_psf.png",
+    "results/plots/r_psf_profile.png",
     "results/plots/r_profile.png",
+    "results/plots/r_star_fits.png",
     "results/plots/r_annular_flux.png",
 ]
 STAR_COLUMNS = [
@@ -33,6 +35,25 @@ def test_every_figure_is_a_real_image(demo_run, figure):
     assert img.ndim == 3 and img.shape[0] >= 300 and img.shape[1] >= 500
     assert np.ptp(img[..., :3]) > 0.5  # not one flat colour
     assert len(np.unique(img[..., :3].reshape(-1, 3), axis=0)) > 50  # a plot, not a blank with a line
+
+
+def _plot_job_inputs(proc):
+    """The input line of the dry run's plot_extended_psf job."""
+    text = proc.stdout + proc.stderr
+    job = text[text.index("rule plot_extended_psf:") :]
+    return next(line for line in job.splitlines() if line.strip().startswith("input:"))
+
+
+def test_the_profile_figure_is_given_the_true_psf_only_on_the_demo(demo_run, tmp_path):
+    """Rule plot_extended_psf reads the simulator's truth.fits when the band's exposures are the
+    demo's (rule simulate_demo's), and not for other exposures."""
+    target = "results/plots/r_psf_profile.png"
+    demo = run_snakemake(demo_run, "-n", "--forcerun", "plot_extended_psf", target)
+    assert "resources/demo/truth.fits" in _plot_job_inputs(demo)
+    config = write_small_run(tmp_path, [{"name": "e", "detector": 0, "yaw": 0.0, "size": 300, "stars": []}])
+    other = run_snakemake(tmp_path, "-n", target, configfile=config)
+    inputs = _plot_job_inputs(other)
+    assert "results/extended_psf/r.fits" in inputs and "truth" not in inputs
 
 
 def test_stars_table_has_one_row_per_star_and_its_outcome(demo_run):
@@ -82,7 +103,9 @@ def test_html_report_is_self_contained_and_complete(demo_run):
     for caption in (
         "Normalized bright-star stamps of exposure",
         "Extended PSF of band",
+        "Profile and dynamic range of the extended PSF of band",
         "Radial profiles of the extended PSF of band",
+        "PSF fits of the stars of band",
         "Brightness of the stars of band",
         "Every star of band",
         "Versions of Python",
