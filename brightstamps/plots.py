@@ -332,6 +332,14 @@ def _plain_log_ticks(ax, which):
     axis.set_minor_formatter(NullFormatter())
 
 
+def _region_header(header, m):
+    """The file's cards as they apply to one region: its own normalization (``NORM{i}``) when stated."""
+    header = dict(header or {})
+    if m.get("normalization"):
+        header["PSFNORM"] = m["normalization"]
+    return header
+
+
 def _norm_words(header):
     """How the file says its model is normalized, for labels (``PSFNORM``, ``FLUXRAD``)."""
     header = header or {}
@@ -472,9 +480,9 @@ def plot_extended_psf(models, path, *, band, header=None):
     fig, axes = _figure(len(names), 2, grid={"width_ratios": [1.45, 1]}, figsize=(12.5, 5.4 * len(names)))
     empty = []
     cmap = matplotlib.colormaps[_CMAP].with_extremes(bad=NO_DATA_COLOUR)
-    words = _norm_words(header)
     for row, ((ax, zoom), name) in enumerate(zip(axes, names, strict=True)):
         m = models[name]
+        words = _norm_words(_region_header(header, m))
         dets = ", ".join(str(d) for d in m.get("detectors", []))
         if m.get("nstars") == 0:
             sentence, text = _empty_words(band, name, m)
@@ -728,15 +736,16 @@ def plot_psf_profile(models, path, *, band, header=None, truth=None, annulus_rad
         table = _model_profile(m)
         _, radius, words_dr = _dynamic(m, table)
         truth_values, why_not = (None, None)
+        region_header = _region_header(header, m)
         if truth is not None:
-            truth_values, why_not = _truth_profile(truth, m, table, header, annulus_radii)
+            truth_values, why_not = _truth_profile(truth, m, table, region_header, annulus_radii)
         _profile_panel(
             ax,
             table,
             words_dr=words_dr,
             radius=radius,
             truth_values=truth_values,
-            header=header,
+            header=region_header,
             annulus_radii=annulus_radii,
         )
         ax.set_title(f"region {name}: {m.get('nstars', '?')} stars", fontsize=10)
