@@ -186,6 +186,7 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
         paths,
         regions={"A": [0], "B": [1]},
         normalization=mode,
+        weighting="inverse_variance",
         statistic="MEANCLIP",
         num_sigma_clip=4.0,
         num_iter=3,
@@ -196,11 +197,12 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
         psf_fit={
             "background_order": 1,
             "iterations": 2,
+            "tolerance": 1e-3,
             "max_masked_flux_fraction": 0.97,
-            "min_annulus_snr": 0,
             "min_model_snr": 3,
             "subtract_background": False,
         },
+        flux_radius=5,
         memory_mb=100,
     )
     plots.plot_extended_psf(models, tmp_path / "psf.png", band="r")
