@@ -70,6 +70,11 @@ __all__ = [
     "GHOST_SIGMA",
     "GHOST_PEAK",
     "PSF_CORE_FRACTION",
+    "SATURATION_G",
+    "FIELD_G_RANGE",
+    "FIELD_COUNT_SLOPE",
+    "FIELD_MIN_SEP",
+    "FIELD_SATURATED_SEP",
     "psf_focal",
     "true_psf_stamp",
     "detector_wcs",
@@ -79,6 +84,7 @@ __all__ = [
     "pixel_area",
     "focal_to_sky",
     "mag_to_flux",
+    "field_magnitudes",
     "render_stars",
     "simulate_exposure",
     "simulate_demo",
@@ -175,6 +181,17 @@ _BASE_VARIANCE = BACKGROUND / GAIN + (READ_NOISE / GAIN) ** 2
 
 _SPIKE_COS = math.cos(math.radians(SPIKE_ANGLE_DEG))
 _SPIKE_SIN = math.sin(math.radians(SPIKE_ANGLE_DEG))
+
+#: Demo field stars: G range and slope of the number counts ``dN/dG ~ 10 ** (FIELD_COUNT_SLOPE * G)``.
+FIELD_G_RANGE = (8.0, 17.5)
+FIELD_COUNT_SLOPE = 0.3
+#: A field star's centre lies at least this far (px) from every other catalogue star (G < 18) of its
+#: detector, and at least ``FIELD_SATURATED_SEP`` from a saturated one's centre (and
+#: ``FIELD_MIN_SEP`` from its column, where its bleed trail runs).
+FIELD_MIN_SEP = 25.0
+FIELD_SATURATED_SEP = 60.0
+#: Rejection-sampling draws per field star before its detector is declared full.
+_FIELD_TRIES = 10_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,6 +458,42 @@ def detector_wcs(*, detector, yaw_deg, size, boresight=BORESIGHT):
 def mag_to_flux(mag):
     """Flux in ADU of a star of G magnitude *mag*: ``10 ** (-0.4 * (mag - ZERO_POINT))``."""
     return 10.0 ** (-0.4 * (np.asarray(mag, dtype=np.float64) - ZERO_POINT))
+
+
+#: G of a star whose noiseless peak reaches ``SATURATION`` when it is centred on a pixel (about
+#: 11.91; 11.82 when centred on a pixel corner). Brighter stars saturate.
+SATURATION_G = ZERO_POINT - 2.5 * math.log10(SATURATION / float(psf_focal(0.0, 0.0)))
+#: Field stars brighter than this count as saturated when they are placed (margin for sky and noise).
+_PLACE_SATURATED_G = SATURATION_G + 0.1
+
+
+def field_magnitudes(rng, n):
+    """G magnitudes of *n* field stars, with number counts rising as in a real field.
+
+    The density is ``dN/dG ~ 10 ** (a G)`` (``a = FIELD_COUNT_SLOPE = 0.3``) on
+    ``[G0, G1) = FIELD_G_RANGE = [8, 17.5)``; each star's G is the inverse of the cumulative
+    distribution at one uniform draw ``u``::
+
+        G = log10(10 ** (a G0) + u (10 ** (a G1) - 10 ** (a G0))) / a
+
+    With the defaults, 2.0 % of the stars are brighter than ``SATURATION_G`` (11.9), 17.7 % are
+    brighter than G = 15, 82.3 % lie in [15, 17.5) and the median is G = 16.5.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The generator; exactly *n* uniforms are drawn (``rng.random(n)``).
+    n : int
+        Number of stars.
+
+    Returns
+    -------
+    numpy.ndarray
+        *n* magnitudes in draw order (float64).
+    """
+    lo, hi = (10.0 ** (FIELD_COUNT_SLOPE * g) for g in FIELD_G_RANGE)
+    u = rng.random(int(n))
+    return np.log10(lo + u * (hi - lo)) / FIELD_COUNT_SLOPE
 
 
 # --------------------------------------------------------------------------------------------
@@ -836,18 +889,40 @@ def _write_table(path, columns, *, header_cards=(), name=None):
         fits.HDUList([primary, hdu]).writeto(tmp)
 
 
-def simulate_demo(outdir, *, seed, detector_size, n_bright, n_faint, band="r"):
+def simulate_demo(outdir, *, seed, detector_size, n_bright, n_faint, n_field, band="r"):
     """Write the demo visit: exposures, sky models, reference catalog and truth.
 
-    Per detector: ``n_bright`` saturated bright stars on the detector (g in [6.3, 7.3]), two
-    unsaturated stars (g in [12.5, 13.0]), one bright star (g in [6.8, 7.3]) centred 20-100 px off
-    the detector and ``n_faint`` faint stars (g in [19, 22]). Bright stars lie at least
-    ``0.4 * detector_size`` px apart (800 px on the demo's 2048 px detectors) so that their
-    wings barely touch each other's annuli, and the unsaturated ones ``0.1 * detector_size``
-    from them.
+    Per detector: ``n_bright`` saturated bright stars on the detector (g in [6.3, 7.3], kind
+    ``sat``), two unsaturated stars (g in [12.5, 13.0], ``unsat``), one bright star (g in
+    [6.8, 7.3], ``off``) centred 20-100 px off the detector, ``n_faint`` faint stars (g in
+    [19, 22], ``faint``: below the workflow's magnitude limit, neighbours only) and ``n_field``
+    field stars (``field``). Bright stars lie at least ``0.4 * detector_size`` px apart (800 px
+    on the demo's 2048 px detectors) so that their wings barely touch each other's annuli, and
+    the unsaturated ones ``0.1 * detector_size`` from them.
     Detector 0's first unsaturated star has a proper motion of 500 mas/yr; detector 1 has one
-    extra bright star (g = 9.0) whose catalog magnitude and flux are NaN; 10 catalog stars lie
-    outside the visit footprint.
+    extra bright star (g = 9.0, ``nan``) whose catalog magnitude and flux are NaN; 10 catalog
+    stars lie outside the visit footprint.
+
+    Field stars give the demo a real field's magnitude range, a few saturated stars and many
+    fainter unsaturated ones: their G follows ``dN/dG ~ 10 ** (0.3 G)`` on [8, 17.5) (see
+    :func:`field_magnitudes`: 2.0 % brighter than the saturation limit ``SATURATION_G`` = 11.9,
+    82.3 % in [15, 17.5), median 16.5; about 3 saturated ones among the default 4 x 40). They are
+    placed brightest first, uniformly on the detector (5 px from its edges) but at least
+    ``FIELD_MIN_SEP`` = 25 px from every other star of G < 18 of the detector, and, where either
+    star is saturated (G < ``SATURATION_G`` + 0.1), at least ``FIELD_SATURATED_SEP`` = 60 px
+    apart and 25 px apart in x (bleed trails run along columns, up to the whole detector): a field
+    star's core lies on no other star's core or bleed trail, though its stamp may hold another
+    star's halo. They get the other stars' small random proper motions and are in the catalog
+    and the truth like every star.
+
+    One generator (``numpy.random.default_rng(seed)``) is drawn in this order: the exposures'
+    seeds; per detector, every star but the field stars (positions: saturated, off,
+    unsaturated and NaN, faint; then G: unsaturated, saturated, off, faint); 10 far stars; the
+    proper motions of all these, the fast mover's direction and their ids; then per detector the
+    field stars' G (``n_field`` uniforms) and positions (rejection sampling, brightest first);
+    then the field stars' proper motions (amplitudes, then angles) and their ids. The field stars
+    come last so that every other star is drawn as with ``n_field = 0``, and a rerun with the
+    same seed writes byte-identical files.
 
     Parameters
     ----------
@@ -861,6 +936,8 @@ def simulate_demo(outdir, *, seed, detector_size, n_bright, n_faint, band="r"):
         Saturated bright stars per detector with centres on the detector.
     n_faint : int
         Faint stars per detector.
+    n_field : int
+        Field stars per detector.
     band : str
         Filter name.
 
@@ -868,21 +945,38 @@ def simulate_demo(outdir, *, seed, detector_size, n_bright, n_faint, band="r"):
     -------
     dict
         ``exposures`` (list of paths), ``sky_models`` (list), ``catalog``, ``truth`` (paths),
-        ``paths`` (every written file).
+        ``paths`` (every written file). The truth's STARS table has one row per star and exposure
+        it is rendered on, with its ``kind`` (``sat``, ``unsat``, ``nan``, ``off``, ``faint``,
+        ``field``).
+
+    Raises
+    ------
+    brightstamps.errors.InputError
+        If a detector has no room for ``n_field`` field stars (the message names ``demo.n_field``).
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     size = int(detector_size)
-    # one generator, drawn in this order: exposure seeds, detector stars, far stars, proper motions, ids
+    # one generator, drawn in this order: exposure seeds, detector stars, far stars, proper motions,
+    # ids; then the field stars (G and positions per detector, proper motions, ids)
     rng = np.random.default_rng(seed)
     exposure_seeds = rng.integers(0, 2**62, size=len(DEMO_DETECTORS))
     rows = []  # dicts: host, x, y, g, kind, fx, fy (true positions at the observation epoch)
     for det, yaw in DEMO_DETECTORS:
         rows += _detector_stars(rng, det, yaw, size, n_bright=n_bright, n_faint=n_faint)
-    n_det_stars = len(rows)
     rows += _far_stars(rng)
     pmra, pmdec = _proper_motions(rng, rows)
     ids = _source_ids(rng, len(rows))
+    field = []
+    for det, yaw in DEMO_DETECTORS:
+        field += _field_stars(rng, det, yaw, size, n_field, [r for r in rows if r["host"] == det])
+    pm_amp = rng.uniform(0.0, 20.0, len(field))
+    pm_ang = rng.uniform(0.0, 2.0 * math.pi, len(field))
+    rows += field
+    pmra = np.concatenate([pmra, pm_amp * np.cos(pm_ang)])
+    pmdec = np.concatenate([pmdec, pm_amp * np.sin(pm_ang)])
+    ids = np.concatenate([ids, _more_source_ids(rng, len(field), ids)])
+    hosted = np.array([i for i, r in enumerate(rows) if r["host"] >= 0], dtype=np.int64)
 
     fxs = np.array([r["fx"] for r in rows])
     fys = np.array([r["fy"] for r in rows])
@@ -902,6 +996,7 @@ def simulate_demo(outdir, *, seed, detector_size, n_bright, n_faint, band="r"):
         "dec_true": dec_true,
         "pmra": pmra,
         "pmdec": pmdec,
+        "kind": np.array([r["kind"] for r in rows]),
     }
     exposures, skies = [], []
     truth_stars = {k: [] for k in _TRUTH_STARS}
@@ -909,8 +1004,9 @@ def simulate_demo(outdir, *, seed, detector_size, n_bright, n_faint, band="r"):
     for (det, yaw), exp_seed in zip(DEMO_DETECTORS, exposure_seeds, strict=True):
         name = f"demo_det{det}"
         sel, px, py = _stars_near_detector(
-            det, yaw, size, rows[:n_det_stars], fxs[:n_det_stars], fys[:n_det_stars]
+            det, yaw, size, [rows[i] for i in hosted], fxs[hosted], fys[hosted]
         )
+        sel = hosted[sel]  # indices into rows
         stars = {"x": px, "y": py, "flux": mag_to_flux(g_true[sel])}
         res = simulate_exposure(
             outdir / f"{name}.fits",
@@ -968,6 +1064,51 @@ def _detector_stars(rng, det, yaw, size, *, n_bright, n_faint):
     return rows
 
 
+def _field_stars(rng, det, yaw, size, n, others, *, margin=5.0):
+    """The *n* field stars of one detector, placed clear of the cores and bleed trails of *others*.
+
+    Draws *n* G (:func:`field_magnitudes`), then places the stars brightest first by rejection
+    sampling (``rng.uniform`` pairs): a candidate is kept when it lies at least ``FIELD_MIN_SEP``
+    from every star of G < 18 placed so far (*others*, then field stars) and, where either star is
+    saturated, ``FIELD_SATURATED_SEP`` from it and ``FIELD_MIN_SEP`` from its column.
+    """
+    mags = np.sort(field_magnitudes(rng, n))
+    catalogued = [r for r in others if r["g"] < 18.0]
+    tx = [r["x"] for r in catalogued]
+    ty = [r["y"] for r in catalogued]
+    tsat = [r["g"] < _PLACE_SATURATED_G for r in catalogued]
+    p0 = detector_origin(detector=det, yaw_deg=yaw, size=size)
+    rows = []
+    for g in mags:
+        sat = g < _PLACE_SATURATED_G
+        x_t, y_t, s_t = np.array(tx), np.array(ty), np.array(tsat, dtype=bool)
+        for _ in range(_FIELD_TRIES):
+            x, y = rng.uniform(margin, size - 1 - margin, size=2)
+            dist = np.hypot(x_t - x, y_t - y)
+            near_sat = s_t | sat
+            if np.all(dist >= FIELD_MIN_SEP) and not np.any(
+                near_sat & ((dist < FIELD_SATURATED_SEP) | (np.abs(x_t - x) < FIELD_MIN_SEP))
+            ):
+                break
+        else:
+            msg = (
+                f"demo.n_field = {n}: detector {det} ({size} x {size} px) has room for only {len(rows)} "
+                f"field stars {FIELD_MIN_SEP:g} px from the other stars and {FIELD_SATURATED_SEP:g} px "
+                f"(and {FIELD_MIN_SEP:g} px in x) from the saturated ones; lower demo.n_field "
+                "or raise demo.detector_size"
+            )
+            raise InputError(msg)
+        x, y = float(x), float(y)
+        tx.append(x)
+        ty.append(y)
+        tsat.append(sat)
+        fx, fy = pixel_to_focal(x, y, p0=p0, yaw_deg=yaw)
+        rows.append(
+            {"host": det, "x": x, "y": y, "g": float(g), "kind": "field", "fx": float(fx), "fy": float(fy)}
+        )
+    return rows
+
+
 def _far_stars(rng, n=10):
     """*n* catalog stars 3000-6000 px from the optical axis: outside the visit footprint."""
     rows = []
@@ -1005,6 +1146,15 @@ def _source_ids(rng, n_all):
     """*n_all* unique Gaia-like source ids, in random order."""
     ids = np.unique(rng.integers(3_800_000_000_000_000_000, 3_900_000_000_000_000_000, n_all + 50))
     return rng.permutation(ids)[:n_all].astype(np.int64)
+
+
+def _more_source_ids(rng, n, taken):
+    """*n* more unique Gaia-like source ids, none in *taken*, in random order."""
+    ids = np.zeros(0, dtype=np.int64)
+    while len(ids) < n:
+        new = rng.integers(3_800_000_000_000_000_000, 3_900_000_000_000_000_000, n + 50)
+        ids = np.union1d(ids, np.setdiff1d(new, taken))
+    return rng.permutation(ids)[:n].astype(np.int64)
 
 
 def _true_positions(rows, fxs, fys, size):
@@ -1058,6 +1208,7 @@ _TRUTH_STARS = (
     "exposure",
     "detector",
     "source_id",
+    "kind",
     "g_mag",
     "catalog_g_mag",
     "flux_adu",
@@ -1090,7 +1241,7 @@ def _add_truth(truth, name, det, sel, star_table, catalog):
     n = len(sel)
     truth["exposure"] += [name] * n
     truth["detector"] += [det] * n
-    for key in ("source_id", "g_mag", "catalog_g_mag"):
+    for key in ("source_id", "kind", "g_mag", "catalog_g_mag"):
         truth[key] += list(catalog[key][sel])
     for key, col in (
         ("flux_adu", "flux"),
@@ -1222,6 +1373,9 @@ def main(argv=None):
     parser.add_argument(
         "--n-faint", type=int, default=demo["n_faint"], help="faint stars per detector (default: %(default)s)"
     )
+    parser.add_argument(
+        "--n-field", type=int, default=demo["n_field"], help="field stars per detector (default: %(default)s)"
+    )
     parser.add_argument("--band", default="r", help="filter (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.detector_size < 64:
@@ -1232,6 +1386,7 @@ def main(argv=None):
         detector_size=args.detector_size,
         n_bright=args.n_bright,
         n_faint=args.n_faint,
+        n_field=args.n_field,
         band=args.band,
     )
     for path in result["paths"]:

@@ -23,5 +23,6 @@ rule simulate_demo:
         detector_size=config["demo"]["detector_size"],
         n_bright=config["demo"]["n_bright"],
         n_faint=config["demo"]["n_faint"],
+        n_field=config["demo"]["n_field"],
     script:
         "../scripts/simulate_demo.py"

@@ -11,7 +11,12 @@ def main(smk):
     p = smk.params
     outdir = Path(smk.output.catalog).parent
     simulate.simulate_demo(
-        outdir, seed=p.seed, detector_size=p.detector_size, n_bright=p.n_bright, n_faint=p.n_faint
+        outdir,
+        seed=p.seed,
+        detector_size=p.detector_size,
+        n_bright=p.n_bright,
+        n_faint=p.n_faint,
+        n_field=p.n_field,
     )
 
 

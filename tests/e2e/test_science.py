@@ -24,6 +24,15 @@ def _truth_row(truth, exposure, gaia_id):
     return truth[(truth["exposure"] == exposure) & (truth["source_id"] == gaia_id)][0]
 
 
+def _near_saturated_star(truth, exposure, gaia_id, distance):
+    """Whether another saturated star of *exposure* lies within *distance* px of star *gaia_id*."""
+    star = _truth_row(truth, exposure, gaia_id)
+    other = truth[(truth["exposure"] == exposure) & truth["saturated"] & (truth["source_id"] != gaia_id)]
+    return bool(
+        np.any(np.hypot(other["x_true"] - star["x_true"], other["y_true"] - star["y_true"]) < distance)
+    )
+
+
 def _annulus_error(s, k):
     """Relative error of the annular flux from the propagated (normalized) variance."""
     ann = annulus_mask(s.stamp_shape, (137, 137), 70, 80) & usable(s, k)
@@ -42,16 +51,31 @@ def test_every_bright_star_is_found(demo):
 def test_unsaturated_star_centroids_on_the_central_pixel(demo):
     psf, truth, stamps = demo
     ref = centroid(psf, (137, 137))  # the PSF's own (slightly asymmetric) centroid
-    offsets = []
+    window = radius_map(psf.shape) <= 6  # the centroid's
+    g_mag, dx, dy = [], [], []
+    masked = 0
     for e in EXPOSURES:
         s = stamps[e]
         for k in range(len(s)):
             if _truth_row(truth, e, s.stars["gaia_id"][k])["saturated"]:
                 continue
-            c = centroid(np.where(usable(s, k), s.image[k], 0.0), (137, 137))
-            offsets.append(np.hypot(c[0] - ref[0], c[1] - ref[1]))
-    assert len(offsets) == 8  # two per detector, one with a 500 mas/yr proper motion
-    assert max(offsets) <= 0.02
+            good = usable(s, k)
+            if not good[window].all():
+                masked += 1  # a bad column (grown by the warp) or the edge in the window: a biased centroid
+                continue
+            c = centroid(np.where(good, s.image[k], 0.0), (137, 137))
+            g_mag.append(s.stars["g_mag"][k])
+            dx.append(c[0] - ref[0])
+            dy.append(c[1] - ref[1])
+    # two per detector (one with a 500 mas/yr proper motion) and the 157 unsaturated field stars
+    assert len(g_mag) + masked == 165 and masked == 4
+    g_mag, dx, dy = np.array(g_mag), np.array(dx), np.array(dy)
+    offsets = np.hypot(dx, dy)
+    bright = g_mag < 14  # the noise moves their centroids by < 0.005 px
+    assert bright.sum() == 23 and offsets[bright].max() <= 0.02
+    # the faint ones scatter with their noise (about 0.06 px per axis at G = 17.5) about the central pixel
+    assert offsets.max() <= 0.25
+    assert abs(dx.mean()) <= 0.01 and abs(dy.mean()) <= 0.01  # 4 standard errors
 
 
 def test_normalized_profiles_equal_the_truth(demo):
@@ -81,13 +105,14 @@ def test_residuals_over_propagated_sigma_have_unit_spread(demo):
         s = stamps[e]
         for k in range(len(s)):
             row = s.stars[k]
-            if row["norm_status"] != "ok":
-                continue
+            if row["norm_status"] != "ok" or _near_saturated_star(truth, e, row["gaia_id"], 200.0):
+                continue  # the model is this star alone: a saturated neighbour's halo is not noise
             model = psf * _truth_row(truth, e, row["gaia_id"])["flux_adu"] / row["annular_flux"]
             sel = usable(s, k) & (r > 10) & (r <= 80)
             chi = (s.image[k] - model)[sel] / np.sqrt(s.variance[k][sel])
             spreads.append(1.4826 * np.median(np.abs(chi - np.median(chi))))
-    assert len(spreads) >= 20
+    # of the 150 normalized stars, 16 (field stars) lie within 200 px of a saturated one
+    assert len(spreads) == 134
     assert all(abs(x - 1) <= 0.1 for x in spreads), spreads
 
 

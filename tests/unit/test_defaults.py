@@ -11,7 +11,7 @@ from brightstamps.masks import LSST_BAD_MASK_PLANES
 
 # function -> its parameters that the config (or the exposures table) sets: no default of their own
 REQUIRED = [
-    (simulate.simulate_demo, ["seed", "detector_size", "n_bright", "n_faint"]),  # demo.*
+    (simulate.simulate_demo, ["seed", "detector_size", "n_bright", "n_faint", "n_field"]),  # demo.*
     (simulate.true_psf_stamp, ["shape"]),  # the demo's output stamp: stamp_size x model_stamp_buffer
     (exposure.read_exposure, ["fmt"]),  # the table's format column
     (exposure.read_exposure_header, ["fmt"]),
@@ -67,6 +67,7 @@ def test_the_simulator_command_line_takes_the_demo_defaults_of_the_schema(tmp_pa
         "detector_size": demo["detector_size"],
         "n_bright": demo["n_bright"],
         "n_faint": demo["n_faint"],
+        "n_field": demo["n_field"],
         "band": "r",
     }
     assert demo["seed"] == 20261125

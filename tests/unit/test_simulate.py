@@ -10,6 +10,8 @@ from astropy.table import Table
 from scipy import ndimage
 
 from brightstamps import simulate as sim
+from brightstamps.configref import schema_defaults
+from brightstamps.errors import InputError
 from brightstamps.exposure import read_exposure
 from brightstamps.masks import LSST_MASK_PLANES
 
@@ -44,8 +46,19 @@ def ang_sep_deg(ra1, dec1, ra2, dec2):
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("demo")
-    result = sim.simulate_demo(outdir, seed=7, detector_size=256, n_bright=4, n_faint=8)
+    result = sim.simulate_demo(outdir, seed=7, detector_size=256, n_bright=4, n_faint=8, n_field=0)
     return outdir, result
+
+
+@pytest.fixture(scope="module")
+def default_demo(tmp_path_factory):
+    """The demo as the workflow makes it: the schema's defaults (four 2048 px detectors, 40 field stars each)."""
+    outdir = tmp_path_factory.mktemp("default_demo")
+    kw = {k: v for k, v in schema_defaults()["demo"].items() if k != "outdir"}
+    result = sim.simulate_demo(outdir, **kw)
+    with fits.open(result["truth"]) as hdul:
+        stars = Table(hdul["STARS"].data)
+    return outdir, result, stars, kw
 
 
 # ---------------------------------------------------------------------------------- geometry
@@ -303,13 +316,16 @@ def test_cosmic_rays_are_flagged(tmp_path):
 def test_demo_rerun_is_byte_identical(demo, tmp_path):
     outdir, result = demo
     again = tmp_path / "again"
-    assert sim.main([str(again), "--seed", "7", "--detector-size", "256", "--n-faint", "8"]) == 0
+    assert (
+        sim.main([str(again), "--seed", "7", "--detector-size", "256", "--n-faint", "8", "--n-field", "0"])
+        == 0
+    )
     names = sorted(p.name for p in outdir.iterdir())
     assert names == sorted(p.name for p in again.iterdir())
     assert len(names) == 10
     for name in names:
         assert (outdir / name).read_bytes() == (again / name).read_bytes(), name
-    other = sim.simulate_demo(tmp_path / "other", seed=8, detector_size=256, n_bright=4, n_faint=8)
+    other = sim.simulate_demo(tmp_path / "other", seed=8, detector_size=256, n_bright=4, n_faint=8, n_field=0)
     assert Path(other["exposures"][0]).read_bytes() != (outdir / "demo_det0.fits").read_bytes()
 
 
@@ -380,3 +396,150 @@ def test_catalog_proper_motion_gives_true_position(demo):
         err_nopm = np.hypot(x_nopm - mine["x_true"], y_nopm - mine["y_true"])
         if fast["source_id"][0] in set(mine["source_id"]):
             assert err_nopm.max() > 20  # 500 mas/yr over 10 yr = 25 px
+
+
+# ---------------------------------------------------------------------------------- field stars
+
+
+class _FixedUniforms:
+    """A stand-in generator whose uniforms are given."""
+
+    def __init__(self, u):
+        self.u = np.asarray(u, dtype=float)
+
+    def random(self, n):
+        assert n == len(self.u)
+        return self.u
+
+
+def test_field_magnitudes_invert_the_cumulative_counts():
+    # G = log10(10^2.4 + u (10^5.25 - 10^2.4)) / 0.3: u = 0 -> 8, u -> 1 -> 17.5; the median of
+    # dN/dG ~ 10^(0.3 G) is log10((10^2.4 + 10^5.25) / 2) / 0.3 = 16.49861
+    g = sim.field_magnitudes(_FixedUniforms([0.0, 0.5, 1.0 - 1e-12]), 3)
+    assert g[0] == pytest.approx(8.0, abs=1e-12)
+    assert g[1] == pytest.approx(16.498610, abs=1e-6)
+    assert g[2] == pytest.approx(17.5, abs=1e-9)
+    assert sim.SATURATION_G == pytest.approx(11.9144, abs=1e-4)
+
+
+def test_field_magnitudes_rise_as_ten_to_the_0_3_g():
+    n = 200_000
+    g = sim.field_magnitudes(np.random.default_rng(3), n)
+    assert g.min() >= 8.0 and g.max() < 17.5
+    edges = np.arange(8.0, 17.51, 0.5)
+    counts = np.histogram(g, edges)[0]
+    cdf = 10.0 ** (0.3 * edges)
+    expected = n * np.diff(cdf) / (cdf[-1] - cdf[0])
+    pull = (counts - expected) / np.sqrt(expected)
+    assert np.abs(pull).max() < 4.5  # every bin within Poisson errors (19 bins)
+    assert (pull**2).sum() < 19 + 4 * math.sqrt(2 * 19)  # chi2 of 19 bins
+    # the slope of log10(counts) against G: 0.3 (a uniform draw gives 0, dN/dG ~ 10^(0.6 G) gives 0.6)
+    keep = counts > 100
+    slope = np.polyfit(
+        0.5 * (edges[:-1] + edges[1:])[keep], np.log10(counts[keep]), 1, w=np.sqrt(counts[keep])
+    )[0]
+    assert slope == pytest.approx(0.3, abs=0.01)
+    # the docstring's fractions
+    assert (g < sim.SATURATION_G).mean() == pytest.approx(0.0197, abs=0.002)
+    assert ((g >= 15) & (g < 17.5)).mean() == pytest.approx(0.823, abs=0.005)
+
+
+def test_default_demo_field_stars_in_truth_and_catalog(default_demo):
+    outdir, result, stars, kw = default_demo
+    assert kw["n_field"] == 40
+    cat = Table(fits.getdata(result["catalog"], 1))
+    row = {sid: i for i, sid in enumerate(cat["source_id"])}
+    assert len(row) == len(cat)  # ids unique, field stars' included
+    field = stars[stars["kind"] == "field"]
+    for det, _ in sim.DEMO_DETECTORS:
+        mine = field[field["detector"] == det]
+        assert len(mine) == 40 and np.all(mine["on_detector"])
+        assert np.all(mine["exposure"] == f"demo_det{det}")
+    assert len(np.unique(field["source_id"])) == 160
+    assert field["g_mag"].min() >= 8.0 and field["g_mag"].max() < 17.5
+    c = cat[[row[s] for s in field["source_id"]]]
+    np.testing.assert_array_equal(c["phot_g_mean_mag"], field["g_mag"])
+    np.testing.assert_array_equal(c["pmra"], field["pmra"])
+    pm = np.hypot(c["pmra"], c["pmdec"])
+    assert pm.max() < 20 and pm.std() > 2  # the others' small random proper motions
+    np.testing.assert_allclose(field["flux_adu"], sim.mag_to_flux(field["g_mag"]), rtol=1e-12)
+    # the other kinds are all still there
+    kinds = {str(k) for k in stars["kind"]}
+    assert kinds == {"sat", "unsat", "nan", "off", "faint", "field"}
+    assert (stars["kind"] == "nan").sum() == 1 and np.isnan(stars["catalog_g_mag"][stars["kind"] == "nan"][0])
+
+
+def test_default_demo_field_stars_mostly_unsaturated_a_few_saturated(default_demo):
+    _, _, stars, _ = default_demo
+    field = stars[stars["kind"] == "field"]
+    n_sat = int(field["saturated"].sum())
+    assert 1 <= n_sat <= 8  # 160 x 2 % = 3.2 expected
+    assert (field["g_mag"] >= 15).mean() > 0.7
+    assert np.all(field["g_mag"][field["saturated"]] < 12.0)
+    # a saturated star is one brighter than the saturation limit (11.82-11.91 with its pixel phase)
+    bright = field[field["g_mag"] < 11.8]
+    faint = field[field["g_mag"] > 12.0]
+    assert np.all(bright["saturated"]) and not np.any(faint["saturated"])
+
+
+def test_default_demo_field_stars_clear_of_cores_and_bleed_trails(default_demo):
+    outdir, _, stars, _ = default_demo
+    sat_bit = 1 << LSST_MASK_PLANES["SAT"]
+    for det, _ in sim.DEMO_DETECTORS:
+        mine = stars[(stars["exposure"] == f"demo_det{det}") & (stars["g_mag"] < 18)]
+        x, y = np.asarray(mine["x_true"]), np.asarray(mine["y_true"])
+        saturated = np.asarray(mine["g_mag"] < sim.SATURATION_G + 0.1)
+        d = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+        dx = np.abs(x[:, None] - x[None, :])
+        np.fill_diagonal(d, np.inf)
+        np.fill_diagonal(dx, np.inf)
+        is_field = np.asarray(mine["kind"] == "field")
+        either_sat = saturated[:, None] | saturated[None, :]
+        assert d[is_field].min() >= 25.0
+        assert d[is_field][either_sat[is_field]].min() >= 60.0
+        assert dx[is_field][either_sat[is_field]].min() >= 25.0
+        # and so, in the image: no SAT pixel (core or bleed trail) within 6 px of an unsaturated field star
+        mask = fits.getdata(outdir / f"demo_det{det}.fits", "MASK")
+        yy, xx = np.mgrid[-6:7, -6:7]
+        disc = np.hypot(xx, yy) <= 6
+        for row in mine[is_field & ~saturated]:
+            cx, cy = int(round(row["x_true"])), int(round(row["y_true"]))
+            ys, xs = cy + yy[disc], cx + xx[disc]
+            inside = (xs >= 0) & (xs < mask.shape[1]) & (ys >= 0) & (ys < mask.shape[0])
+            assert not (mask[ys[inside], xs[inside]] & sat_bit).any(), (det, row["x_true"], row["y_true"])
+        # a saturated field star's own core is SAT
+        for row in mine[is_field & np.asarray(mine["saturated"])]:
+            assert mask[int(round(row["y_true"])), int(round(row["x_true"]))] & sat_bit
+
+
+def test_field_stars_leave_the_other_stars_as_they_were_and_reruns_are_byte_identical(tmp_path):
+    args = {"seed": 7, "detector_size": 512, "n_bright": 2, "n_faint": 4}
+    with_field = sim.simulate_demo(tmp_path / "a", **args, n_field=10)
+    without = sim.simulate_demo(tmp_path / "b", **args, n_field=0)
+    cat_a = Table(fits.getdata(with_field["catalog"], 1))
+    cat_b = Table(fits.getdata(without["catalog"], 1))
+    assert len(cat_a) == len(cat_b) + 40
+    for name in cat_b.colnames:  # the field stars are drawn last: every other star is unchanged
+        np.testing.assert_array_equal(cat_a[name][: len(cat_b)], cat_b[name], err_msg=name)
+    truth_a = Table(fits.getdata(with_field["truth"], "STARS"))
+    truth_b = Table(fits.getdata(without["truth"], "STARS"))
+    assert (truth_a["kind"] == "field").sum() == 40 and (truth_b["kind"] == "field").sum() == 0
+    others = truth_a[truth_a["kind"] != "field"]
+    for name in ("exposure", "source_id", "kind", "g_mag", "x_true", "y_true", "ra_true", "pmra"):
+        np.testing.assert_array_equal(others[name], truth_b[name], err_msg=name)
+    # same seed, same bytes, through the command line too
+    again = tmp_path / "again"
+    argv = ["--seed", "7", "--detector-size", "512", "--n-bright", "2", "--n-faint", "4", "--n-field", "10"]
+    assert sim.main([str(again), *argv]) == 0
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in again.iterdir()) and len(names) == 10
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_too_many_field_stars_is_an_error_naming_the_option(tmp_path):
+    with pytest.raises(
+        InputError, match=r"^demo\.n_field = 60: detector 0 \(256 x 256 px\) has room for only"
+    ):
+        sim.simulate_demo(tmp_path / "full", seed=7, detector_size=256, n_bright=4, n_faint=0, n_field=60)
+    assert list((tmp_path / "full").iterdir()) == []  # nothing written
