@@ -27,7 +27,7 @@ from scipy import ndimage
 from scipy.optimize import minimize
 
 from .masks import plane_bits
-from .profile import azimuthal_profile, profile_edges
+from .profile import profile_edges
 
 __all__ = [
     "background_names",
@@ -136,7 +136,9 @@ def fit_model(model, variance, *, min_model_snr, center):
     """The model as the fits use it: where its own S/N is low, its azimuthal mean at that radius.
 
     A stack's outskirts are noise pixel by pixel; fitting a star against that noise would let the
-    noise steer its amplitude and background. The azimuthal mean keeps the wings' level there.
+    noise steer its amplitude and background. The azimuthal mean (inverse-variance weighted, so
+    that a few noisy pixels at the stamp's corners do not set it) keeps the wings' level there; a
+    radius where even that mean is not measured (S/N below 2) gets 0.
 
     Parameters
     ----------
@@ -150,24 +152,31 @@ def fit_model(model, variance, *, min_model_snr, center):
     Returns
     -------
     numpy.ndarray
-        Finite everywhere (0 where even the azimuthal mean is unknown).
+        Finite everywhere.
     """
     model = np.asarray(model, dtype=np.float64)
     variance = np.asarray(variance, dtype=np.float64)
-    finite = np.isfinite(model)
+    known = np.isfinite(model) & np.isfinite(variance) & (variance > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        strong = finite & (model > min_model_snr * np.sqrt(np.where(np.isfinite(variance), variance, np.inf)))
+        strong = known & (model > min_model_snr * np.sqrt(np.where(known, variance, np.inf)))
+        w = np.where(known, 1.0 / np.where(known, variance, 1.0), 0.0)
     yy, xx = np.indices(model.shape)
     r = np.hypot(xx - center[0], yy - center[1])
     edges = profile_edges(float(r.max()) + 1.0)
-    mean = azimuthal_profile(model, center=center, edges=edges, good=finite)
+    which = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, len(edges) - 2)
+    nbins = len(edges) - 1
+    sum_w = np.bincount(which.ravel(), weights=w.ravel(), minlength=nbins)
+    sum_wm = np.bincount(which.ravel(), weights=(w * np.where(known, model, 0.0)).ravel(), minlength=nbins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sum_wm / sum_w
+        snr = mean * np.sqrt(sum_w)
+    measured = np.isfinite(mean) & (snr >= 2)
     mid = 0.5 * (edges[:-1] + edges[1:])
-    have = np.isfinite(mean)
-    fill = np.interp(r, mid[have], mean[have], right=0.0) if have.any() else np.zeros_like(r)
-    return np.where(strong, model, np.where(np.isfinite(fill), fill, 0.0))
+    fill = np.interp(r, mid[measured], mean[measured], right=0.0) if measured.any() else np.zeros_like(r)
+    return np.where(strong, model, fill)
 
 
-def normal_equations(src, rows, columns, *, bad_mask_planes, excluded=None):
+def normal_equations(src, rows, columns, *, bad_mask_planes):
     """The weighted normal equations of each star against *columns*, reading the stamps a block at a time.
 
     Parameters
@@ -180,8 +189,6 @@ def normal_equations(src, rows, columns, *, bad_mask_planes, excluded=None):
     bad_mask_planes : list of str
         A star's pixels with any of these planes (or non-finite, or without a positive variance)
         are left out.
-    excluded : list of numpy.ndarray, optional
-        Per star, flat indices of further pixels left out (:func:`feature_exclusions`).
 
     Returns
     -------
@@ -221,9 +228,6 @@ def normal_equations(src, rows, columns, *, bad_mask_planes, excluded=None):
         v = var.reshape(nb, -1).astype(np.float64) * variance_scale[block, None]
         with np.errstate(invalid="ignore", divide="ignore"):
             good = np.isfinite(x) & np.isfinite(v) & (v > 0) & ((msk.reshape(nb, -1) & bad) == 0)
-            if excluded is not None:
-                for k, i in enumerate(range(block.start, block.stop)):
-                    good[k, excluded[i]] = False
             w = np.where(good, 1.0 / np.where(good, v, 1.0), 0.0)
         x = np.where(good, x, 0.0)
         xw = x * w

@@ -762,9 +762,12 @@ def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes
         fm = fit_model(model, variance, min_model_snr=psf_fit["min_model_snr"], center=center)
         columns = np.concatenate([fm[None] * hats, basis])
         total = np.abs(columns).sum(axis=(1, 2))
+        # the fits see every unmasked pixel: a feature the stack leaves out (below) is light the
+        # star's background and amplitude must still account for, and excluding it from the fit
+        # too would let the two decisions chase each other from one iteration to the next
         eqs = [
-            normal_equations(src, rows, columns, bad_mask_planes=bad_mask_planes, excluded=excl)
-            for src, rows, excl in zip(members, candidates, excluded, strict=True)
+            normal_equations(src, rows, columns, bad_mask_planes=bad_mask_planes)
+            for src, rows in zip(members, candidates, strict=True)
         ]
         gram, rhs, data2, npix, used = (np.concatenate([e[j] for e in eqs]) for j in range(5))
         nk = len(knots)
