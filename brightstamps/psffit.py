@@ -373,7 +373,7 @@ def _radial_scale(g_eff, h_eff, ok, free_knots):
     return c
 
 
-def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, free_knots=None):
+def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, free_knots=None, unsaturated=None):
     """Amplitudes, backgrounds and their errors of every star, with the joint radial rescaling.
 
     Parameters
@@ -390,6 +390,11 @@ def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, free_knots=None):
     free_knots : numpy.ndarray of bool, optional
         Knots whose value is solved for (default all); the others are held at 1 (where the model
         is too noisy to be rescaled). None free: the plain amplitude fit.
+    unsaturated : numpy.ndarray of bool, optional
+        Stars that see the core. A knot is rescaled only where these stars together measure
+        the model with a signal-to-noise of at least 10: the rescaling ties the wings to the core
+        where both are seen; beyond, where only saturated stars (each with its own background)
+        see the model, it would trade the outer wings with the backgrounds.
 
     Returns
     -------
@@ -402,6 +407,12 @@ def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, free_knots=None):
     nt = p - nk
     g_eff, h_eff, q_eff = _eliminate(gram, rhs, data2, nk)
     free_knots = np.ones(nk, bool) if free_knots is None else np.asarray(free_knots, bool)
+    if unsaturated is not None:
+        seen = ok & np.asarray(unsaturated, bool)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            a0 = np.einsum("nk->n", h_eff[seen]) / np.einsum("nkl->n", g_eff[seen])
+            snr = np.sqrt(np.einsum("n,nkk->k", np.nan_to_num(a0) ** 2, g_eff[seen]))
+        free_knots = free_knots & (snr >= 10)
     c = _radial_scale(g_eff, h_eff, ok, free_knots)
     with np.errstate(invalid="ignore", divide="ignore"):
         cgc = np.einsum("k,nkl,l->n", c, g_eff, c)

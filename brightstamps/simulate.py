@@ -75,6 +75,7 @@ __all__ = [
     "FIELD_COUNT_SLOPE",
     "FIELD_MIN_SEP",
     "FIELD_SATURATED_SEP",
+    "FIELD_SATURATED_SEP_FRACTION",
     "psf_focal",
     "true_psf_stamp",
     "detector_wcs",
@@ -187,9 +188,14 @@ FIELD_G_RANGE = (8.0, 17.5)
 FIELD_COUNT_SLOPE = 0.3
 #: A field star's centre lies at least this far (px) from every other catalogue star (G < 18) of its
 #: detector, and at least ``FIELD_SATURATED_SEP`` from a saturated one's centre (and
-#: ``FIELD_MIN_SEP`` from its column, where its bleed trail runs).
+#: ``FIELD_MIN_SEP`` from its column, where its bleed trail runs). The demo packs 16 saturated
+#: stars into four detectors, hundreds of times a real field's density of G < 8 stars: closer
+#: than 300 px, most field stars would sit in a halo of 1-100 ADU per pixel, brighter than their
+#: own wings, which a real field's stars rarely do.
 FIELD_MIN_SEP = 25.0
-FIELD_SATURATED_SEP = 60.0
+FIELD_SATURATED_SEP = 300.0
+#: ... or this fraction of the detector size on small detectors (tests), whichever is smaller.
+FIELD_SATURATED_SEP_FRACTION = 0.15
 #: Rejection-sampling draws per field star before its detector is declared full.
 _FIELD_TRIES = 10_000
 
@@ -909,7 +915,7 @@ def simulate_demo(outdir, *, seed, detector_size, n_bright, n_faint, n_field, ba
     82.3 % in [15, 17.5), median 16.5; about 3 saturated ones among the default 4 x 40). They are
     placed brightest first, uniformly on the detector (5 px from its edges) but at least
     ``FIELD_MIN_SEP`` = 25 px from every other star of G < 18 of the detector, and, where either
-    star is saturated (G < ``SATURATION_G`` + 0.1), at least ``FIELD_SATURATED_SEP`` = 60 px
+    star is saturated (G < ``SATURATION_G`` + 0.1), at least ``FIELD_SATURATED_SEP`` = 300 px
     apart and 25 px apart in x (bleed trails run along columns, up to the whole detector): a field
     star's core lies on no other star's core or bleed trail, though its stamp may hold another
     star's halo. They get the other stars' small random proper motions and are in the catalog
@@ -1070,7 +1076,8 @@ def _field_stars(rng, det, yaw, size, n, others, *, margin=5.0):
     Draws *n* G (:func:`field_magnitudes`), then places the stars brightest first by rejection
     sampling (``rng.uniform`` pairs): a candidate is kept when it lies at least ``FIELD_MIN_SEP``
     from every star of G < 18 placed so far (*others*, then field stars) and, where either star is
-    saturated, ``FIELD_SATURATED_SEP`` from it and ``FIELD_MIN_SEP`` from its column.
+    saturated, ``FIELD_SATURATED_SEP`` (at most ``FIELD_SATURATED_SEP_FRACTION * size``) from it
+    and ``FIELD_MIN_SEP`` from its column.
     """
     mags = np.sort(field_magnitudes(rng, n))
     catalogued = [r for r in others if r["g"] < 18.0]
@@ -1078,6 +1085,7 @@ def _field_stars(rng, det, yaw, size, n, others, *, margin=5.0):
     ty = [r["y"] for r in catalogued]
     tsat = [r["g"] < _PLACE_SATURATED_G for r in catalogued]
     p0 = detector_origin(detector=det, yaw_deg=yaw, size=size)
+    sat_sep = min(FIELD_SATURATED_SEP, FIELD_SATURATED_SEP_FRACTION * size)
     rows = []
     for g in mags:
         sat = g < _PLACE_SATURATED_G
@@ -1087,13 +1095,13 @@ def _field_stars(rng, det, yaw, size, n, others, *, margin=5.0):
             dist = np.hypot(x_t - x, y_t - y)
             near_sat = s_t | sat
             if np.all(dist >= FIELD_MIN_SEP) and not np.any(
-                near_sat & ((dist < FIELD_SATURATED_SEP) | (np.abs(x_t - x) < FIELD_MIN_SEP))
+                near_sat & ((dist < sat_sep) | (np.abs(x_t - x) < FIELD_MIN_SEP))
             ):
                 break
         else:
             msg = (
                 f"demo.n_field = {n}: detector {det} ({size} x {size} px) has room for only {len(rows)} "
-                f"field stars {FIELD_MIN_SEP:g} px from the other stars and {FIELD_SATURATED_SEP:g} px "
+                f"field stars {FIELD_MIN_SEP:g} px from the other stars and {sat_sep:g} px "
                 f"(and {FIELD_MIN_SEP:g} px in x) from the saturated ones; lower demo.n_field "
                 "or raise demo.detector_size"
             )

@@ -776,7 +776,9 @@ def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes
         # the model is rescaled only where it is measured (a noisy outskirt cannot be joined), and
         # only when weighted: an unweighted stack has no consistent scale to solve for (LSST)
         free = (knot_snr(model, variance, hats) >= _MIN_KNOT_SNR) & weighted
-        fit = fit_stars(gram, rhs, data2, npix, used, total, nk=nk, ok=prelim, free_knots=free)
+        fit = fit_stars(
+            gram, rhs, data2, npix, used, total, nk=nk, ok=prelim, free_knots=free, unsaturated=masked0 < 0.5
+        )
         # the rescaled model keeps the fit model's flux: amplitudes stay in the model's units
         rescaled = fm * np.tensordot(fit["scale"], hats, axes=1)
         nu = flux_within(rescaled, flux_radius, center=center) / flux_within(fm, flux_radius, center=center)
