@@ -24,7 +24,7 @@ scale with the star: the part of each background term proportional to the amplit
 import numpy as np
 from astropy.table import Table
 from scipy import ndimage
-from scipy.optimize import minimize
+from scipy.optimize import minimize_scalar
 
 from .masks import plane_bits
 from .profile import profile_edges
@@ -42,6 +42,14 @@ __all__ = [
     "fit_stars",
     "pin_backgrounds",
 ]
+
+#: Feature exclusions stay out of the core: where the model is above this fraction of its peak.
+_CORE_LEVEL = 1e-3
+
+#: Stars whose amplitude has a lower signal-to-noise do not set the core-to-wing tie: their wings
+#: are far below their noise, where a neighbour's light (a plane cannot take a halo) outweighs
+#: their own.
+_TIE_MIN_SNR = 200.0
 
 #: Stamps read at a time by the fits.
 _BLOCK = 32
@@ -165,6 +173,8 @@ def fit_model(model, variance, *, min_model_snr, center):
     edges = profile_edges(float(r.max()) + 1.0)
     which = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, len(edges) - 2)
     nbins = len(edges) - 1
+    # the mean of the pixels it replaces: a ring's strong pixels (a spike) are not spread over the rest
+    w = np.where(strong, 0.0, w)
     sum_w = np.bincount(which.ravel(), weights=w.ravel(), minlength=nbins)
     sum_wm = np.bincount(which.ravel(), weights=(w * np.where(known, model, 0.0)).ravel(), minlength=nbins)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -248,7 +258,8 @@ def feature_exclusions(
 
     Each star's normalized stamp is compared with the model of the *other* stars (the model less
     the star's own share of its weight, ``share = w_i / sum(w)`` with ``w_i = a_i**2 / v``), in
-    units of the difference's error; the significance map is smoothed with a Gaussian of
+    units of the difference's error, less its mean in each 1 px ring (a radial mismatch is the
+    fits' business, not a feature); the significance map is smoothed with a Gaussian of
     *smoothing* pixels and renormalized to unit noise, so an extended feature too faint per pixel
     to be clipped (or DETECTED) still stands out. Pixels beyond *num_sigma*, grown by twice the
     smoothing, are returned.
@@ -282,9 +293,14 @@ def feature_exclusions(
     bad = plane_bits(src.mask_planes, bad_mask_planes, field="stack.bad_mask_planes")
     image_scale, variance_scale = exposure_units(src, rows)
     known = np.isfinite(model) & np.isfinite(model_variance) & (model_variance > 0)
+    core = np.where(known, model, 0.0) > _CORE_LEVEL * np.max(np.where(known, model, 0.0), initial=0.0)
     m = np.where(known, model, 0.0)
     mv = np.where(known, model_variance, np.inf)
     grow = ndimage.generate_binary_structure(2, 1)
+    yy, xx = np.indices(model.shape)
+    cy, cx = int(src.header["CENTERY"]), int(src.header["CENTERX"])
+    rings = np.rint(np.hypot(xx - cx, yy - cy)).astype(np.int64).ravel()
+    n_rings = int(rings.max()) + 1
     for start in range(0, len(rows), _BLOCK):
         block = slice(start, min(start + _BLOCK, len(rows)))
         img, msk, var = src.read(rows[block])
@@ -301,14 +317,22 @@ def feature_exclusions(
                 s_var = np.where(good, v / a**2, np.inf)
                 share = np.where(good, np.minimum(mv / s_var, 0.99), 0.0)
                 z = np.where(good, (x / a - m) / (1 - share) / np.sqrt(s_var + mv / (1 - share)), 0.0)
-            z = np.where(np.isfinite(z), z, 0.0)
+            z = np.where(np.isfinite(z) & good, z, 0.0)
+            # a localized feature, not a radial mismatch: each ring's mean residual (a wrong
+            # amplitude or core-to-wing tie, which the fits handle) is taken out first
+            ring_sum = np.bincount(rings, weights=z.ravel(), minlength=n_rings)
+            ring_n = np.bincount(rings, weights=good.ravel(), minlength=n_rings)
+            z = np.where(good, z - (ring_sum / np.maximum(ring_n, 1))[rings].reshape(z.shape), 0.0)
             # smoothed significance in units of its own noise (unit-variance z on good pixels)
             smooth = ndimage.gaussian_filter(z, smoothing, mode="constant")
             norm = ndimage.gaussian_filter(good.astype(np.float64), smoothing / np.sqrt(2), mode="constant")
             norm /= 4 * np.pi * smoothing**2
             with np.errstate(invalid="ignore", divide="ignore"):
                 sig = np.where(norm > 0, smooth / np.sqrt(norm), 0.0)
-            flagged = sig > num_sigma  # light of its own: a deficit is another star's feature
+            # light of its own (a deficit is another star's feature), away from the core: there
+            # each star's resampling leaves its own pattern at 1e-4 of the peak, well above its
+            # noise, and a clip of its positive half alone would bias the model low
+            flagged = (sig > num_sigma) & ~core
             if flagged.any():
                 flagged = ndimage.binary_dilation(flagged, grow, iterations=int(np.ceil(2 * smoothing)))
                 out[i] = np.flatnonzero(flagged & good)
@@ -332,49 +356,32 @@ def _eliminate(gram, rhs, data2, nk):
     return g_eff, h_eff, q_eff
 
 
-def _radial_scale(g_eff, h_eff, ok, free_knots):
-    """The knots' values ``c`` maximizing ``sum_i (c.h_i)**2 / (c G_i c)`` over the stars *ok*.
+def _radial_scale(g_eff, h_eff, ok, direction):
+    """The core-to-wing tie ``c = 1 + t * direction`` maximizing ``sum_i (c.h_i)**2 / (c G_i c)``.
 
-    That sum is the chi-square the amplitudes remove; ``c`` is defined up to a factor, so the knot
-    with the most weight is held at 1, and so are the knots not in *free_knots*.
+    That sum is the chi-square the amplitudes remove over the stars *ok*. One parameter only:
+    the slow direction of the alternating fits is one scale between the stars that see the core
+    and those that see only the wings; more freedom (a scale per knot) lets the noise of the
+    model's outskirts steer the wings.
     """
     nk = g_eff.shape[1]
-    if nk == 1 or not ok.any():
+    if not ok.any() or not np.any(direction):
         return np.ones(nk)
     g, h = g_eff[ok], h_eff[ok]
-    info = np.einsum("nkk->k", g)
-    ref = int(np.argmax(np.where(free_knots, info, -np.inf))) if free_knots.any() else 0
-    free = np.flatnonzero((np.arange(nk) != ref) & free_knots)
-    # knots no star constrains stay at 1
-    free = free[info[free] > 1e-12 * info[ref]]
-    # the optimizer works on c * sqrt(info): the knots' information spans many decades
-    scale = np.sqrt(np.maximum(info, 1e-300))
 
-    def removed(c):
-        """Minus the chi-square the amplitudes remove, and its gradient."""
+    def removed(t):
+        c = 1.0 + t * direction
         ch = h @ c
-        cgc = np.maximum(np.einsum("k,nkl,l->n", c, g, c), 1e-300)
-        grad = -(2 * (ch / cgc) @ h - 2 * np.einsum("n,nkl,l->k", ch**2 / cgc**2, g, c))
-        return -np.sum(ch**2 / cgc), grad
+        cgc = np.einsum("k,nkl,l->n", c, g, c)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return -float(np.sum(np.where(cgc > 0, ch**2 / cgc, 0.0)))
 
-    if not len(free):
-        return np.ones(nk)
-    norm = max(abs(removed(np.ones(nk))[0]), 1e-300)
-
-    def objective(theta):
-        c = np.ones(nk)
-        c[free] = theta / scale[free]
-        value, grad = removed(c)
-        return value / norm, grad[free] / scale[free] / norm
-
-    res = minimize(objective, scale[free].copy(), jac=True, method="BFGS", options={"gtol": 1e-10})
-    c = np.ones(nk)
-    c[free] = res.x / scale[free]
-    return c
+    res = minimize_scalar(removed, bounds=(-0.5, 1.0), method="bounded", options={"xatol": 1e-7})
+    return 1.0 + res.x * direction
 
 
-def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, free_knots=None, unsaturated=None):
-    """Amplitudes, backgrounds and their errors of every star, with the joint radial rescaling.
+def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, saturated=None):
+    """Amplitudes, backgrounds and their errors of every star, with the joint core-to-wing tie.
 
     Parameters
     ----------
@@ -386,15 +393,11 @@ def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, free_knots=None, u
     nk : int
         Number of model columns.
     ok : numpy.ndarray of bool
-        Stars allowed to set the radial rescaling (the others are fitted with it).
-    free_knots : numpy.ndarray of bool, optional
-        Knots whose value is solved for (default all); the others are held at 1 (where the model
-        is too noisy to be rescaled). None free: the plain amplitude fit.
-    unsaturated : numpy.ndarray of bool, optional
-        Stars that see the core. A knot is rescaled only where these stars together measure
-        the model with a signal-to-noise of at least 10: the rescaling ties the wings to the core
-        where both are seen; beyond, where only saturated stars (each with its own background)
-        see the model, it would trade the outer wings with the backgrounds.
+        Stars allowed to set the tie (the others are fitted with it).
+    saturated : numpy.ndarray of bool, optional
+        Stars that do not see the core. The model is rescaled by ``1 + t s(r)``, ``s`` at each
+        knot being the saturated stars' share of the information there, with ``t`` the one value
+        that fits all stars best; None (or no star on either side) holds the model as it is.
 
     Returns
     -------
@@ -406,14 +409,19 @@ def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, free_knots=None, u
     n, p = rhs.shape
     nt = p - nk
     g_eff, h_eff, q_eff = _eliminate(gram, rhs, data2, nk)
-    free_knots = np.ones(nk, bool) if free_knots is None else np.asarray(free_knots, bool)
-    if unsaturated is not None:
-        seen = ok & np.asarray(unsaturated, bool)
+    direction = np.zeros(nk)
+    if saturated is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
-            a0 = np.einsum("nk->n", h_eff[seen]) / np.einsum("nkl->n", g_eff[seen])
-            snr = np.sqrt(np.einsum("n,nkk->k", np.nan_to_num(a0) ** 2, g_eff[seen]))
-        free_knots = free_knots & (snr >= 10)
-    c = _radial_scale(g_eff, h_eff, ok, free_knots)
+            a0 = np.nan_to_num(np.einsum("nk->n", h_eff) / np.einsum("nkl->n", g_eff))
+        info = a0[:, None] ** 2 * np.einsum("nkk->nk", g_eff)
+        sat = ok & np.asarray(saturated, bool)
+        on_sat, on_unsat = info[sat].sum(axis=0), info[ok & ~sat].sum(axis=0)
+        if on_sat.sum() > 0 and on_unsat.sum() > 0:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                direction = np.nan_to_num(on_sat / (on_sat + on_unsat))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr1 = np.nan_to_num(np.einsum("nk->n", h_eff) / np.sqrt(np.einsum("nkl->n", g_eff)))
+    c = _radial_scale(g_eff, h_eff, ok & (snr1 >= _TIE_MIN_SNR), direction)
     with np.errstate(invalid="ignore", divide="ignore"):
         cgc = np.einsum("k,nkl,l->n", c, g_eff, c)
         ch = h_eff @ c

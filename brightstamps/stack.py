@@ -42,7 +42,6 @@ from .psffit import (
     fit_model,
     fit_stars,
     fit_table,
-    knot_snr,
     normal_equations,
     pin_backgrounds,
     radial_hats,
@@ -69,10 +68,6 @@ log = logging.getLogger(__name__)
 
 #: Gaussian sigma (pixels) of the smoothing that finds a star's own extended features (a galaxy).
 _FEATURE_SMOOTHING = 2.0
-
-#: The model is rescaled at a radial knot only where its signal-to-noise under the knot's hat is
-#: at least this.
-_MIN_KNOT_SNR = 10.0
 
 #: Bytes of working memory per stacked value: float64 values, variances and weights, validity and
 #: selection, masks, and the sort copy of the median / quantiles.
@@ -773,11 +768,18 @@ def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes
         nk = len(knots)
         masked0 = 1.0 - used[:, :nk].sum(axis=1) / total[:nk].sum()
         prelim = (masked0 <= psf_fit["max_masked_flux_fraction"]) & (npix > 1 + len(names))
-        # the model is rescaled only where it is measured (a noisy outskirt cannot be joined), and
-        # only when weighted: an unweighted stack has no consistent scale to solve for (LSST)
-        free = (knot_snr(model, variance, hats) >= _MIN_KNOT_SNR) & weighted
+        # the core-to-wing tie, only when weighted: an unweighted stack has no consistent scale
+        # to solve for (LSST)
         fit = fit_stars(
-            gram, rhs, data2, npix, used, total, nk=nk, ok=prelim, free_knots=free, unsaturated=masked0 < 0.5
+            gram,
+            rhs,
+            data2,
+            npix,
+            used,
+            total,
+            nk=nk,
+            ok=prelim,
+            saturated=(masked0 >= 0.5) if weighted else None,
         )
         # the rescaled model keeps the fit model's flux: amplitudes stay in the model's units
         rescaled = fm * np.tensordot(fit["scale"], hats, axes=1)

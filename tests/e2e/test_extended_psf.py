@@ -59,7 +59,10 @@ def radial_run(demo_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def per_detector_run(demo_run, tmp_path_factory):
     return _variant(
-        demo_run, tmp_path_factory, "regions", [("\nregions: {}", "\nregions: {D0: [0], D1: [1], D2: [2], D3: [3]}")]
+        demo_run,
+        tmp_path_factory,
+        "regions",
+        [("\nregions: {}", "\nregions: {D0: [0], D1: [1], D2: [2], D3: [3]}")],
     )
 
 
@@ -95,7 +98,9 @@ def _assert_equals_truth(m, truth_psf, header, *, inner=0.01, outer=0.02, inner_
     keep = profile["r_out"] <= outer_radius + 1e-9
     limit = np.where(profile["r_out"] <= inner_radius + 1e-9, inner, outer)
     bad = keep & ~(np.abs(ratio - 1) <= limit)
-    assert not bad.any(), dict(zip(np.round(profile["r_in"][keep], 1), np.round(ratio[keep] - 1, 4), strict=True))
+    assert not bad.any(), dict(
+        zip(np.round(profile["r_in"][keep], 1), np.round(ratio[keep] - 1, 4), strict=True)
+    )
     assert np.isfinite(m["image"][CENTER[::-1]]) and m["image"][CENTER[::-1]] == pytest.approx(
         truth[CENTER[::-1]], rel=0.02
     )
@@ -131,7 +136,9 @@ def test_the_model_is_the_true_psf_from_the_central_pixel_to_the_wings(demo_run,
 def test_spikes_stack_into_one_sharp_pattern(demo_run, truth):
     m = _model(demo_run)[0]["DEFAULT"]
     good = np.isfinite(m["image"]) & (m["n"] > 0)
-    assert ring_angle_of_maximum(m["image"], good, r_in=20, r_out=50, step_deg=5) == pytest.approx(32.5, abs=5)
+    assert ring_angle_of_maximum(m["image"], good, r_in=20, r_out=50, step_deg=5) == pytest.approx(
+        32.5, abs=5
+    )
 
 
 def test_amplitudes_are_the_true_fluxes_saturated_stars_included(demo_run, truth):
@@ -171,7 +178,9 @@ def test_lsst_legacy_settings_give_the_annulus_normalized_model(legacy_run, trut
     core is a hole (the saturated stars), its wings the truth's."""
     models, stars, header = _model(legacy_run)
     m = models["DEFAULT"]
-    assert header["NORMMODE"] == "annulus" and header["WEIGHTNG"] == "none" and m["normalization"] == "annulus"
+    assert (
+        header["NORMMODE"] == "annulus" and header["WEIGHTNG"] == "none" and m["normalization"] == "annulus"
+    )
     assert m["nstars"] == stars["used"].sum() >= 16 and np.all(stars["g_mag"][stars["used"]] < 10)
     psf = truth[0] / truth_annular_flux(truth[0], 70, 80)
     edges = np.array([12, 16, 20, 25, 30, 40, 50, 60, 70, 80])
