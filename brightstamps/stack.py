@@ -792,7 +792,12 @@ def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes
         amplitude = fit["amplitude"]
         background = fit["background"]
         if psf_fit["subtract_background"] and background.shape[1]:
-            background, _ = pin_backgrounds(amplitude, background, fit["background_var"], ok)
+            # the stars that make the wings say what of their backgrounds scales with them: the
+            # faint stars' backgrounds (undetected neighbours' light) are another population
+            wings = ok & (masked0 >= 0.5)
+            background, _ = pin_backgrounds(
+                amplitude, background, fit["background_var"], wings if wings.sum() >= 3 else ok
+            )
             fit["background"] = background
         with np.errstate(invalid="ignore", divide="ignore"):
             rel_var = fit["amplitude_var"] / amplitude**2
