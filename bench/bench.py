@@ -710,6 +710,14 @@ def _print_table(r):
         )
     else:
         print(f"\n5. Gnuastro: {g['note']}")
+    if "stack_weighting" in r:
+        sw = r["stack_weighting"]
+        none, weighted = sw["runs"]["none"], sw["runs"]["inverse_variance"]
+        print(
+            f"\n7. stacking {sw['stamps']:,} stamps of 275x275 (memory_mb {sw['memory_mb']}), MEANCLIP: "
+            f"unweighted {none['seconds']:.0f} s, peak {none['peak_rss_mb']:.0f} MB; inverse-variance weighted "
+            f"{weighted['seconds']:.0f} s, peak {weighted['peak_rss_mb']:.0f} MB ({sw['time_ratio']:.2f}x the time)"
+        )
     h = r["hats"]
     print(
         f"\n6. HATS catalog, {h['rows']:,} rows in {h['partitions']} partitions ({h['megabytes']:.0f} MB), "
@@ -774,6 +782,7 @@ def bench_all():
         ("overhead", workflow_overhead),
         ("dag", dag_dry_run),
         ("hats", hats_lookup),
+        ("stack_weighting", stack_weighting),
     ]
     for name, fn in steps:
         print(f"[bench] {name} ...", flush=True)
@@ -796,12 +805,11 @@ def _print_and_record(key, res):
         path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
-    """Peak memory of stacking *n_stamps* 275 x 275 stamps (written to bench/stack/ first)."""
+def _stack_files(n_stamps, *, per_file=250):
+    """*n_stamps* noisy 275 x 275 stamps of a Moffat-like PSF in bench/stack/ (made once); paths, PSF."""
     from astropy.table import Table
 
-    from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
-    from brightstamps.stack import stack_stamps
+    from brightstamps.masks import LSST_MASK_PLANES
     from brightstamps.stampsfile import Stamps, write_stamps
 
     out = REPO / "bench" / "stack"
@@ -829,7 +837,7 @@ def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
                 Stamps(
                     images,
                     np.zeros((n, 275, 275), np.int32),
-                    np.ones((n, 275, 275), np.float32),
+                    np.full((n, 275, 275), 1e-4, np.float32),
                     stars,
                     dict(LSST_MASK_PLANES),
                     header,
@@ -837,12 +845,23 @@ def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
             )
             del images
         paths.append(str(path))
+    return paths, psf
+
+
+def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
+    """Peak memory of stacking *n_stamps* 275 x 275 stamps (written to bench/stack/ first)."""
+    from brightstamps.masks import LSST_BAD_MASK_PLANES
+    from brightstamps.stack import stack_stamps
+
+    paths, psf = _stack_files(n_stamps, per_file=per_file)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     models, _ = stack_stamps(
         paths,
         regions={},
         normalization="annulus",
+        weighting="none",
+        flux_radius=50,
         statistic="MEANCLIP",
         num_sigma_clip=4,
         num_iter=3,
@@ -860,6 +879,51 @@ def stack_memory(n_stamps, *, per_file=250, memory_mb=1000):
         f"stacked {n_stamps} stamps of 275x275 in {seconds:.0f} s; peak RSS {peak:.0f} MB "
         f"(before the stack {before:.0f} MB; budget memory_mb={memory_mb}); max |stack - truth| = {err:.4f}"
     )
+
+
+def stack_run(weighting, n_stamps, memory_mb=1000):
+    """One stack of the bench's *n_stamps* stamps (MEANCLIP, *weighting*): seconds and peak RSS, as JSON."""
+    from brightstamps.masks import LSST_BAD_MASK_PLANES
+    from brightstamps.stack import StackInput, open_sources, stack_sources
+
+    paths, psf = _stack_files(n_stamps)
+    sources = open_sources(paths)
+    inputs = [StackInput(src, np.arange(len(src)), np.ones(len(src))) for src in sources]
+    start = time.perf_counter()
+    result = stack_sources(
+        inputs,
+        weighting=weighting,
+        statistic="MEANCLIP",
+        num_sigma_clip=4.0,
+        num_iter=3,
+        bad_mask_planes=list(LSST_BAD_MASK_PLANES),
+        memory_mb=memory_mb,
+    )
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    err = float(np.nanmax(np.abs(result["image"] - psf)))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "max_abs_error": err}))
+
+
+def stack_weighting(n_stamps=10_000):
+    """7. The weighted stack beside LSST's unweighted MEANCLIP, same stamps, each in a process of its own."""
+    _stack_files(n_stamps)  # written once, before either is timed
+    runs = {}
+    for weighting in ("none", "inverse_variance"):
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "stack-run", weighting, str(n_stamps)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        runs[weighting] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {
+        "stamps": n_stamps,
+        "shape": [275, 275],
+        "memory_mb": 1000,
+        "runs": runs,
+        "time_ratio": runs["inverse_variance"]["seconds"] / runs["none"]["seconds"],
+    }
 
 
 def load(n_exposures, cores=2):
@@ -937,6 +1001,13 @@ def main(argv=None):
     sub = commands.add_parser("stack-memory", help="peak memory of stacking N stamps of 275 x 275")
     sub.add_argument("n_stamps", type=int, metavar="N")
     sub.set_defaults(run=lambda args: stack_memory(args.n_stamps))
+    sub = commands.add_parser("stack-weighting", help="7. weighted vs unweighted stack of N stamps (10000)")
+    sub.add_argument("n_stamps", nargs="?", type=int, default=10_000, metavar="N")
+    sub.set_defaults(run=lambda args: _print_and_record("stack_weighting", stack_weighting(args.n_stamps)))
+    sub = commands.add_parser("stack-run", help="one stack of the bench's N stamps (used by stack-weighting)")
+    sub.add_argument("weighting", choices=["none", "inverse_variance"])
+    sub.add_argument("n_stamps", type=int, metavar="N")
+    sub.set_defaults(run=lambda args: stack_run(args.weighting, args.n_stamps))
     sub = commands.add_parser("load", help="N small exposures through the workflow, memory per job")
     sub.add_argument("n_exposures", type=int, metavar="N")
     sub.set_defaults(run=lambda args: load(args.n_exposures))

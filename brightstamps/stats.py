@@ -180,13 +180,13 @@ def weighted_clipped_mean(values, variances, *, num_sigma_clip, num_iter, valid=
     """
     s = np.asarray(values, dtype=np.float64)
     v = np.asarray(variances, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         good = np.isfinite(s) & np.isfinite(v) & (v > 0)
         if valid is not None:
             good &= np.asarray(valid, dtype=bool)
-        w = np.where(good, 1.0 / np.where(good, v, 1.0), 0.0)
+        w = 1.0 / v
+        w[~good] = 0.0
         s = np.where(good, s, 0.0)
-        ws = w * s
         kept = good
         k2 = float(num_sigma_clip) ** 2
         for it in range(int(num_iter)):
@@ -196,26 +196,30 @@ def weighted_clipped_mean(values, variances, *, num_sigma_clip, num_iter, valid=
                 n_good = good.sum(axis=0)
                 ref = _nanquantiles(np.where(good, s, np.nan), (0.5,))[0]
                 ref_var = np.pi / 2 * np.where(good, v, 0.0).sum(axis=0) / np.maximum(n_good, 1) ** 2
-                has_others = np.broadcast_to(n_good > 1, s.shape)
+                z2 = s - ref
+                z2 *= z2
+                z2 /= v + ref_var
+                new = good & ((z2 <= k2) | (n_good <= 1))
             else:
-                wk = np.where(kept, w, 0.0)
+                wk = w * kept
                 total_w = wk.sum(axis=0)
-                total_ws = np.where(kept, ws, 0.0).sum(axis=0)
-                # the others' weight and weighted sum: a kept value is taken out of its own reference
-                other_w = total_w - wk
-                other_ws = total_ws - np.where(kept, ws, 0.0)
-                has_others = other_w > 0
-                ref = np.where(has_others, other_ws / np.where(has_others, other_w, 1.0), 0.0)
-                ref_var = np.where(has_others, 1.0 / np.where(has_others, other_w, 1.0), 0.0)
-            z2 = (s - ref) ** 2 / (v + ref_var)
-            new = good & ((z2 <= k2) | ~has_others)
+                mean = (wk * s).sum(axis=0) / total_w
+                # against the others' weighted mean: for a kept value m_-i = m + w_i (m - s_i) / (W - w_i)
+                # and z**2 = w_i W (s_i - m)**2 / (W - w_i); for a clipped one W + w_i
+                denominator = total_w + np.where(kept, -w, w)
+                z2 = s - mean
+                z2 *= z2
+                z2 *= w
+                z2 *= total_w / denominator
+                # a value with nothing to compare against (the only one kept) is kept
+                new = good & ((z2 <= k2) | (denominator <= 0))
             if it > 0 and np.array_equal(new, kept):
                 break
             kept = new
-        total_w = np.where(kept, w, 0.0).sum(axis=0)
-        total_ws = np.where(kept, ws, 0.0).sum(axis=0)
+        wk = w * kept
+        total_w = wk.sum(axis=0)
         n = kept.sum(axis=0)
-        mean = np.where(total_w > 0, total_ws / total_w, np.nan)
+        mean = np.where(total_w > 0, (wk * s).sum(axis=0) / total_w, np.nan)
         variance = np.where(total_w > 0, 1.0 / total_w, np.nan)
     if np.ndim(mean) == 0:
         return float(mean), float(variance), int(n), kept
