@@ -84,7 +84,7 @@ def _dry_run_rules(run):
             "annular_flux_radii: [60, 80]",
             {"normalization": 4, "stack_extended_psf": 1},
         ),
-        ("normalization: annulus", "normalization: psf_fit", {"stack_extended_psf": 1}),
+        ("normalization: psf_fit", "normalization: annulus", {"stack_extended_psf": 1}),
     ],
 )
 def test_a_config_change_reruns_its_step_and_the_ones_after_it_only(demo_run, tmp_path, old, new, expected):

@@ -212,7 +212,7 @@ def test_psf_fit_recovers_amplitudes_and_background(tmp_path):
         **OPTIONS,
         "normalization": "psf_fit",
         "include_failed": True,
-        "psf_fit": {**OPTIONS["psf_fit"], "background_order": 1, "min_annulus_snr": 0},
+        "psf_fit": {**OPTIONS["psf_fit"], "background_order": 1},
     }
     models, table = stack_stamps([path, ref], **options)
     fitted = table[table["exposure"] == "e0"]
