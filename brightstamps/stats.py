@@ -132,7 +132,7 @@ def _meanclip(v, good, nsig, niter):
     return mean, var, n
 
 
-def weighted_clipped_mean(values, variances, *, num_sigma_clip, num_iter, valid=None):
+def weighted_clipped_mean(values, variances, *, num_sigma_clip, num_iter, valid=None, overwrite_input=False):
     """Inverse-variance weighted mean along axis 0, clipped on each value's leave-one-out residual.
 
     Each value ``s_i`` with variance ``v_i`` is compared with the weighted mean of the *other*
@@ -158,6 +158,9 @@ def weighted_clipped_mean(values, variances, *, num_sigma_clip, num_iter, valid=
         Clip iterations (stops early when the selection no longer changes).
     valid : numpy.ndarray of bool, optional
         Which values may be used.
+    overwrite_input : bool
+        Let the function use float64 *values* and *variances* as its working arrays (a stack of
+        many stamps need not be copied); they hold no meaning afterwards.
 
     Returns
     -------
@@ -167,8 +170,8 @@ def weighted_clipped_mean(values, variances, *, num_sigma_clip, num_iter, valid=
         ``1 / sum(w)``: the variance of the mean when the variances are right; NaN where none.
     n : numpy.ndarray or int
         Number of values kept.
-    kept : numpy.ndarray of bool
-        Which values were kept (shape of *values*).
+    weights : numpy.ndarray
+        Each value's weight in the mean, ``1 / v`` if kept, else 0 (shape of *values*).
 
     Examples
     --------
@@ -178,49 +181,60 @@ def weighted_clipped_mean(values, variances, *, num_sigma_clip, num_iter, valid=
     >>> round(float(weighted_clipped_mean(s, v, num_sigma_clip=4, num_iter=3)[0]), 6)
     1.0
     """
-    s = np.asarray(values, dtype=np.float64)
-    v = np.asarray(variances, dtype=np.float64)
+    own = overwrite_input and all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in (values, variances))
+    s = values if own else np.array(values, dtype=np.float64)
+    w = variances if own else np.array(variances, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        good = np.isfinite(s) & np.isfinite(v) & (v > 0)
+        good = np.isfinite(s) & np.isfinite(w) & (w > 0)
         if valid is not None:
             good &= np.asarray(valid, dtype=bool)
-        w = 1.0 / v
+        n_good = good.sum(axis=0)
+        # the median's variance, (pi/2) <v> / n, needs the variances: taken before they become weights
+        ref_var = np.pi / 2 * np.sum(w, axis=0, where=good) / np.maximum(n_good, 1) ** 2
+        np.reciprocal(w, out=w)
         w[~good] = 0.0
-        s = np.where(good, s, 0.0)
         kept = good
         k2 = float(num_sigma_clip) ** 2
         for it in range(int(num_iter)):
             if it == 0:
-                # a robust start: the unweighted median, whose variance (pi/2) <v> / n is taken
-                # generously, so that no value is clipped for the median's own noise
-                n_good = good.sum(axis=0)
-                ref = _nanquantiles(np.where(good, s, np.nan), (0.5,))[0]
-                ref_var = np.pi / 2 * np.where(good, v, 0.0).sum(axis=0) / np.maximum(n_good, 1) ** 2
+                # a robust start: the unweighted median, its variance taken generously, so that no
+                # value is clipped for the median's own noise
+                s[~good] = np.nan
+                ref = _nanquantiles(s, (0.5,))[0]
+                s[~good] = 0.0
                 z2 = s - ref
                 z2 *= z2
-                z2 /= v + ref_var
+                z2 *= w
+                z2 /= 1.0 + w * ref_var
                 new = good & ((z2 <= k2) | (n_good <= 1))
             else:
                 wk = w * kept
                 total_w = wk.sum(axis=0)
-                mean = (wk * s).sum(axis=0) / total_w
-                # against the others' weighted mean: for a kept value m_-i = m + w_i (m - s_i) / (W - w_i)
-                # and z**2 = w_i W (s_i - m)**2 / (W - w_i); for a clipped one W + w_i
-                denominator = total_w + np.where(kept, -w, w)
+                mean = np.einsum("n...,n...->...", wk, s) / total_w
+                del wk
+                # against the others' weighted mean: for a kept value z**2 = w W (s - m)**2 / (W - w),
+                # for a clipped one W + w
+                denominator = np.where(kept, -w, w)
+                denominator += total_w
                 z2 = s - mean
                 z2 *= z2
                 z2 *= w
-                z2 *= total_w / denominator
+                z2 *= total_w
+                z2 /= denominator
                 # a value with nothing to compare against (the only one kept) is kept
                 new = good & ((z2 <= k2) | (denominator <= 0))
+                del denominator
+            del z2
             if it > 0 and np.array_equal(new, kept):
                 break
             kept = new
-        wk = w * kept
-        total_w = wk.sum(axis=0)
+        if num_iter == 0:
+            s[~good] = 0.0
+        w[~kept] = 0.0
+        total_w = w.sum(axis=0)
         n = kept.sum(axis=0)
-        mean = np.where(total_w > 0, (wk * s).sum(axis=0) / total_w, np.nan)
+        mean = np.where(total_w > 0, np.einsum("n...,n...->...", w, s) / total_w, np.nan)
         variance = np.where(total_w > 0, 1.0 / total_w, np.nan)
     if np.ndim(mean) == 0:
-        return float(mean), float(variance), int(n), kept
-    return mean, variance, n, kept
+        return float(mean), float(variance), int(n), w
+    return mean, variance, n, w

@@ -164,7 +164,7 @@ def final_outputs():
     return final_stamps() + expand("results/extended_psf/{band}.fits", band=BANDS) + report_outputs()
 
 
-# the simulated demo's files (rule simulate_demo's outputs): its exposures and its truth
+# the simulated demo's files, which simulate_demo writes - its exposures and its truth
 DEMO_IMAGES = expand("{outdir}/demo_det{det}.fits", outdir=config["demo"]["outdir"], det=[0, 1, 2, 3])
 DEMO_TRUTH = f"{config['demo']['outdir']}/truth.fits"
 
