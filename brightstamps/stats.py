@@ -181,7 +181,9 @@ def weighted_clipped_mean(values, variances, *, num_sigma_clip, num_iter, valid=
     >>> round(float(weighted_clipped_mean(s, v, num_sigma_clip=4, num_iter=3)[0]), 6)
     1.0
     """
-    own = overwrite_input and all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in (values, variances))
+    own = overwrite_input and all(
+        isinstance(a, np.ndarray) and a.dtype == np.float64 for a in (values, variances)
+    )
     s = values if own else np.array(values, dtype=np.float64)
     w = variances if own else np.array(variances, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
