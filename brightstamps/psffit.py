@@ -36,7 +36,6 @@ __all__ = [
     "radial_knots",
     "radial_hats",
     "fit_model",
-    "knot_snr",
     "normal_equations",
     "feature_exclusions",
     "fit_stars",
@@ -129,15 +128,6 @@ def radial_hats(r, knots):
         if right is not None:
             out[k][r > right] = 0.0
     return out
-
-
-def knot_snr(model, variance, hats):
-    """Signal-to-noise of the model under each radial hat: ``sum(h m) / sqrt(sum(h**2 v))``."""
-    known = np.isfinite(model) & np.isfinite(variance)
-    m = np.where(known, model, 0.0)
-    v = np.where(known, variance, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.tensordot(hats, m, axes=2) / np.sqrt(np.tensordot(hats**2, v, axes=2))
 
 
 def fit_model(model, variance, *, min_model_snr, center):
@@ -409,10 +399,11 @@ def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, saturated=None):
     n, p = rhs.shape
     nt = p - nk
     g_eff, h_eff, q_eff = _eliminate(gram, rhs, data2, nk)
+    # each star's amplitude and its S/N against the model as it is (c = 1)
+    h1, g1 = np.einsum("nk->n", h_eff), np.einsum("nkl->n", g_eff)
     direction = np.zeros(nk)
     if saturated is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            a0 = np.nan_to_num(np.einsum("nk->n", h_eff) / np.einsum("nkl->n", g_eff))
+        a0 = np.nan_to_num(h1 / g1)
         info = a0[:, None] ** 2 * np.einsum("nkk->nk", g_eff)
         sat = ok & np.asarray(saturated, bool)
         on_sat, on_unsat = info[sat].sum(axis=0), info[ok & ~sat].sum(axis=0)
@@ -420,7 +411,7 @@ def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, saturated=None):
             with np.errstate(invalid="ignore", divide="ignore"):
                 direction = np.nan_to_num(on_sat / (on_sat + on_unsat))
     with np.errstate(invalid="ignore", divide="ignore"):
-        snr1 = np.nan_to_num(np.einsum("nk->n", h_eff) / np.sqrt(np.einsum("nkl->n", g_eff)))
+        snr1 = np.nan_to_num(h1 / np.sqrt(g1))
     c = _radial_scale(g_eff, h_eff, ok & (snr1 >= _TIE_MIN_SNR), direction)
     with np.errstate(invalid="ignore", divide="ignore"):
         cgc = np.einsum("k,nkl,l->n", c, g_eff, c)

@@ -729,8 +729,8 @@ def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes
     -------
     result : dict
         The last stack (:func:`stack_sources`), plus ``iterations``, ``converged``,
-        ``last_change`` and ``fit_scale`` (the factor the amplitudes are multiplied by once the
-        model is normalized).
+        ``last_change`` and ``fitted`` (the last fits, whose amplitudes :func:`_describe_model`
+        scales once it normalizes the model).
     inputs : list of StackInput
         What made it.
     fitted : list of astropy.table.Table or None
@@ -798,12 +798,14 @@ def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes
             saturated=(masked0 >= 0.5) if weighted else None,
         )
         # the rescaled model keeps the fit model's flux: amplitudes stay in the model's units
-        rescaled = fm * np.tensordot(fit["scale"], hats, axes=1)
+        tie = np.tensordot(fit["scale"], hats, axes=1)
+        rescaled = fm * tie
         nu = flux_within(rescaled, flux_radius, center=center) / flux_within(fm, flux_radius, center=center)
-        if np.isfinite(nu) and nu > 0:
-            rescaled /= nu
-            fit["amplitude"] *= nu
-            fit["amplitude_var"] *= nu**2
+        if not (np.isfinite(nu) and nu > 0):
+            nu = 1.0
+        rescaled /= nu
+        fit["amplitude"] *= nu
+        fit["amplitude_var"] *= nu**2
         status, ok = _fit_status(fit, psf_fit)
         amplitude = fit["amplitude"]
         background = fit["background"]
@@ -820,9 +822,7 @@ def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes
         if weighted and options["statistic"] == "MEANCLIP" and iteration > 1:
             # the first model (catalogue fluxes) is not yet the stars' common shape: judge each
             # star's own features against the fitted model only
-            raw = (
-                model * np.tensordot(fit["scale"], hats, axes=1) / (nu if np.isfinite(nu) and nu > 0 else 1.0)
-            )
+            raw = model * tie / nu
             excluded, start = [], 0
             for src, rows in zip(members, candidates, strict=True):
                 part = slice(start, start + len(rows))
@@ -864,15 +864,16 @@ def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes
         result = stack_sources(inputs, **options, model=rescaled)
         model, variance, scale = _normalized(result, src0, flux_radius, with_scale=True)
         current = amplitude * scale  # the amplitudes in the new model's units
+        level = _annulus_level(model, result["n"], src0)
         change = np.inf
         if previous is not None:
             both = ok & previous[1]
             with np.errstate(invalid="ignore", divide="ignore"):
                 ratios = current[both] / previous[0][both]
-            level_change = abs(_annulus_level(model, result["n"], src0) / previous[2] - 1)
+            level_change = abs(level / previous[2] - 1)
             change = float(np.nanmax(np.abs(ratios - 1), initial=0.0)) if both.any() else np.inf
             change = max(change, level_change if np.isfinite(level_change) else np.inf)
-        previous = (current, ok, _annulus_level(model, result["n"], src0))
+        previous = (current, ok, level)
         result.update(iterations=iteration, last_change=change, converged=change < psf_fit["tolerance"])
         if result["converged"]:
             break

@@ -15,7 +15,7 @@ from astropy.table import Table
 from science import radial_profile, radius_map, ring_angle_of_maximum, truth_annular_flux
 from workflow_runs import run_snakemake
 
-from brightstamps.profile import azimuthal_profile, flux_within, on_grid
+from brightstamps.profile import azimuthal_profile, flux_within, on_grid, table_edges
 from brightstamps.simulate import read_true_psf
 from brightstamps.stack import read_extended_psf
 
@@ -101,7 +101,7 @@ def _assert_equals_truth(m, truth_psf, header, *, scale=1.0, sigmas=0.0):
     truth = truth_psf / flux_within(truth_psf, float(header["FLUXRAD"]), center=CENTER)
     good = np.isfinite(m["image"]) & (m["n"] > 0)
     profile = m["profile"]
-    edges = np.r_[profile["r_in"], profile["r_out"][-1]]
+    edges = table_edges(profile)
     ratio = azimuthal_profile(m["image"], center=CENTER, edges=edges, good=good) / azimuthal_profile(
         truth, center=CENTER, edges=edges, good=good
     )
