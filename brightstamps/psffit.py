@@ -7,10 +7,11 @@ the stack (:func:`brightstamps.stack.stack_sources`) solves it for ``M`` given t
 alternate. Alternating alone converges very slowly along one direction: unsaturated stars see the
 core, saturated stars only the wings, and the ratio of the two is tied only by the few pixels
 where both have signal (a wrong core-to-wing ratio is almost a fixed point). So every fit also
-solves for a smooth radial rescaling of the model, ``M g(r)``, with ``g`` piecewise linear between
-knots at 0, 1, 2, 4, 8, ... pixels, jointly over all stars (variable projection: the amplitudes
-and backgrounds are eliminated exactly, the knots' values found by a small optimization). At the
-solution ``g = 1``; before it, the amplitudes come out on one scale for all stars in one step.
+solves for a core-to-wing tie, the model rescaled by ``1 + t`` beyond the core's half width
+(piecewise linear in radius between knots at 0, 1, 2, 4, 8, ... pixels, :func:`tie_knot`), jointly
+over all stars (variable projection: the amplitudes and backgrounds are eliminated exactly, ``t``
+found by a one-dimensional optimization). At the solution ``t = 0``; before it, the amplitudes
+come out on one scale for all stars in one step.
 
 Backgrounds are fitted with the amplitude over all of a star's unmasked pixels (not on the
 pixels beyond the star first, as LSST's ExtendedPsfStackTask does: the wings are there, and a
@@ -27,7 +28,7 @@ from scipy import ndimage
 from scipy.optimize import minimize_scalar
 
 from .masks import plane_bits
-from .profile import profile_edges
+from .profile import azimuthal_profile, profile_edges
 
 __all__ = [
     "background_names",
@@ -35,6 +36,7 @@ __all__ = [
     "exposure_units",
     "radial_knots",
     "radial_hats",
+    "tie_knot",
     "fit_model",
     "normal_equations",
     "feature_exclusions",
@@ -128,6 +130,45 @@ def radial_hats(r, knots):
         if right is not None:
             out[k][r > right] = 0.0
     return out
+
+
+def tie_knot(model, center, knots):
+    """The knot where the core-to-wing tie starts: the one nearest the core's half width at half maximum.
+
+    The tie rescales the model beyond this knot (rising to the full scale at the next one): one
+    scale between the core, inside the half width, and everything outside. The unsaturated stars
+    measure it where they have the most signal on both sides. Placed further out, at the edge of
+    the saturated stars' masks (4-8 px on the demo), it was set by where each star's stamp
+    departs most from the mean model (its sub-pixel centre and the warp's interpolation move a
+    steep profile by +-2 % per ring there), which carried a 1.2 % error into the whole wing.
+
+    Parameters
+    ----------
+    model : numpy.ndarray
+        The model (NaN where it has no data).
+    center : (int, int)
+        ``(x, y)`` of the star's pixel.
+    knots : numpy.ndarray
+        :func:`radial_knots`.
+
+    Returns
+    -------
+    int or None
+        Index into *knots* (at least 1); None if the model has no core.
+    """
+    peak = float(model[center[1], center[0]])
+    if not (np.isfinite(peak) and peak > 0):
+        return None
+    edges = profile_edges(float(knots[-1]))
+    profile = azimuthal_profile(model, center=center, edges=edges)
+    mid = 0.5 * (edges[:-1] + edges[1:])
+    below = np.flatnonzero(np.isfinite(profile) & (profile < 0.5 * peak))
+    if not len(below) or below[0] == 0:
+        return 1
+    i = below[0]
+    # linear between the last bin above half the peak and the first below
+    hwhm = np.interp(0.5 * peak, [profile[i], profile[i - 1]], [mid[i], mid[i - 1]])
+    return 1 + int(np.argmin(np.abs(np.log2(knots[1:]) - np.log2(max(hwhm, 1.0)))))
 
 
 def fit_model(model, variance, *, min_model_snr, center):
@@ -370,7 +411,7 @@ def _radial_scale(g_eff, h_eff, ok, direction):
     return 1.0 + res.x * direction
 
 
-def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, saturated=None):
+def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, saturated=None, start=None):
     """Amplitudes, backgrounds and their errors of every star, with the joint core-to-wing tie.
 
     Parameters
@@ -385,9 +426,12 @@ def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, saturated=None):
     ok : numpy.ndarray of bool
         Stars allowed to set the tie (the others are fitted with it).
     saturated : numpy.ndarray of bool, optional
-        Stars that do not see the core. The model is rescaled by ``1 + t s(r)``, ``s`` at each
-        knot being the saturated stars' share of the information there, with ``t`` the one value
-        that fits all stars best; None (or no star on either side) holds the model as it is.
+        Stars that do not see the core. With them and stars that do, the model is rescaled by
+        ``1 + t s(r)``, ``s`` 0 up to knot *start* and 1 from the next knot on (:func:`tie_knot`),
+        with ``t`` the one value that fits all stars best; None (or no star on either side, or
+        *start* None) holds the model as it is.
+    start : int, optional
+        Index of the knot where the tie starts.
 
     Returns
     -------
@@ -402,14 +446,10 @@ def fit_stars(gram, rhs, data2, npix, used, total, *, nk, ok, saturated=None):
     # each star's amplitude and its S/N against the model as it is (c = 1)
     h1, g1 = np.einsum("nk->n", h_eff), np.einsum("nkl->n", g_eff)
     direction = np.zeros(nk)
-    if saturated is not None:
-        a0 = np.nan_to_num(h1 / g1)
-        info = a0[:, None] ** 2 * np.einsum("nkk->nk", g_eff)
+    if saturated is not None and start is not None:
         sat = ok & np.asarray(saturated, bool)
-        on_sat, on_unsat = info[sat].sum(axis=0), info[ok & ~sat].sum(axis=0)
-        if on_sat.sum() > 0 and on_unsat.sum() > 0:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                direction = np.nan_to_num(on_sat / (on_sat + on_unsat))
+        if sat.any() and (ok & ~sat).any():
+            direction[start + 1 :] = 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
         snr1 = np.nan_to_num(h1 / np.sqrt(g1))
     c = _radial_scale(g_eff, h_eff, ok & (snr1 >= _TIE_MIN_SNR), direction)

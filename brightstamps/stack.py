@@ -46,6 +46,7 @@ from .psffit import (
     pin_backgrounds,
     radial_hats,
     radial_knots,
+    tie_knot,
 )
 from .stampsfile import StampsFile, open_stamps
 from .stats import clipped_statistic, weighted_clipped_mean
@@ -65,6 +66,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Saturated stars fainter than this fraction of the brightest (1 % of its weight in the wings) do
+#: not pin the backgrounds.
+_WING_AMPLITUDE_FRACTION = 0.1
 
 #: Gaussian sigma (pixels) of the smoothing that finds a star's own extended features (a galaxy).
 _FEATURE_SMOOTHING = 2.0
@@ -796,6 +801,7 @@ def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes
             nk=nk,
             ok=prelim,
             saturated=(masked0 >= 0.5) if weighted else None,
+            start=tie_knot(fm, center, knots),
         )
         # the rescaled model keeps the fit model's flux: amplitudes stay in the model's units
         tie = np.tensordot(fit["scale"], hats, axes=1)
@@ -811,8 +817,13 @@ def _psf_fit_stack(members, candidates, *, psf_fit, flux_radius, bad_mask_planes
         background = fit["background"]
         if psf_fit["subtract_background"] and background.shape[1]:
             # the stars that make the wings say what of their backgrounds scales with them: the
-            # faint stars' backgrounds (undetected neighbours' light) are another population
+            # faint stars' backgrounds (undetected neighbours' light) are another population, and
+            # so are those of saturated stars too faint to weigh in the wings (their weight goes as
+            # the amplitude squared): on the demo, G 11 stars in bright stars' halos gave the line
+            # a slope of -1.3e-9 with backgrounds that do not scale with anything
             wings = ok & (masked0 >= 0.5)
+            if wings.any():
+                wings &= amplitude >= _WING_AMPLITUDE_FRACTION * np.nanmax(amplitude[wings])
             background, _ = pin_backgrounds(
                 amplitude, background, fit["background_var"], wings if wings.sum() >= 3 else ok
             )

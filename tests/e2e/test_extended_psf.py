@@ -85,13 +85,12 @@ def _model(run):
     return models, stars, header
 
 
-# Within these of the true PSF, per PROFILE bin, up to each radius. Issue 15 asks for 1 % to 80 px
-# and 2 % to 100 px; what the demo reaches today is below it: the Lanczos-5 resampling of the
-# core leaves +-2 % between 3.5 and 10.5 px in any stack (the same stack with the true amplitudes
-# has it), the joint core-to-wing tie comes out 1.1 % low on these data (its formal error is
-# 0.3 %), and the pinned backgrounds leave a pedestal of about -3e-9 (2.6 % of the model at 80 px).
-# The unit tests on unresampled stamps (tests/unit/test_psffit.py) hold the 1 % / 2 %.
-TOLERANCES = ((3.5, 0.01), (10.5, 0.025), (80.0, 0.03), (100.0, 0.04))
+# Within these of the true PSF, per PROFILE bin, up to each radius: issue 15's 1 % to 80 px and 2 %
+# to 100 px, except between 3.5 and 10.5 px, where the Lanczos-5 resampling of the core leaves
+# +-2 % in any stack (the same stack with the true amplitudes has it, and a pure Lanczos-5 shift
+# of the simulator's PSF reproduces it: it belongs to the warp). The unit tests on unresampled
+# stamps hold 1 % there too.
+TOLERANCES = ((3.5, 0.01), (10.5, 0.025), (80.0, 0.01), (100.0, 0.02))
 
 
 def _assert_equals_truth(m, truth_psf, header, *, scale=1.0, sigmas=0.0):
@@ -167,9 +166,8 @@ def test_amplitudes_are_the_true_fluxes_saturated_stars_included(demo_run, truth
     precise = rel_err < 0.0015
     assert (precise & saturated).sum() >= 16 and (precise & ~saturated).sum() >= 5
     k0 = np.median(k[precise & ~saturated])
-    # issue 15 asks for 0.5 %; the saturated stars come out 1.1 % high with the tie (see TOLERANCES)
     assert np.all(np.abs(k[precise & ~saturated] / k0 - 1) <= 0.005), np.round(k[precise] / k0 - 1, 4)
-    assert np.all(np.abs(k[precise & saturated] / k0 - 1) <= 0.02), np.round(k[precise] / k0 - 1, 4)
+    assert np.all(np.abs(k[precise & saturated] / k0 - 1) <= 0.006), np.round(k[precise] / k0 - 1, 4)
     # the faint stars scatter as their stated errors say
     pull = (k[~precise] / k0 - 1) / rel_err[~precise]
     assert np.std(pull) == pytest.approx(1.0, abs=0.3)
@@ -188,11 +186,12 @@ def test_radially_oriented_stamps_give_the_true_psf_too(radial_run, truth):
 
 def test_each_detector_and_yaw_gives_the_true_psf(per_detector_run, truth):
     """One model per detector (yaws 0, 90, 180, 270): each from its own four saturated stars, so
-    it is noisier: each bin within twice the tolerances or three of its stated errors."""
+    it is noisier: each bin within twice the tolerances or four of its stated errors (about 140
+    bins in all: at three sigma, one in three runs of a right model would fail somewhere)."""
     models, _, header = _model(per_detector_run)
     assert list(models) == ["D0", "D1", "D2", "D3"]
     for m in models.values():
-        _assert_equals_truth(m, truth[0], header, scale=2.0, sigmas=3.0)
+        _assert_equals_truth(m, truth[0], header, scale=2.0, sigmas=4.0)
 
 
 def test_lsst_legacy_settings_give_the_annulus_normalized_model(legacy_run, truth):

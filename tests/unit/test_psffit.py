@@ -12,7 +12,7 @@ from psf_field import NOISE_VARIANCE, write_field
 from brightstamps import simulate as sim
 from brightstamps.masks import LSST_BAD_MASK_PLANES
 from brightstamps.profile import azimuthal_profile, flux_within, profile_edges
-from brightstamps.psffit import background_basis, pin_backgrounds
+from brightstamps.psffit import background_basis, pin_backgrounds, radial_knots, tie_knot
 from brightstamps.stack import stack_stamps
 
 SHAPE = (151, 151)
@@ -212,3 +212,15 @@ def test_a_galaxy_beside_the_brightest_star_is_clipped_not_stacked(tmp_path):
     assert carried("MEAN") > 0.3  # the host carries most of the weight: the disk enters the mean
     # what is left is the host's own noise there, which the clipped model no longer holds
     assert abs(carried("MEANCLIP")) < 0.2 * carried("MEAN")
+
+
+@pytest.mark.parametrize(("sigma", "knot"), [(0.6, 1.0), (1.7, 2.0), (3.4, 4.0), (7.0, 8.0)])
+def test_the_tie_starts_at_the_knot_nearest_the_cores_half_width(sigma, knot):
+    # a Gaussian's half width at half maximum is 1.1774 sigma: 0.71, 2.0, 4.0, 8.2 px
+    yy, xx = np.indices((101, 101))
+    model = np.exp(-((xx - 50.0) ** 2 + (yy - 50.0) ** 2) / (2 * sigma**2))
+    knots = radial_knots(model.shape, (50, 50))
+    assert knots[tie_knot(model, (50, 50), knots)] == knot
+    # no core (a saturated stack's hole): no tie
+    model[45:56, 45:56] = np.nan
+    assert tie_knot(model, (50, 50), knots) is None
