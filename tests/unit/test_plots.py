@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 from numpy.testing import assert_allclose
+from stack_options import stack_options
 
 from brightstamps import plots, profile, simulate, stack
 from brightstamps.errors import InputError
@@ -184,26 +185,14 @@ def test_extended_psf_profiles_and_annular_flux(tmp_path, mode):
     stamps_list = [read_stamps(p) for p in paths]
     models, psf_stars = stack_stamps(
         paths,
-        regions={"A": [0], "B": [1]},
-        normalization=mode,
-        weighting="inverse_variance",
-        statistic="MEANCLIP",
-        num_sigma_clip=4.0,
-        num_iter=3,
-        bad_mask_planes=list(LSST_BAD_MASK_PLANES),
-        min_valid_annulus_fraction=0.0,
-        mag_limit=None,
-        include_failed=False,
-        psf_fit={
-            "background_order": 1,
-            "iterations": 2,
-            "tolerance": 1e-3,
-            "max_masked_flux_fraction": 0.97,
-            "min_model_snr": 3,
-            "subtract_background": False,
-        },
-        flux_radius=5,
-        memory_mb=100,
+        **stack_options(
+            regions={"A": [0], "B": [1]},
+            normalization=mode,
+            weighting="inverse_variance",
+            psf_fit={"iterations": 2, "min_model_snr": 3, "subtract_background": False},
+            flux_radius=5,
+            memory_mb=100,
+        ),
     )
     plots.plot_extended_psf(models, tmp_path / "psf.png", band="r")
     _assert_png(tmp_path / "psf.png")

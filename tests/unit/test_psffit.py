@@ -8,37 +8,16 @@ ones) on one scale, with honest errors and converging backgrounds.
 import numpy as np
 import pytest
 from psf_field import NOISE_VARIANCE, write_field
+from stack_options import stack_options
 
 from brightstamps import simulate as sim
-from brightstamps.masks import LSST_BAD_MASK_PLANES
 from brightstamps.profile import azimuthal_profile, flux_within, profile_edges
 from brightstamps.psffit import background_basis, pin_backgrounds, radial_knots, tie_knot
 from brightstamps.stack import stack_stamps
 
 SHAPE = (151, 151)
 CENTER = (75, 75)
-OPTIONS = {
-    "regions": {},
-    "normalization": "psf_fit",
-    "weighting": "inverse_variance",
-    "statistic": "MEANCLIP",
-    "num_sigma_clip": 4.0,
-    "num_iter": 3,
-    "bad_mask_planes": list(LSST_BAD_MASK_PLANES),
-    "min_valid_annulus_fraction": 0.0,
-    "mag_limit": None,
-    "include_failed": False,
-    "psf_fit": {
-        "background_order": 1,
-        "iterations": 20,
-        "tolerance": 1e-3,
-        "max_masked_flux_fraction": 0.97,
-        "min_model_snr": 5,
-        "subtract_background": True,
-    },
-    "flux_radius": 30,
-    "memory_mb": 200,
-}
+OPTIONS = stack_options(normalization="psf_fit", weighting="inverse_variance", flux_radius=30)
 RADIUS = np.hypot(*(np.indices(SHAPE) - 75))
 truth_unit = sim.true_psf_stamp(SHAPE)
 

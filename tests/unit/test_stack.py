@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 from numpy.testing import assert_allclose, assert_array_equal
+from stack_options import stack_options
 
 from brightstamps.errors import InputError
 from brightstamps.masks import LSST_BAD_MASK_PLANES, LSST_MASK_PLANES
@@ -23,28 +24,7 @@ from brightstamps.stampsfile import Stamps, open_stamps, write_stamps
 
 BIT = {k: 1 << v for k, v in LSST_MASK_PLANES.items()}
 # LSST legacy: annulus normalization, unweighted MEANCLIP
-OPTIONS = {
-    "regions": {},
-    "normalization": "annulus",
-    "weighting": "none",
-    "statistic": "MEANCLIP",
-    "num_sigma_clip": 4.0,
-    "num_iter": 3,
-    "bad_mask_planes": list(LSST_BAD_MASK_PLANES),
-    "min_valid_annulus_fraction": 0.0,
-    "mag_limit": None,
-    "include_failed": False,
-    "psf_fit": {
-        "background_order": 1,
-        "iterations": 20,
-        "tolerance": 1e-3,
-        "max_masked_flux_fraction": 0.97,
-        "min_model_snr": 5,
-        "subtract_background": True,
-    },
-    "flux_radius": 10,
-    "memory_mb": 200,
-}
+OPTIONS = stack_options()
 
 
 def _profile(shape=(31, 31)):
